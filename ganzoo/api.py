@@ -1,0 +1,163 @@
+"""The Python API: everything the CLI does, callable from code.
+
+    import ganzoo
+    run = ganzoo.train("vanilla", "ring8", steps=500, out="runs/demo")
+    run = ganzoo.load_run("runs/demo")
+    points = run.sample(1000)
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from . import plugins
+from .checkpoint import load_checkpoint
+from .data import Dataset, DatasetInfo
+from .errors import GanzooError
+from .model import GAN
+from .plots import save_samples
+from .runconfig import RunConfig, make_run_config, read_config_file
+from .runtime import ProcessInfo, resolve_device
+from .tracking import read_jsonl
+from .trainer import Trainer, TrainResult
+
+
+def build(config: RunConfig, device: torch.device, process: ProcessInfo | None = None) -> tuple[GAN, Dataset]:
+    """The dataset and a freshly initialised GAN for ``config``; weights depend only on the seed."""
+    process = process or ProcessInfo.from_env()
+    dataset = plugins.datasets().get(config.dataset).build(dict(config.dataset_config))
+    torch.manual_seed(config.seed + process.rank)
+    gan = plugins.models().get(config.model).build(dataset.info, dict(config.model_config))
+    return gan.to(device), dataset
+
+
+class Run:
+    """A run folder: its config, its metrics, and (after :meth:`load`) its trained generator."""
+
+    def __init__(self, path: Path, config: RunConfig, result: TrainResult | None = None) -> None:
+        self.path = Path(path)
+        self.config = config
+        self.result = result
+        self._gan: GAN | None = None
+        self._info: DatasetInfo | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.result and self.result.interrupted)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        path = self.path / "metrics.jsonl"
+        return read_jsonl(path) if path.exists() else []
+
+    def load(self, device: str = "cpu") -> "Run":
+        """Load the last checkpoint's weights onto ``device``."""
+        dev = resolve_device(device)
+        gan, dataset = build(self.config, dev, ProcessInfo())
+        state = load_checkpoint(self.path / "checkpoints" / "last.pt", map_location=dev)
+        for name, net in gan.networks.items():
+            net.load_state_dict(state["networks"][name])
+        self._gan, self._info = gan, dataset.info
+        return self
+
+    @property
+    def gan(self) -> GAN:
+        if self._gan is None:
+            self.load()
+        return self._gan
+
+    @property
+    def info(self) -> DatasetInfo:
+        if self._info is None:
+            self.load()
+        return self._info
+
+    def sample(self, n: int, label: int | None = None, seed: int = 0) -> torch.Tensor:
+        """``n`` generated samples (all of class ``label`` for a conditional model)."""
+        if n < 1:
+            raise GanzooError(f"bad --n {n} (must be >= 1)")
+        labels = None
+        if label is not None:
+            if not self.gan.conditional:
+                raise GanzooError(f"--label needs a conditional model; {self.config.model} in {self.path} is unconditional")
+            if not 0 <= label < self.gan.num_classes:
+                raise GanzooError(f"bad --label {label} (valid: 0-{self.gan.num_classes - 1})")
+            labels = torch.full((n,), label, dtype=torch.long)
+        return self.gan.sample(n, labels=labels, generator=torch.Generator().manual_seed(seed)).cpu()
+
+    def save_samples(self, path: str | Path, n: int = 64, label: int | None = None, seed: int = 0) -> Path:
+        """A grid (images) or scatter plot (2-D data) of ``n`` samples, written to ``path``."""
+        title = f"{self.config.model} on {self.config.dataset}" + (f", label {label}" if label is not None else "")
+        return save_samples(self.sample(n, label, seed), self.info, Path(path), title)
+
+
+def _new_run_dir(out: str | Path | None, config: RunConfig) -> Path:
+    if out is not None:
+        path = Path(out)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise GanzooError(f"--out {path} already exists and is not empty (use --resume {path} to continue it, or choose another --out)")
+    else:
+        base = Path("runs") / f"{config.model}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        path, n = base, 2
+        while path.exists():
+            path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def train(
+    model: str | None = None,
+    dataset: str | None = None,
+    *,
+    out: str | Path | None = None,
+    config: str | Path | Mapping[str, Any] | None = None,
+    set: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    sinks: list | None = None,
+    **options: Any,
+) -> Run:
+    """Train ``model`` on ``dataset`` (default ``mnist``) into a new run folder and return the :class:`Run`.
+
+    ``options`` are trainer options (``steps``, ``batch_size``, ``seed``, ``device``,
+    ``sample_every``, ``checkpoint_every``, ``log_every``) and the dataset flags
+    ``data_root``/``download``; ``set`` holds model options (``data.``-prefixed keys go to
+    the dataset). ``config`` is a YAML file or a dict shaped like a run's ``config.yaml``.
+    """
+    file_values = read_config_file(config) if isinstance(config, (str, Path)) else dict(config or {})
+    run_config = make_run_config(model, dataset, file_values=file_values, sets=set, **options)
+    device = resolve_device(run_config.device)
+    gan, data = build(run_config, device)
+    run_dir = _new_run_dir(out, run_config)
+    run_config.save(run_dir / "config.yaml")
+    trainer = Trainer(gan, data, run_config, run_dir, device, sinks=sinks, progress=progress)
+    return Run(run_dir, run_config, trainer.fit())
+
+
+def resume(run_dir: str | Path, *, steps: int | None = None, device: str | None = None, progress: bool = True, sinks: list | None = None) -> Run:
+    """Continue a stopped run from its last checkpoint; ``steps`` may raise its target."""
+    run = load_run(run_dir)
+    cfg = run.config
+    if steps is not None:
+        cfg.steps = make_run_config(cfg.model, cfg.dataset, file_values=cfg.to_dict(), steps=steps).steps
+    if device is not None:
+        cfg.device = device
+    dev = resolve_device(cfg.device)
+    gan, data = build(cfg, dev)
+    trainer = Trainer(gan, data, cfg, run.path, dev, sinks=sinks, progress=progress)
+    trainer.resume()
+    cfg.save(run.path / "config.yaml")
+    return Run(run.path, cfg, trainer.fit())
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """A run folder written by :func:`train` (weights load on first use, or with ``.load(device)``)."""
+    path = Path(run_dir)
+    if not (path / "config.yaml").is_file():
+        raise GanzooError(f"{path} is not a ganzoo run folder (no config.yaml)")
+    config = RunConfig.load(path / "config.yaml")
+    # Re-check names and options: the plugin that made the run may be gone or changed.
+    checked = make_run_config(config.model, config.dataset, file_values=config.to_dict())
+    return Run(path, checked)

@@ -1,0 +1,176 @@
+"""The ``ganzoo`` command. Every user error prints one line and exits with status 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from . import api, plugins
+from .config import parse_set
+from .errors import GanzooError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + error
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
+    print(f"ganzoo: warning: {message}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ganzoo", description="Train, sample and compare GANs. Models and datasets come from plugins.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train a model (or --resume a run)", description="Train a model into a new run folder, or continue one with --resume.")
+    run.add_argument("--model", help="model name (see `ganzoo models`)")
+    run.add_argument("--dataset", help="dataset name (default: mnist; see `ganzoo datasets`)")
+    run.add_argument("--steps", type=int, help="generator steps (default: the model's preset for the data)")
+    run.add_argument("--batch-size", type=int, help="real samples per batch")
+    run.add_argument("--seed", type=int, help="seed for weights, latents and data order (default 0)")
+    run.add_argument("--device", help="auto (default; CUDA when present), cpu, cuda or cuda:N")
+    run.add_argument("--out", help="run folder (default runs/MODEL-DATASET-TIMESTAMP); must not exist yet")
+    run.add_argument("--config", metavar="FILE.yaml", help="options from a YAML file shaped like a run's config.yaml")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model option (repeatable); data.KEY=VALUE sets a dataset option")
+    run.add_argument("--data-root", help="folder with full MNIST IDX files (default: the 5,000 bundled images)")
+    run.add_argument("--download", action="store_true", help="download MNIST into --data-root with torchvision (needs internet)")
+    run.add_argument("--sample-every", type=int, help="steps between sample pictures")
+    run.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    run.add_argument("--log-every", type=int, help="steps between metrics.jsonl lines")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint (--steps may raise its target)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    models = sub.add_parser("models", help="list models, or show one model's options")
+    models.add_argument("name", nargs="?", help="show this model's options and defaults")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    datasets = sub.add_parser("datasets", help="list datasets, or show one dataset's options")
+    datasets.add_argument("name", nargs="?", help="show this dataset's options and defaults")
+    datasets.add_argument("--json", action="store_true", help="machine-readable output")
+    plugs = sub.add_parser("plugins", help="list plugins with their version, hooks and health")
+    plugs.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sample = sub.add_parser("sample", help="draw samples from a trained run into a picture")
+    sample.add_argument("run_dir", metavar="RUN_DIR")
+    sample.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    sample.add_argument("--label", type=int, help="class to generate (conditional models only)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    sample.add_argument("--device", default="cpu", help="cpu (default), auto, cuda")
+    sample.add_argument("--out", default="samples.png", help="PNG file to write (default samples.png)")
+    return p
+
+
+def _cmd_run(args) -> int:
+    if args.resume:
+        given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every") if getattr(args, k) is not None]
+        given += ["--set"] * bool(args.set) + ["--download"] * args.download
+        if given:
+            raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps and --device)")
+        run = api.resume(args.resume, steps=args.steps, device=args.device, progress=not args.quiet)
+    else:
+        sets = dict(parse_set(item) for item in args.set)
+        run = api.train(
+            args.model, args.dataset, out=args.out, config=args.config, set=sets, progress=not args.quiet,
+            steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=args.device,
+            sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+            data_root=args.data_root, download=args.download,
+        )
+    if run.interrupted:
+        print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {run.path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    final = run.path / "final.png"
+    print(f"run folder: {run.path}")
+    print(f"final samples: {final}")
+    return 0
+
+
+def _options_table(spec) -> list[str]:
+    lines = []
+    for key, param in spec.config.items():
+        extra = f" (one of {', '.join(map(str, param.choices))})" if param.choices else ""
+        lines.append(f"  {key:<14} {param.default!r:<18} {param.help}{extra}")
+    return lines or ["  (no options)"]
+
+
+def _cmd_list(args, registry, kind: str) -> int:
+    if args.name:
+        spec = registry.get(args.name)
+        if args.json:
+            print(json.dumps({"name": spec.name, "summary": spec.summary, "options": {k: {"default": p.default, "help": p.help, "choices": p.choices} for k, p in spec.config.items()}}, indent=2))
+            return 0
+        print(f"{spec.name}: {spec.summary}")
+        print(f"plugin: {registry.owner(spec.name)}")
+        print(f"options ({'--set KEY=VALUE' if kind == 'model' else '--set data.KEY=VALUE'}):")
+        print("\n".join(_options_table(spec)))
+        return 0
+    rows = [{"name": s.name, "summary": s.summary, "plugin": registry.owner(s.name)} for s in registry]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(r["name"]) for r in rows), default=4)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['summary']}")
+    return 0
+
+
+def _cmd_plugins(args) -> int:
+    infos = plugins.plugin_infos()
+    rows = [
+        {
+            "name": i.name,
+            "distribution": plugins.describe_distribution(i),
+            "hooks": i.hooks,
+            "registered": i.registered,
+            "ok": i.ok,
+            "errors": i.errors,
+        }
+        for i in infos
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        status = "ok" if r["ok"] else "BROKEN: " + "; ".join(r["errors"])
+        made = ", ".join(f"{kind}s: {', '.join(names)}" for kind, names in r["registered"].items()) or "nothing registered"
+        print(f"{r['name']}  [{r['distribution']}]  hooks: {', '.join(r['hooks']) or '-'}  {made}  {status}")
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    run = api.load_run(args.run_dir).load(args.device)
+    path = run.save_samples(Path(args.out), n=args.n, label=args.label, seed=args.seed)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _one_line_warnings
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "models":
+            return _cmd_list(args, plugins.models(), "model")
+        if args.command == "datasets":
+            return _cmd_list(args, plugins.datasets(), "dataset")
+        if args.command == "plugins":
+            return _cmd_plugins(args)
+        if args.command == "sample":
+            return _cmd_sample(args)
+    except GanzooError as exc:
+        print(f"ganzoo {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("ganzoo: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

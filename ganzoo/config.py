@@ -1,0 +1,113 @@
+"""Config schemas: typed options with defaults, validated before anything is built.
+
+Models and datasets declare their options as ``{name: Param(default, help)}``. Values
+come from (lowest to highest) the defaults, the spec's per-data-kind presets, a YAML
+config file, and ``--set key=value``. Every value is checked here, so a typo fails
+before training starts, in one line that names the key and what would be valid.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import GanzooError
+
+_SCALAR_TYPES = (bool, int, float, str)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One option in a config schema. Its type is the type of ``default``."""
+
+    default: Any
+    help: str = ""
+    choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @property
+    def type(self) -> type:
+        return type(self.default)
+
+    def check(self, key: str, value: Any) -> Any:
+        """Return ``value`` coerced to this option's type, or raise naming what is valid."""
+        expected = self.type
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if type(value) is not expected:
+            valid = f"one of {', '.join(map(str, self.choices))}" if self.choices else f"a {expected.__name__}"
+            raise GanzooError(f"bad value for {key}: {value!r} (expected {valid})")
+        if self.choices is not None and value not in self.choices:
+            raise GanzooError(
+                f"bad value for {key}: {value!r} (valid: {', '.join(map(str, self.choices))})"
+            )
+        if self.min is not None and value < self.min:
+            raise GanzooError(f"bad value for {key}: {value!r} (must be >= {self.min})")
+        if self.max is not None and value > self.max:
+            raise GanzooError(f"bad value for {key}: {value!r} (must be <= {self.max})")
+        return value
+
+
+Schema = Mapping[str, Param]
+
+
+def check_schema(schema: Schema) -> None:
+    """Raise ValueError if a schema is malformed (used when a plugin registers a spec)."""
+    for key, param in schema.items():
+        if not isinstance(param, Param):
+            raise ValueError(f"option {key!r} must be a ganzoo.Param, got {type(param).__name__}")
+        if not isinstance(param.default, _SCALAR_TYPES):
+            raise ValueError(f"option {key!r} has a default of unsupported type {type(param.default).__name__}")
+        try:
+            param.check(key, param.default)
+        except GanzooError as exc:
+            raise ValueError(f"invalid default: {exc}") from None
+
+
+def suggest(name: str, valid) -> str:
+    """' (did you mean x?)' for the closest names in ``valid``, or ''."""
+    close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
+
+
+def resolve(schema: Schema, overrides: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    """Defaults of ``schema`` with ``overrides`` merged over them, each value checked.
+
+    ``owner`` names whose options these are ("model vanilla") for error messages.
+    """
+    values = {key: param.default for key, param in schema.items()}
+    for key, value in overrides.items():
+        if key not in schema:
+            valid = ", ".join(schema) or "none"
+            raise GanzooError(f"unknown option {key!r} for {owner} (valid: {valid}){suggest(key, schema)}")
+        values[key] = schema[key].check(key, value)
+    return values
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """Parse one ``key=value`` from ``--set``; the value is read as YAML (``1e-4``, ``true``, ``minimax``)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise GanzooError(f"bad --set {item!r} (expected key=value, e.g. --set lr=0.0002)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str):
+        value = _number_or_str(value)
+    return key, value
+
+
+def _number_or_str(text: str) -> Any:
+    # YAML 1.1 reads "1e-4" as a string; people mean a number.
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        return text

@@ -1,0 +1,98 @@
+"""Datasets as tensors with a self-description, and the deterministic batcher the trainer draws from.
+
+Every built-in dataset fits in memory (the bundled MNIST subset, full MNIST, 2-D
+mixtures), so a dataset is one tensor of samples plus optional labels. The batcher
+shuffles with its own ``torch.Generator``, so its position can be saved and restored
+exactly, and so drawing batches never disturbs the RNG the models use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know to build for a dataset.
+
+    ``kind`` is ``"image"`` (samples ``(C, H, W)`` in [-1, 1]) or ``"vector"`` (samples
+    ``(D,)``). Mixtures also give their mode ``centres`` (one row per mode) and ``std``.
+    """
+
+    name: str
+    kind: Literal["image", "vector"]
+    shape: tuple[int, ...]
+    num_classes: int = 0
+    centres: tuple[tuple[float, ...], ...] | None = None
+    std: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        """Number of values in one sample (what an MLP sees)."""
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+@dataclass
+class Dataset:
+    """Samples ``x`` (first dimension is the sample index), optional integer ``labels``, and ``info``."""
+
+    x: torch.Tensor
+    info: DatasetInfo
+    labels: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if tuple(self.x.shape[1:]) != tuple(self.info.shape):
+            raise ValueError(f"dataset {self.info.name}: samples have shape {tuple(self.x.shape[1:])}, info says {self.info.shape}")
+        if self.labels is not None and len(self.labels) != len(self.x):
+            raise ValueError(f"dataset {self.info.name}: {len(self.labels)} labels for {len(self.x)} samples")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+class Batcher:
+    """Endless shuffled batches (a new permutation each epoch), resumable from ``state_dict``.
+
+    With several processes, each rank takes every ``world_size``-th index of the same
+    permutation, so ranks see disjoint data without talking to each other.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device, rank: int = 0, world_size: int = 1):
+        if batch_size > len(dataset) // world_size:
+            raise ValueError(f"batch size {batch_size} is larger than the dataset's {len(dataset)} samples")
+        self.x = dataset.x.to(device)
+        self.labels = dataset.labels.to(device) if dataset.labels is not None else None
+        self.batch_size = batch_size
+        self.rank, self.world_size = rank, world_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.epoch = 0
+        self.position = 0
+        self._order = self._permutation()
+
+    def _permutation(self) -> torch.Tensor:
+        perm = torch.randperm(len(self.x), generator=self.generator)
+        return perm[self.rank :: self.world_size].to(self.x.device)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.position + self.batch_size > len(self._order):
+            self.epoch += 1
+            self.position = 0
+            self._order = self._permutation()
+        index = self._order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return self.x[index], (self.labels[index] if self.labels is not None else None)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "order": self._order.cpu(), "epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self._order = state["order"].to(self.x.device)
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])

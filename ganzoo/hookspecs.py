@@ -1,0 +1,70 @@
+"""Every hook a ganzoo plugin can implement. This file is the plugin author's reference.
+
+A plugin is a module (or object) with functions decorated by ``ganzoo.hookimpl`` whose
+names match the specs below. Third-party plugins are found through the entry-point group
+``ganzoo`` in their ``pyproject.toml``::
+
+    [project.entry-points.ganzoo]
+    mygan = "ganzoo_mygan"
+
+Each hook is handed a ``register`` callback instead of returning values, so ganzoo can
+check each spec, refuse duplicate names (naming both plugins) and keep one broken plugin
+from taking the others down.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .specs import DatasetSpec, ModelSpec
+
+hookspec = pluggy.HookspecMarker("ganzoo")
+hookimpl = pluggy.HookimplMarker("ganzoo")
+
+
+@hookspec
+def register_models(register: Callable[["ModelSpec"], None]) -> None:
+    """Register GAN variants.
+
+    Called once when ganzoo first needs its model table (``ganzoo run``, ``ganzoo models``,
+    ``ganzoo.train``). Call ``register`` once per model with a :class:`ganzoo.ModelSpec`.
+    The spec's ``build(info, config)`` returns a :class:`ganzoo.GAN`: its networks, their
+    optimizers and an objective whose phases the shared trainer runs. Example::
+
+        @ganzoo.hookimpl
+        def register_models(register):
+            register(ganzoo.ModelSpec(
+                name="my-gan",
+                summary="My GAN: one line on what it does",
+                config={"lr": ganzoo.Param(2e-4, "Adam learning rate", min=0)},
+                build=build_my_gan,
+            ))
+
+    A name already taken by another plugin is refused, and reported with both plugins named.
+    """
+
+
+@hookspec
+def register_datasets(register: Callable[["DatasetSpec"], None]) -> None:
+    """Register datasets.
+
+    Called once when ganzoo first needs its dataset table. Call ``register`` once per
+    dataset with a :class:`ganzoo.DatasetSpec` whose ``build(config)`` returns a
+    :class:`ganzoo.Dataset`: the samples as one tensor (images in [-1, 1], shape
+    ``(N, C, H, W)``; vectors ``(N, D)``), optional integer labels, and a
+    :class:`ganzoo.DatasetInfo` that describes the data so that models can build from it.
+    Example::
+
+        @ganzoo.hookimpl
+        def register_datasets(register):
+            register(ganzoo.DatasetSpec(
+                name="two-moons",
+                summary="Two interleaved half circles in 2-D",
+                kind="vector",
+                config={"n": ganzoo.Param(10000, "number of points", min=1)},
+                build=build_two_moons,
+            ))
+    """

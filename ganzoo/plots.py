@@ -1,0 +1,104 @@
+"""Pictures of a run: sample grids for images, scatter plots over the modes for 2-D data, loss curves.
+
+Every picture is written to a temporary file and renamed into place, so a crash never
+leaves a half-written PNG. matplotlib is imported only when a plot is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .data import DatasetInfo
+from .tracking import read_jsonl
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
+    """Images in [-1, 1], shape (N, C, H, W), as one PNG grid."""
+    from torchvision.utils import save_image
+
+    images = images.detach().float().cpu().clamp(-1, 1).add(1).div(2)
+    if images.shape[1] not in (1, 3):  # e.g. stacked digits: show channels side by side
+        images = images.flatten(0, 1).unsqueeze(1)
+    nrow = nrow or max(1, int(math.sqrt(len(images))))
+    return _atomic(path, lambda p: save_image(images, p, nrow=nrow, padding=2, pad_value=0.5))
+
+
+def save_scatter(points: torch.Tensor, info: DatasetInfo, path: Path, title: str = "") -> Path:
+    """Generated 2-D points (first two dimensions) over the data's mode centres."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = points.detach().float().cpu().flatten(1)[:, :2].numpy()
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.4, color="tab:blue", label=f"generated ({len(pts)})")
+    if info.centres:
+        c = torch.tensor(info.centres)
+        ax.scatter(c[:, 0], c[:, 1], marker="x", s=60, color="tab:red", label="mode centres")
+        span = float(c.abs().max()) + 3 * (info.std or 0) + 0.5
+        ax.set_xlim(-span, span)
+        ax.set_ylim(-span, span)
+    ax.set_aspect("equal")
+    ax.set_title(title or info.name)
+    ax.legend(loc="upper right", fontsize=7)
+    try:
+        return _atomic(path, lambda p: fig.savefig(p, format="png", bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+def save_samples(samples: torch.Tensor, info: DatasetInfo, path: Path, title: str = "") -> Path:
+    """A grid for image data, a scatter plot for vector data."""
+    if info.kind == "image":
+        return save_image_grid(samples, path)
+    return save_scatter(samples, info, path, title)
+
+
+def save_loss_curves(metrics_path: Path, path: Path, title: str = "") -> Path | None:
+    """Every logged ``loss/*`` scalar against the step, with the other scalars in a second panel."""
+    records = read_jsonl(metrics_path) if Path(metrics_path).exists() else []
+    if not records:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    skip = {"step", "kimg", "time"}
+    keys = sorted({k for r in records for k, v in r.items() if k not in skip and isinstance(v, (int, float))})
+    losses = [k for k in keys if k.startswith("loss/")]
+    others = [k for k in keys if not k.startswith("loss/")]
+    panels = [p for p in (losses, others) if p]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 3.2 * len(panels)), dpi=100, squeeze=False)
+    for ax, names in zip(axes[:, 0], panels):
+        for name in names:
+            xs = [r["step"] for r in records if r.get(name) is not None]
+            ys = [r[name] for r in records if r.get(name) is not None]
+            ax.plot(xs, ys, label=name, linewidth=1)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_title(title)
+    fig.tight_layout()
+    try:
+        return _atomic(path, lambda p: fig.savefig(p, format="png"))
+    finally:
+        plt.close(fig)

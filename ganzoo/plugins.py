@@ -1,0 +1,178 @@
+"""The one plugin manager: built-in plugins first, then third-party entry points of group ``ganzoo``.
+
+Loading is lazy and happens once per process. A plugin that fails to import, whose
+hook raises, or that registers a bad or duplicate spec is recorded with its error and
+shown by ``ganzoo plugins`` and as a warning; the other plugins keep working.
+
+``GANZOO_LOAD_PLUGINS`` controls third-party loading: unset loads all; an empty value
+loads none; a comma-separated list loads only those entry-point names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import pluggy
+
+from . import hookspecs
+from .errors import GanzooError
+from .registry import Registry
+from .specs import DatasetSpec, ModelSpec
+
+# The single place where the core names its built-in plugins.
+DEFAULT_PLUGINS = (
+    "ganzoo_plugins.mnist",
+    "ganzoo_plugins.mixtures",
+    "ganzoo_plugins.vanilla",
+)
+
+ENV_LOAD = "GANZOO_LOAD_PLUGINS"
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded or registered something invalid."""
+
+
+@dataclass
+class PluginInfo:
+    """What ``ganzoo plugins`` shows about one plugin."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+pm = pluggy.PluginManager("ganzoo")
+pm.add_hookspecs(hookspecs)
+
+_loaded = False
+_load_errors: dict[str, PluginInfo] = {}  # plugins that never got registered (import errors)
+_dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
+_registries: tuple | None = None  # (plugin set key, models, datasets, infos)
+
+
+def _broken(name: str, error: str, dist: tuple[str, str] | None = None) -> None:
+    info = _load_errors.setdefault(name, PluginInfo(name))
+    if dist:
+        info.distribution, info.version = dist
+    info.errors.append(error)
+    warnings.warn(f"plugin {name}: {error}", PluginWarning, stacklevel=3)
+
+
+def load_plugins() -> None:
+    """Register built-ins and entry-point plugins once; later calls do nothing."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module_name in DEFAULT_PLUGINS:
+        try:
+            pm.register(importlib.import_module(module_name), name=module_name)
+        except Exception as exc:  # a broken built-in must not hide the rest
+            _broken(module_name, f"failed to import: {type(exc).__name__}: {exc}")
+
+    wanted = os.environ.get(ENV_LOAD)
+    allowed = None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
+    for ep in importlib.metadata.entry_points(group="ganzoo"):
+        if allowed is not None and ep.name not in allowed:
+            continue
+        dist = (ep.dist.name, ep.dist.version) if ep.dist else None
+        if pm.has_plugin(ep.name) or ep.name in _load_errors:
+            continue  # same entry point visible twice on sys.path
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:
+            _broken(ep.name, f"failed to import: {type(exc).__name__}: {exc}", dist)
+            continue
+        if dist:
+            _dists[ep.name] = dist
+    pm.check_pending()
+
+
+def _plugin_key() -> tuple:
+    return tuple(sorted((name, id(plugin)) for name, plugin in pm.list_name_plugin()))
+
+
+def _build_registries():
+    """Call every plugin's hooks one plugin at a time, so one failure stays with its plugin."""
+    global _registries
+    load_plugins()
+    key = _plugin_key()
+    if _registries is not None and _registries[0] == key:
+        return _registries
+    models: Registry[ModelSpec] = Registry("model", ModelSpec)
+    datasets: Registry[DatasetSpec] = Registry("dataset", DatasetSpec)
+    infos: dict[str, PluginInfo] = {}
+    for name, plugin in pm.list_name_plugin():
+        dist = _dists.get(name)
+        infos[name] = PluginInfo(
+            name,
+            distribution=dist[0] if dist else None,
+            version=dist[1] if dist else None,
+            hooks=sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()),
+        )
+    for hook_name, registry in (("register_models", models), ("register_datasets", datasets)):
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            info = infos[impl.plugin_name]
+
+            def register(spec, _info=info, _registry=registry):
+                try:
+                    _registry.register(spec, _info.name)
+                except GanzooError as exc:
+                    _info.errors.append(str(exc))
+                    warnings.warn(f"plugin {_info.name}: {exc}", PluginWarning, stacklevel=2)
+                else:
+                    _info.registered.setdefault(_registry.kind, []).append(spec.name)
+
+            try:
+                impl.function(register=register)
+            except Exception as exc:
+                info.errors.append(f"hook {hook_name} raised {type(exc).__name__}: {exc}")
+                warnings.warn(f"plugin {info.name}: hook {hook_name} raised {type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
+    for name, broken in _load_errors.items():
+        infos.setdefault(name, broken)
+    _registries = (key, models, datasets, infos)
+    return _registries
+
+
+def models() -> Registry[ModelSpec]:
+    """The model table, built from all loaded plugins."""
+    return _build_registries()[1]
+
+
+def datasets() -> Registry[DatasetSpec]:
+    """The dataset table, built from all loaded plugins."""
+    return _build_registries()[2]
+
+
+def plugin_infos() -> list[PluginInfo]:
+    """Every plugin with its distribution, hooks, what it registered and its errors."""
+    infos = _build_registries()[3]
+    return [infos[name] for name in sorted(infos)]
+
+
+def _builtin_version() -> str:
+    try:
+        return importlib.metadata.version("ganzoo")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree
+        return "dev"
+
+
+def describe_distribution(info: PluginInfo) -> str:
+    if info.distribution:
+        return f"{info.distribution} {info.version}"
+    return f"ganzoo {_builtin_version()} (built-in)" if info.name in DEFAULT_PLUGINS else "-"
+
+
+__all__ = ["pm", "load_plugins", "models", "datasets", "plugin_infos", "PluginInfo", "PluginWarning", "DEFAULT_PLUGINS"]

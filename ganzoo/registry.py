@@ -1,0 +1,61 @@
+"""Name -> spec tables for models and datasets, built from what plugins register.
+
+The registry owns names: a duplicate is an error naming both plugins, and an unknown
+name is an error listing close matches (as timm's and torchvision's registries do).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Generic, Iterator, TypeVar
+
+from .config import suggest
+from .errors import GanzooError
+
+S = TypeVar("S")
+
+
+class Registry(Generic[S]):
+    """Specs of one kind ("model", "dataset", ...) keyed by name, remembering which plugin gave each."""
+
+    def __init__(self, kind: str, spec_type: type) -> None:
+        self.kind = kind
+        self.spec_type = spec_type
+        self._specs: dict[str, S] = {}
+        self._owners: dict[str, str] = {}
+
+    def register(self, spec: S, plugin: str) -> None:
+        if not isinstance(spec, self.spec_type):
+            raise GanzooError(
+                f"plugin {plugin} registered a {type(spec).__name__} as a {self.kind}; expected a {self.spec_type.__name__}"
+            )
+        name = spec.name
+        if name in self._specs:
+            raise GanzooError(
+                f"{self.kind} {name!r} is registered twice: by plugin {self._owners[name]} and by plugin {plugin}"
+            )
+        self._specs[name] = spec
+        self._owners[name] = plugin
+
+    def get(self, name: str) -> S:
+        try:
+            return self._specs[name]
+        except KeyError:
+            valid = ", ".join(sorted(self._specs)) or "none registered"
+            raise GanzooError(f"unknown {self.kind} {name!r} (available: {valid}){suggest(name, self._specs)}") from None
+
+    def owner(self, name: str) -> str:
+        return self._owners[name]
+
+    def names(self, pattern: str = "*") -> list[str]:
+        """Sorted names, optionally filtered by a shell-style wildcard (``'wgan*'``)."""
+        return sorted(n for n in self._specs if fnmatch.fnmatch(n, pattern))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[S]:
+        return (self._specs[n] for n in self.names())
+
+    def __len__(self) -> int:
+        return len(self._specs)

@@ -1,0 +1,135 @@
+"""A run's complete configuration: which model on which data, the trainer's options, and both option sets.
+
+Values are layered, lowest first: the trainer's and the specs' defaults, the model's
+preset for the dataset's kind, a YAML file (``--config``), then flags and ``--set``.
+The resolved result is written to the run folder as ``config.yaml``; passing that file
+back with ``--config`` reproduces the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from . import plugins
+from .config import Param, resolve
+from .errors import GanzooError
+
+TRAINER_SCHEMA: dict[str, Param] = {
+    "steps": Param(2000, "generator steps to train for", min=1),
+    "batch_size": Param(64, "real samples per batch", min=1),
+    "seed": Param(0, "seed for weights, latents and data order"),
+    "device": Param("auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
+    "sample_every": Param(500, "steps between sample pictures", min=1),
+    "checkpoint_every": Param(1000, "steps between checkpoints", min=1),
+    "log_every": Param(50, "steps between metrics.jsonl lines", min=1),
+}
+DATA_PREFIX = "data."
+
+
+@dataclass
+class RunConfig:
+    model: str
+    dataset: str
+    steps: int
+    batch_size: int
+    seed: int
+    device: str
+    sample_every: int
+    checkpoint_every: int
+    log_every: int
+    model_config: dict[str, Any] = field(default_factory=dict)
+    dataset_config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: Path) -> "RunConfig":
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+            return cls(**data)
+        except (OSError, yaml.YAMLError, TypeError) as exc:
+            raise GanzooError(f"{path}: not a readable ganzoo config.yaml ({exc})") from None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a dict, with one-line errors for missing or malformed files."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise GanzooError(f"--config {path}: cannot read it ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise GanzooError(f"--config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise GanzooError(f"--config {path}: expected a mapping of options, got {type(data).__name__}")
+    valid = set(TRAINER_SCHEMA) | {"model", "dataset", "model_config", "dataset_config"}
+    unknown = sorted(set(data) - valid)
+    if unknown:
+        raise GanzooError(f"--config {path}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(valid))})")
+    return data
+
+
+def make_run_config(
+    model: str | None = None,
+    dataset: str | None = None,
+    file_values: Mapping[str, Any] | None = None,
+    sets: Mapping[str, Any] | None = None,
+    **trainer: Any,
+) -> RunConfig:
+    """Resolve and check every option of a run before anything is built.
+
+    ``sets`` are ``--set`` pairs: plain keys are model options, ``data.``-prefixed keys
+    dataset options. ``trainer`` holds trainer options and the dataset flags ``data_root``
+    and ``download``; ``None`` values mean "not given".
+    """
+    file_values = dict(file_values or {})
+    sets = dict(sets or {})
+    model = model or file_values.get("model")
+    if not model:
+        raise GanzooError("no model given (use --model NAME; `ganzoo models` lists them)")
+    dataset = dataset or file_values.get("dataset") or "mnist"
+    model_spec = plugins.models().get(model)
+    data_spec = plugins.datasets().get(dataset)
+    preset = dict(model_spec.presets.get(data_spec.kind, {}))
+
+    trainer_values = {k: v for k, v in preset.items() if k in TRAINER_SCHEMA}
+    trainer_values.update({k: file_values[k] for k in TRAINER_SCHEMA if k in file_values})
+    given = {k: trainer.pop(k) for k in list(trainer) if k in TRAINER_SCHEMA}
+    trainer_values.update({k: v for k, v in given.items() if v is not None})
+    resolved_trainer = resolve(TRAINER_SCHEMA, trainer_values, "the trainer")
+
+    model_values = {k: v for k, v in preset.items() if k not in TRAINER_SCHEMA}
+    model_values.update(_mapping(file_values.get("model_config"), "model_config"))
+    model_values.update({k: v for k, v in sets.items() if not k.startswith(DATA_PREFIX)})
+    model_config = resolve(model_spec.config, model_values, f"model {model}")
+
+    data_values = dict(_mapping(file_values.get("dataset_config"), "dataset_config"))
+    data_values.update({k[len(DATA_PREFIX):]: v for k, v in sets.items() if k.startswith(DATA_PREFIX)})
+    for flag, key in (("data_root", "root"), ("download", "download")):
+        value = trainer.pop(flag, None)
+        if value in (None, False):
+            continue
+        if key not in data_spec.config:
+            raise GanzooError(f"dataset {dataset} does not take --{flag.replace('_', '-')} (its options: {', '.join(data_spec.config) or 'none'})")
+        data_values[key] = value
+    if trainer:
+        raise TypeError(f"unexpected trainer options {sorted(trainer)}")
+    dataset_config = resolve(data_spec.config, data_values, f"dataset {dataset}")
+    return RunConfig(model=model, dataset=dataset, model_config=model_config, dataset_config=dataset_config, **resolved_trainer)
+
+
+def _mapping(value: Any, name: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise GanzooError(f"{name} must be a mapping of option: value, got {type(value).__name__}")
+    return value

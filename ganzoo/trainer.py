@@ -1,0 +1,205 @@
+"""The one trainer every model shares.
+
+It runs the phases a model's objective declares, in order, every step; draws real
+batches; logs the objective's named scalars; draws sample pictures from fixed latents;
+writes checkpoints; and resumes from one exactly. It never knows which model it trains.
+
+Exact resume: a checkpoint holds every source of change (weights, optimizer state,
+objective state, torch's RNG, the batcher's shuffle state and position, the step), and
+pictures use their own ``torch.Generator``, so a run stopped and resumed reaches the
+same weights, bit for bit on CPU, as one never stopped.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import Batcher, Dataset
+from .model import GAN, Batch
+from .plots import save_loss_curves, save_samples
+from .runconfig import RunConfig
+from .runtime import ProcessInfo
+from .tracking import JsonlSink, ScalarWindow, Sink
+
+# Pictures use latents from this offset of the run's seed, so the grid shows the same z
+# throughout training and drawing it never touches the training RNG.
+PICTURE_SEED_OFFSET = 1_000_003
+
+
+@dataclass
+class TrainResult:
+    step: int
+    interrupted: bool
+
+
+class Trainer:
+    """Train ``gan`` on ``dataset`` as ``config`` says, writing into ``run_dir`` (rank 0 only)."""
+
+    def __init__(
+        self,
+        gan: GAN,
+        dataset: Dataset,
+        config: RunConfig,
+        run_dir: Path,
+        device: torch.device,
+        sinks: list[Sink] | None = None,
+        progress: bool = True,
+        process: ProcessInfo | None = None,
+    ) -> None:
+        self.gan = gan.to(device)
+        self.info = dataset.info
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.device = device
+        self.process = process or ProcessInfo.from_env()
+        self.batcher = Batcher(dataset, config.batch_size, config.seed, device, self.process.rank, self.process.world_size)
+        self.extra_sinks = list(sinks or [])
+        self.progress = progress and self.process.is_main
+        self.step = 0
+        self.images_seen = 0
+        self.elapsed = 0.0
+        self._stop_requested = False
+
+    # -- paths -------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "last.pt"
+
+    # -- checkpoints -------------------------------------------------------
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "step": self.step,
+            "images_seen": self.images_seen,
+            "elapsed": self.elapsed,
+            "networks": {name: net.state_dict() for name, net in self.gan.networks.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in self.gan.optimizers.items()},
+            "objective": self.gan.objective.state_dict(),
+            "batcher": self.batcher.state_dict(),
+            "rng": rng,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, net in self.gan.networks.items():
+            net.load_state_dict(state["networks"][name])
+        for name, opt in self.gan.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        self.gan.objective.load_state_dict(state["objective"])
+        self.batcher.load_state_dict(state["batcher"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        self.step = int(state["step"])
+        self.images_seen = int(state["images_seen"])
+        self.elapsed = float(state["elapsed"])
+
+    def resume(self) -> None:
+        """Continue from ``run_dir``'s last checkpoint."""
+        self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location=self.device))
+
+    def save(self) -> None:
+        if self.process.is_main:
+            save_checkpoint(self.state_dict(), self.checkpoint_path)
+
+    # -- the loop ----------------------------------------------------------
+    def train_step(self, window: ScalarWindow) -> None:
+        """Run every phase due at this step; each phase updates only its own network."""
+        networks = self.gan.networks
+        for phase in self.gan.objective.phases:
+            if self.step % phase.every:
+                continue
+            for name, net in networks.items():
+                net.requires_grad_(name == phase.network)
+            optimizer = self.gan.optimizers[phase.optimizer]
+            for _ in range(phase.repeats):
+                real, labels = self.batcher.next()
+                self.images_seen += len(real)
+                optimizer.zero_grad(set_to_none=True)
+                result = self.gan.objective.loss(phase.name, Batch(real, labels, self.step))
+                result.loss.backward()
+                optimizer.step()
+                window.add(f"loss/{phase.name}", result.loss.detach())
+                for key, value in result.scalars.items():
+                    window.add(key, value.detach())
+        self.step += 1
+
+    def fit(self) -> TrainResult:
+        """Train until ``config.steps``; Ctrl-C stops after the current step with a checkpoint saved."""
+        cfg = self.config
+        main = self.process.is_main
+        sink = JsonlSink(self.run_dir / "metrics.jsonl", resume_step=self.step) if main else None
+        sinks = ([sink] if sink else []) + (self.extra_sinks if main else [])
+        window = ScalarWindow()
+        bar = tqdm(
+            total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True,
+            desc=f"{cfg.model} on {cfg.dataset}", disable=not self.progress, mininterval=0.5,
+        )
+        restore = self._catch_sigint()
+        start, start_elapsed = time.perf_counter(), self.elapsed
+        try:
+            while self.step < cfg.steps and not self._stop_requested:
+                self.train_step(window)
+                bar.update(1)
+                self.elapsed = start_elapsed + time.perf_counter() - start
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    record = {"step": self.step, "kimg": self.images_seen / 1000, "time": round(self.elapsed, 3)}
+                    record.update(window.pop_means())
+                    for s in sinks:
+                        s.log(record)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.startswith("loss/")}, refresh=False)
+                if main and self.step % cfg.sample_every == 0:
+                    self.save_pictures(self.run_dir / "samples" / f"step-{self.step:07d}.png")
+                if self.step % cfg.checkpoint_every == 0:
+                    self.save()
+                    self._plot_losses()
+            self.save()
+            if main:
+                finished = self.step >= cfg.steps
+                self.save_pictures(self.run_dir / "final.png" if finished else self.run_dir / "samples" / f"step-{self.step:07d}.png")
+                self._plot_losses()
+        finally:
+            restore()
+            bar.close()
+            for s in sinks:
+                s.close()
+        return TrainResult(self.step, interrupted=self._stop_requested and self.step < cfg.steps)
+
+    # -- pictures ----------------------------------------------------------
+    def picture_samples(self) -> torch.Tensor:
+        """Samples from the same latents every time (64 images, or 2,500 points for 2-D data)."""
+        n = 64 if self.info.kind == "image" else 2500
+        generator = torch.Generator().manual_seed(self.config.seed + PICTURE_SEED_OFFSET)
+        return self.gan.sample(n, generator=generator)
+
+    def save_pictures(self, path: Path) -> None:
+        title = f"{self.config.model} on {self.config.dataset}, step {self.step}"
+        save_samples(self.picture_samples(), self.info, path, title)
+
+    def _plot_losses(self) -> None:
+        if self.process.is_main:
+            save_loss_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss.png", f"{self.config.model} on {self.config.dataset}")
+
+    # -- Ctrl-C ------------------------------------------------------------
+    def _catch_sigint(self):
+        """First Ctrl-C: finish the step, save, stop. A second one interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)

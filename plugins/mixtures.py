@@ -1,0 +1,72 @@
+"""``ring8`` and ``grid25``: 2-D Gaussian mixtures where mode collapse can be seen and counted.
+
+Definitions follow PacGAN (Lin et al. 2018) and VEEGAN (Srivastava et al. 2017):
+ring8 has 8 modes evenly spaced on the unit circle with std 0.01; grid25 has 25 modes
+on {-4, -2, 0, 2, 4}^2 with std 0.05. Each point's label is the index of its mode. The
+points are drawn once from a fixed data seed (independent of the training seed), so
+every run of a dataset trains on the same sample.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+import ganzoo
+
+
+def ring_centres(modes: int = 8, radius: float = 1.0) -> torch.Tensor:
+    angles = torch.arange(modes, dtype=torch.float64) * (2 * math.pi / modes)
+    return torch.stack([radius * torch.cos(angles), radius * torch.sin(angles)], dim=1)
+
+
+def grid_centres(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
+    coords = (torch.arange(side, dtype=torch.float64) - (side - 1) / 2) * spacing
+    gx, gy = torch.meshgrid(coords, coords, indexing="ij")
+    return torch.stack([gx.flatten(), gy.flatten()], dim=1)
+
+
+def mixture(name: str, centres: torch.Tensor, std: float, n: int, seed: int) -> ganzoo.Dataset:
+    """``n`` points from equal-weight isotropic Gaussians at ``centres``, labelled by mode."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.randint(len(centres), (n,), generator=generator)
+    points = centres[labels] + std * torch.randn(n, centres.shape[1], generator=generator, dtype=torch.float64)
+    info = ganzoo.DatasetInfo(
+        name,
+        "vector",
+        (centres.shape[1],),
+        num_classes=len(centres),
+        centres=tuple(tuple(float(v) for v in c) for c in centres),
+        std=std,
+    )
+    return ganzoo.Dataset(points.float(), info, labels)
+
+
+def _options() -> dict:
+    return {
+        "n": ganzoo.Param(50_000, "number of points drawn", min=1),
+        "seed": ganzoo.Param(0, "seed of the data draw (not of training)"),
+    }
+
+
+@ganzoo.hookimpl
+def register_datasets(register):
+    register(
+        ganzoo.DatasetSpec(
+            name="ring8",
+            summary="8 Gaussians on the unit circle, std 0.01 (mode index as label)",
+            kind="vector",
+            build=lambda c: mixture("ring8", ring_centres(), 0.01, c["n"], c["seed"]),
+            config=_options(),
+        )
+    )
+    register(
+        ganzoo.DatasetSpec(
+            name="grid25",
+            summary="25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (mode index as label)",
+            kind="vector",
+            build=lambda c: mixture("grid25", grid_centres(), 0.05, c["n"], c["seed"]),
+            config=_options(),
+        )
+    )
