@@ -1,0 +1,76 @@
+"""Checkpoints are atomic and never unpickle arbitrary objects."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from ganzoo import checkpoint
+from ganzoo.checkpoint import load_checkpoint, save_checkpoint
+from ganzoo.errors import CheckpointError
+
+
+def test_round_trip(tmp_path):
+    state = {"step": 3, "w": torch.arange(5.0), "nested": {"betas": (0.5, 0.9)}}
+    save_checkpoint(state, tmp_path / "last.pt")
+    loaded = load_checkpoint(tmp_path / "last.pt")
+    assert loaded["step"] == 3 and torch.equal(loaded["w"], state["w"]) and loaded["nested"]["betas"] == (0.5, 0.9)
+
+
+def test_a_write_interrupted_midway_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"step": 1, "w": torch.ones(1000)}, path)
+    real_save = torch.save
+
+    def crash_halfway(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        f.truncate(f.tell() // 2)  # half the bytes made it to disk...
+        raise OSError("disk full")  # ...then the write died
+
+    monkeypatch.setattr(checkpoint.torch, "save", crash_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"step": 2, "w": torch.zeros(1000)}, path)
+    monkeypatch.undo()
+    loaded = load_checkpoint(path)
+    assert loaded["step"] == 1 and torch.equal(loaded["w"], torch.ones(1000))
+    assert sorted(os.listdir(tmp_path)) == ["last.pt"]  # no temporary file left behind
+
+
+def test_a_process_killed_before_the_rename_leaves_the_old_checkpoint(tmp_path):
+    # A kill -9 between writing the temporary file and the rename leaves a stray temp file; last.pt is untouched.
+    path = tmp_path / "last.pt"
+    save_checkpoint({"step": 1}, path)
+    (tmp_path / ".last.pt.tmp-999").write_bytes(b"half a checkpoint")
+    assert load_checkpoint(path)["step"] == 1
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))  # unpickling would create this file
+
+
+def test_a_checkpoint_holding_a_pickled_object_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "step": 1, "x": _Payload(str(marker))}, path)
+    with pytest.raises(CheckpointError, match="refusing to load .*pickled Python objects"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_corrupt_and_foreign_files_are_clear_errors(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"hello" * 50)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(junk)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.ones(1)}, foreign)
+    with pytest.raises(CheckpointError, match="not a ganzoo checkpoint"):
+        load_checkpoint(foreign)
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt")

@@ -1,0 +1,163 @@
+"""The plugin manager and registries: names, duplicates, broken plugins, listings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import ganzoo
+from ganzoo import plugins
+from ganzoo.errors import GanzooError
+
+
+class _Models:
+    """A throwaway plugin registering the models it is given."""
+
+    def __init__(self, *specs):
+        self.specs = specs
+
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        for spec in self.specs:
+            register(spec)
+
+
+def _spec(name: str) -> ganzoo.ModelSpec:
+    return ganzoo.ModelSpec(name=name, summary="a test model", build=lambda info, c: None)
+
+
+def test_builtins_are_registered():
+    assert plugins.models().names() == sorted(set(plugins.models().names()) | {"vanilla"})
+    assert {"mnist", "ring8", "grid25"} <= set(plugins.datasets().names())
+
+
+def test_unknown_model_lists_close_matches():
+    with pytest.raises(GanzooError) as err:
+        plugins.models().get("vanila")
+    message = str(err.value)
+    assert "unknown model 'vanila'" in message
+    assert "did you mean vanilla" in message
+    assert "\n" not in message
+
+
+def test_unknown_dataset_lists_available():
+    with pytest.raises(GanzooError, match=r"unknown dataset 'cifar'.*available: .*mnist.*ring8"):
+        plugins.datasets().get("cifar")
+
+
+def test_wildcard_listing(register_plugin):
+    register_plugin(_Models(_spec("wobble-a"), _spec("wobble-b")), "wobble")
+    assert plugins.models().names("wobble-*") == ["wobble-a", "wobble-b"]
+
+
+def test_throwaway_plugin_appears_and_is_removed(register_plugin):
+    register_plugin(_Models(_spec("tmp-model")), "tmp")
+    assert "tmp-model" in plugins.models()
+    plugins.pm.unregister(name="tmp")
+    assert "tmp-model" not in plugins.models()
+    plugins.pm.register(_Models(), name="tmp")  # so the fixture's unregister has something to remove
+
+
+def test_duplicate_name_is_an_error_naming_both_plugins(register_plugin):
+    register_plugin(_Models(_spec("vanilla")), "impostor")
+    with pytest.warns(plugins.PluginWarning, match=r"'vanilla' is registered twice: by plugin ganzoo_plugins.vanilla and by plugin impostor"):
+        table = plugins.models()
+    # The first registration wins; the built-in keeps working.
+    assert table.owner("vanilla") == "ganzoo_plugins.vanilla"
+    info = {i.name: i for i in plugins.plugin_infos()}["impostor"]
+    assert not info.ok and "registered twice" in info.errors[0]
+
+
+def test_registry_refuses_duplicates_directly():
+    table = plugins.Registry("model", ganzoo.ModelSpec)
+    table.register(_spec("x"), "first")
+    with pytest.raises(GanzooError, match="by plugin first and by plugin second"):
+        table.register(_spec("x"), "second")
+
+
+def test_hook_that_raises_is_isolated(register_plugin):
+    class Exploding:
+        @ganzoo.hookimpl
+        def register_models(self, register):
+            register(_spec("half-made"))
+            raise RuntimeError("boom")
+
+    register_plugin(Exploding(), "exploding")
+    register_plugin(_Models(_spec("innocent")), "innocent")
+    with pytest.warns(plugins.PluginWarning, match="exploding: hook register_models raised RuntimeError: boom"):
+        table = plugins.models()
+    assert "vanilla" in table and "innocent" in table
+    info = {i.name: i for i in plugins.plugin_infos()}["exploding"]
+    assert info.errors == ["hook register_models raised RuntimeError: boom"]
+
+
+def test_invalid_spec_is_reported(register_plugin):
+    class BadName:
+        @ganzoo.hookimpl
+        def register_models(self, register):
+            register(ganzoo.ModelSpec(name="Bad Name", summary="x", build=lambda i, c: None))
+
+    register_plugin(BadName(), "badname")
+    with pytest.warns(plugins.PluginWarning, match="must be lower-case words"):
+        assert "vanilla" in plugins.models()
+
+
+def test_wrong_spec_type_is_reported(register_plugin):
+    class WrongType:
+        @ganzoo.hookimpl
+        def register_datasets(self, register):
+            register(_spec("not-a-dataset"))
+
+    register_plugin(WrongType(), "wrongtype")
+    with pytest.warns(plugins.PluginWarning, match="registered a ModelSpec as a dataset"):
+        assert "not-a-dataset" not in plugins.datasets()
+
+
+def test_spec_with_invalid_default_is_rejected():
+    with pytest.raises(ValueError, match="lr"):
+        ganzoo.ModelSpec(name="m", summary="s", build=lambda i, c: None, config={"lr": ganzoo.Param(-1.0, min=0.0)})
+    with pytest.raises(ValueError, match="preset"):
+        ganzoo.ModelSpec(name="m", summary="s", build=lambda i, c: None, presets={"image": {"nope": 1}})
+
+
+def _fake_distribution(tmp_path, name: str, entry: str, module_source: str | None) -> None:
+    """A real installed-distribution layout (dist-info with an entry point) on a path we control."""
+    # Wheels name the folder with underscores; importlib.metadata relies on that to tell distributions apart.
+    dist = tmp_path / f"{name.replace('-', '_')}-1.2.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
+    (dist / "entry_points.txt").write_text(f"[ganzoo]\n{name} = {entry}\n")
+    if module_source is not None:
+        (tmp_path / f"{entry}.py").write_text(textwrap.dedent(module_source))
+
+
+def _ganzoo(tmp_path, *args, env_extra=None):
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "ganzoo.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_entry_point_plugins_load_and_broken_ones_are_isolated(tmp_path):
+    _fake_distribution(tmp_path, "ganzoo-broken", "ganzoo_broken_mod", "raise ImportError('missing dependency xyz')\n")
+    _fake_distribution(tmp_path, "ganzoo-good", "ganzoo_good_mod", """
+        import ganzoo
+        @ganzoo.hookimpl
+        def register_models(register):
+            register(ganzoo.ModelSpec(name="good-gan", summary="a third-party model", build=lambda i, c: None))
+    """)
+    result = _ganzoo(tmp_path, "plugins")
+    assert result.returncode == 0, result.stderr
+    assert "ganzoo-broken" in result.stdout and "BROKEN: failed to import: ImportError: missing dependency xyz" in result.stdout
+    assert "ganzoo-good 1.2.3" in result.stdout and "models: good-gan" in result.stdout
+    assert "ganzoo: warning: plugin ganzoo-broken: failed to import" in result.stderr
+    models = _ganzoo(tmp_path, "models")
+    assert "good-gan" in models.stdout and "vanilla" in models.stdout
+
+    only_builtins = _ganzoo(tmp_path, "models", env_extra={plugins.ENV_LOAD: ""})
+    assert "good-gan" not in only_builtins.stdout and "vanilla" in only_builtins.stdout
+    assert "ganzoo-broken" not in only_builtins.stderr
+    only_good = _ganzoo(tmp_path, "plugins", env_extra={plugins.ENV_LOAD: "ganzoo-good"})
+    assert "good-gan" in only_good.stdout and "ganzoo-broken" not in only_good.stdout

@@ -1,0 +1,170 @@
+"""The shared trainer: phases, determinism, exact resume, Ctrl-C, run folder contents."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from torch import nn
+
+import ganzoo
+from ganzoo.checkpoint import load_checkpoint
+
+TINY = dict(set={"width": 16, "depth": 1, "data.n": 512, "dropout": 0.3}, batch_size=32, progress=False)
+
+
+def _weights(run_dir) -> dict[str, torch.Tensor]:
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    flat = {f"net.{n}.{k}": v for n, sd in state["networks"].items() for k, v in sd.items()}
+    for n, sd in state["optimizers"].items():
+        for pid, s in sd["state"].items():
+            flat.update({f"opt.{n}.{pid}.{k}": v for k, v in s.items()})
+    return flat
+
+
+def _assert_bitwise_equal(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    a = ganzoo.train("vanilla", "ring8", steps=15, out=tmp_path / "a", **TINY)
+    b = ganzoo.train("vanilla", "ring8", steps=15, out=tmp_path / "b", **TINY)
+    c = ganzoo.train("vanilla", "ring8", steps=15, out=tmp_path / "c", seed=1, **TINY)
+    _assert_bitwise_equal(_weights(a.path), _weights(b.path))
+    assert not torch.equal(_weights(a.path)["net.G.net.0.weight"], _weights(c.path)["net.G.net.0.weight"])
+
+
+def test_resume_continues_bitwise_exactly(tmp_path):
+    # Dropout in D draws from the RNG, and 512 points / 32 per batch crosses several epochs:
+    # both must be restored for the weights to match.
+    whole = ganzoo.train("vanilla", "ring8", steps=40, out=tmp_path / "whole", **TINY)
+    part = ganzoo.train("vanilla", "ring8", steps=17, out=tmp_path / "part", **TINY)
+    resumed = ganzoo.resume(part.path, steps=40, progress=False)
+    assert resumed.result.step == 40
+    _assert_bitwise_equal(_weights(whole.path), _weights(resumed.path))
+    steps = [r["step"] for r in resumed.metrics()]
+    assert steps == sorted(set(steps)) and steps[-1] == 40
+
+
+def test_resume_after_a_crash_drops_metrics_the_crashed_run_logged_past_its_checkpoint(tmp_path):
+    run = ganzoo.train("vanilla", "ring8", steps=20, out=tmp_path / "r", log_every=5, **TINY)
+    with open(run.path / "metrics.jsonl", "a") as f:  # lines written after the checkpoint, then a crash
+        f.write(json.dumps({"step": 25, "loss/D": 9.0}) + "\n" + '{"step": 30, "loss')
+    resumed = ganzoo.resume(run.path, steps=30, progress=False)
+    assert [r["step"] for r in resumed.metrics()] == [5, 10, 15, 20, 25, 30]
+    assert resumed.metrics()[4]["loss/D"] != 9.0
+
+
+class _CountingObjective(ganzoo.Objective):
+    """D phase 3 times per step; G phase every other step. Records what it saw."""
+
+    def __init__(self, G, D):
+        self.G, self.D = G, D
+        self.phases = (ganzoo.Phase("D", "D", "D", repeats=3), ganzoo.Phase("G", "G", "G", every=2))
+        self.calls = []
+
+    def loss(self, phase, batch):
+        self.calls.append((phase, batch.step, self.D[0].weight.requires_grad, self.G[0].weight.requires_grad))
+        fake = self.G(torch.randn(len(batch.real), 4))
+        if phase == "D":
+            loss = self.D(batch.real).mean() - self.D(fake.detach()).mean()
+        else:
+            loss = -self.D(fake).mean()
+        return ganzoo.PhaseLoss(loss, {"fake_mean": fake.mean()})
+
+
+class _CountingPlugin:
+    objective = None
+
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        def build(info, c):
+            G, D = nn.Sequential(nn.Linear(4, info.dim)), nn.Sequential(nn.Linear(info.dim, 1))
+            type(self).objective = _CountingObjective(G, D)
+            return ganzoo.GAN(
+                networks={"G": G, "D": D},
+                optimizers={"G": torch.optim.SGD(G.parameters(), lr=0.01), "D": torch.optim.SGD(D.parameters(), lr=0.01)},
+                objective=self.objective,
+                latent_dim=4,
+            )
+
+        register(ganzoo.ModelSpec(name="counting", summary="test objective", build=build))
+
+
+def test_trainer_runs_declared_phases_and_updates_only_the_phase_network(tmp_path, register_plugin):
+    register_plugin(_CountingPlugin(), "counting")
+    run = ganzoo.train("counting", "ring8", steps=5, out=tmp_path / "c", batch_size=8, progress=False, log_every=1, set={"data.n": 64})
+    calls = _CountingPlugin.objective.calls
+    assert [(p, s) for p, s, *_ in calls] == [
+        ("D", 0), ("D", 0), ("D", 0), ("G", 0),
+        ("D", 1), ("D", 1), ("D", 1),
+        ("D", 2), ("D", 2), ("D", 2), ("G", 2),
+        ("D", 3), ("D", 3), ("D", 3),
+        ("D", 4), ("D", 4), ("D", 4), ("G", 4),
+    ]
+    # While a phase runs, only its own network takes gradients.
+    assert all(d_grad and not g_grad for p, _, d_grad, g_grad in calls if p == "D")
+    assert all(g_grad and not d_grad for p, _, d_grad, g_grad in calls if p == "G")
+    lines = run.metrics()
+    assert [r["step"] for r in lines] == [1, 2, 3, 4, 5]
+    assert lines[-1]["kimg"] == pytest.approx((15 + 3) * 8 / 1000)  # 15 critic batches + 3 generator batches
+    assert "loss/G" in lines[0] and "loss/G" not in lines[1] and "fake_mean" in lines[0]
+
+
+def test_run_folder_has_config_metrics_pictures_and_checkpoint(tmp_path):
+    run = ganzoo.train("vanilla", "ring8", steps=20, out=tmp_path / "r", sample_every=10, log_every=10, **TINY)
+    names = {p.relative_to(run.path).as_posix() for p in run.path.rglob("*") if p.is_file()}
+    assert names == {"config.yaml", "metrics.jsonl", "final.png", "loss.png", "checkpoints/last.pt",
+                     "samples/step-0000010.png", "samples/step-0000020.png"}
+    loaded = ganzoo.load_run(run.path)
+    assert loaded.config.steps == 20 and loaded.config.model_config["width"] == 16
+    assert loaded.sample(7).shape == (7, 2)
+    # Reusing the same --out would overwrite a run: refused.
+    with pytest.raises(ganzoo.GanzooError, match="already exists and is not empty"):
+        ganzoo.train("vanilla", "ring8", steps=2, out=run.path, **TINY)
+
+
+def test_image_runs_write_sample_grids(tmp_path):
+    run = ganzoo.train("vanilla", "mnist", steps=3, out=tmp_path / "m", batch_size=16, progress=False,
+                       set={"width": 32, "depth": 1})
+    from PIL import Image
+
+    grid = Image.open(run.path / "final.png")
+    assert grid.size == (8 * 30 + 2, 8 * 30 + 2)  # 64 images of 28 px with 2 px padding
+    samples = ganzoo.load_run(run.path).sample(5)
+    assert samples.shape == (5, 1, 28, 28) and samples.min() >= -1 and samples.max() <= 1
+
+
+def _cli(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "ganzoo.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    opts = ["--dataset", "ring8", "--set", "width=16", "--set", "depth=1", "--set", "data.n=512", "--batch-size", "32",
+            "--log-every", "1", "--checkpoint-every", "1000000", "--quiet"]
+    proc = _cli("run", "--model", "vanilla", "--steps", "1000000", "--out", str(tmp_path / "int"), *opts, env=env)
+    metrics = tmp_path / "int" / "metrics.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 0):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in err and "ganzoo run --resume" in err and "Traceback" not in err
+    stopped_at = load_checkpoint(tmp_path / "int" / "checkpoints" / "last.pt")["step"]
+    assert stopped_at >= 1
+    target = stopped_at + 7
+    resumed = _cli("run", "--resume", str(tmp_path / "int"), "--steps", str(target), "--quiet", env=env)
+    assert resumed.wait(timeout=120) == 0
+    straight = _cli("run", "--model", "vanilla", "--steps", str(target), "--out", str(tmp_path / "straight"), *opts, env=env)
+    assert straight.wait(timeout=120) == 0
+    _assert_bitwise_equal(_weights(tmp_path / "int"), _weights(tmp_path / "straight"))
