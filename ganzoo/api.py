@@ -56,7 +56,8 @@ class Run:
     def load(self, device: str = "cpu") -> "Run":
         """Load the last checkpoint's weights onto ``device``."""
         dev = resolve_device(device)
-        gan, dataset = build(self.config, dev, ProcessInfo())
+        with torch.random.fork_rng(devices=[]):  # loading a run must not reseed the caller's RNG
+            gan, dataset = build(self.config, dev, ProcessInfo())
         state = load_checkpoint(self.path / "checkpoints" / "last.pt", map_location=dev)
         for name, net in gan.networks.items():
             net.load_state_dict(state["networks"][name])

@@ -137,6 +137,8 @@ class Trainer:
         """Train until ``config.steps``; Ctrl-C stops after the current step with a checkpoint saved."""
         cfg = self.config
         main = self.process.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         sink = JsonlSink(self.run_dir / "metrics.jsonl", resume_step=self.step) if main else None
         sinks = ([sink] if sink else []) + (self.extra_sinks if main else [])
         window = ScalarWindow()

@@ -87,6 +87,29 @@ def test_bad_data_roots_are_one_line_errors_naming_what_was_expected(tmp_path):
         _build("mnist", root=str(broken_gz))
 
 
+def test_download_goes_through_torchvision_then_reads_the_same_idx_files(tmp_path, monkeypatch):
+    # No network in tests: stand in for torchvision's downloader by writing what it would write.
+    import torchvision
+
+    calls = []
+
+    def fake_mnist(root, train, download):
+        calls.append((root, train, download))
+        _write_idx(tmp_path / "MNIST" / "raw", np.full((12, 28, 28), 255), np.arange(12) % 10, gz=True)
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
+    ds = _build("mnist", root=str(tmp_path), download=True)
+    assert calls == [(str(tmp_path), True, True)]
+    assert ds.x.shape == (12, 1, 28, 28) and (ds.x == 1).all()
+
+    def offline(root, train, download):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(GanzooError, match="could not download MNIST into .*RuntimeError: Error downloading"):
+        _build("mnist", root=str(tmp_path / "other"), download=True)
+
+
 def test_download_needs_a_root():
     with pytest.raises(GanzooError, match="--download needs --data-root"):
         _build("mnist", download=True)
