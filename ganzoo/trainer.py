@@ -13,6 +13,7 @@ same weights, bit for bit on CPU, as one never stopped.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -142,6 +143,8 @@ class Trainer:
         sink = JsonlSink(self.run_dir / "metrics.jsonl", resume_step=self.step) if main else None
         sinks = ([sink] if sink else []) + (self.extra_sinks if main else [])
         window = ScalarWindow()
+        if self.progress:
+            print(f"{cfg.model} on {cfg.dataset}: steps {self.step}->{cfg.steps} on {self.device}, run folder {self.run_dir}", file=sys.stderr)
         bar = tqdm(
             total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True,
             desc=f"{cfg.model} on {cfg.dataset}", disable=not self.progress, mininterval=0.5,
@@ -202,6 +205,8 @@ class Trainer:
             if self._stop_requested:
                 raise KeyboardInterrupt
             self._stop_requested = True
+            if self.process.is_main:
+                print("\nstopping after this step to save a checkpoint (Ctrl-C again to abort at once)", file=sys.stderr)
 
         signal.signal(signal.SIGINT, handler)
         return lambda: signal.signal(signal.SIGINT, previous)

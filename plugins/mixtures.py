@@ -43,30 +43,25 @@ def mixture(name: str, centres: torch.Tensor, std: float, n: int, seed: int) -> 
     return ganzoo.Dataset(points.float(), info, labels)
 
 
-def _options() -> dict:
-    return {
-        "n": ganzoo.Param(50_000, "number of points drawn", min=1),
-        "seed": ganzoo.Param(0, "seed of the data draw (not of training)"),
-    }
+MIXTURES = {
+    # name: (centres, std, summary)
+    "ring8": (ring_centres, 0.01, "8 Gaussians on the unit circle, std 0.01 (mode index as label)"),
+    "grid25": (grid_centres, 0.05, "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (mode index as label)"),
+}
 
 
 @ganzoo.hookimpl
 def register_datasets(register):
-    register(
-        ganzoo.DatasetSpec(
-            name="ring8",
-            summary="8 Gaussians on the unit circle, std 0.01 (mode index as label)",
-            kind="vector",
-            build=lambda c: mixture("ring8", ring_centres(), 0.01, c["n"], c["seed"]),
-            config=_options(),
+    for name, (centres, std, summary) in MIXTURES.items():
+        register(
+            ganzoo.DatasetSpec(
+                name=name,
+                summary=summary,
+                kind="vector",
+                build=lambda c, name=name, centres=centres, std=std: mixture(name, centres(), std, c["n"], c["seed"]),
+                config={
+                    "n": ganzoo.Param(50_000, "number of points drawn", min=1),
+                    "seed": ganzoo.Param(0, "seed of the data draw (not of training)"),
+                },
+            )
         )
-    )
-    register(
-        ganzoo.DatasetSpec(
-            name="grid25",
-            summary="25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (mode index as label)",
-            kind="vector",
-            build=lambda c: mixture("grid25", grid_centres(), 0.05, c["n"], c["seed"]),
-            config=_options(),
-        )
-    )
