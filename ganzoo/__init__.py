@@ -4,7 +4,7 @@ The names exported here are the public API for users and plugin authors; everyth
 else is internal and may change.
 """
 
-from .api import Run, load_run, resume, train
+from .api import Run, create_model, load_run, resume, train
 from .config import Param
 from .data import Dataset, DatasetInfo
 from .errors import CheckpointError, GanzooError
@@ -15,5 +15,5 @@ from .specs import DatasetSpec, ModelSpec
 __all__ = [
     "GAN", "Batch", "CheckpointError", "Dataset", "DatasetInfo", "DatasetSpec", "GanzooError",
     "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run",
-    "hookimpl", "load_run", "resume", "train",
+    "create_model", "hookimpl", "load_run", "resume", "train",
 ]

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,23 +17,47 @@ import torch
 
 from . import plugins
 from .checkpoint import load_checkpoint
+from .config import TRAINER_SCHEMA, resolve
 from .data import Dataset, DatasetInfo
-from .errors import GanzooError
+from .errors import CheckpointError, GanzooError
+from .files import atomic_write_text
 from .model import GAN
-from .plots import save_samples
+from .plots import IMAGE_FORMATS, save_samples
 from .runconfig import RunConfig, make_run_config, read_config_file
 from .runtime import ProcessInfo, resolve_device
 from .tracking import read_jsonl
-from .trainer import Trainer, TrainResult
+from .trainer import Trainer, TrainResult, load_networks
+
+DATA_INFO_FILE = "dataset.json"
+MAX_SEED = TRAINER_SCHEMA["seed"].max
+
+
+def build_dataset(config: RunConfig) -> Dataset:
+    spec = plugins.datasets().get(config.dataset)
+    dataset = spec.build(dict(config.dataset_config))
+    if dataset.info.kind != spec.kind:
+        raise GanzooError(f"dataset {spec.name} declares kind {spec.kind} but built {dataset.info.kind} data")
+    return dataset
+
+
+def build_model(config: RunConfig, info: DatasetInfo, device: torch.device, process: ProcessInfo | None = None) -> GAN:
+    """A freshly initialised GAN for ``config``; its weights depend only on the seed (and rank)."""
+    process = process or ProcessInfo.from_env()
+    torch.manual_seed(config.seed + process.rank)
+    return plugins.models().get(config.model).build(info, dict(config.model_config)).to(device)
 
 
 def build(config: RunConfig, device: torch.device, process: ProcessInfo | None = None) -> tuple[GAN, Dataset]:
-    """The dataset and a freshly initialised GAN for ``config``; weights depend only on the seed."""
-    process = process or ProcessInfo.from_env()
-    dataset = plugins.datasets().get(config.dataset).build(dict(config.dataset_config))
-    torch.manual_seed(config.seed + process.rank)
-    gan = plugins.models().get(config.model).build(dataset.info, dict(config.model_config))
-    return gan.to(device), dataset
+    """The dataset and a freshly initialised GAN for ``config``."""
+    dataset = build_dataset(config)
+    return build_model(config, dataset.info, device, process), dataset
+
+
+def create_model(name: str, info: DatasetInfo, **overrides: Any) -> GAN:
+    """Build model ``name`` for data described by ``info``; ``overrides`` are checked against its schema."""
+    spec = plugins.models().get(name)
+    preset = {k: v for k, v in spec.presets.get(info.kind, {}).items() if k in spec.config}
+    return spec.build(info, resolve(spec.config, {**preset, **overrides}, f"model {name}"))
 
 
 class Run:
@@ -56,12 +81,18 @@ class Run:
     def load(self, device: str = "cpu") -> "Run":
         """Load the last checkpoint's weights onto ``device``."""
         dev = resolve_device(device)
+        info_file = self.path / DATA_INFO_FILE
+        # Runs record what their data looked like, so sampling needs no dataset on disk.
+        info = DatasetInfo.from_dict(json.loads(info_file.read_text())) if info_file.is_file() else build_dataset(self.config).info
         with torch.random.fork_rng(devices=[]):  # loading a run must not reseed the caller's RNG
-            gan, dataset = build(self.config, dev, ProcessInfo())
-        state = load_checkpoint(self.path / "checkpoints" / "last.pt", map_location=dev)
-        for name, net in gan.networks.items():
-            net.load_state_dict(state["networks"][name])
-        self._gan, self._info = gan, dataset.info
+            gan = build_model(self.config, info, dev, ProcessInfo())
+        path = self.path / "checkpoints" / "last.pt"
+        state = load_checkpoint(path, map_location="cpu")
+        try:
+            load_networks(gan, state)
+        except (KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"{path} does not fit the model built from config.yaml ({str(exc).strip().splitlines()[0]})") from None
+        self._gan, self._info = gan, info
         return self
 
     @property
@@ -80,6 +111,8 @@ class Run:
         """``n`` generated samples (all of class ``label`` for a conditional model)."""
         if n < 1:
             raise GanzooError(f"bad --n {n} (must be >= 1)")
+        if not 0 <= seed <= MAX_SEED:
+            raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
         labels = None
         if label is not None:
             if not self.gan.conditional:
@@ -91,11 +124,19 @@ class Run:
 
     def save_samples(self, path: str | Path, n: int = 64, label: int | None = None, seed: int = 0) -> Path:
         """A grid (images) or scatter plot (2-D data) of ``n`` samples, written to ``path``."""
+        path = Path(path)
+        if path.is_dir():
+            raise GanzooError(f"--out {path} is a folder; give a file name such as {path / 'samples.png'}")
+        if path.suffix.lower() not in IMAGE_FORMATS:
+            raise GanzooError(f"--out {path}: expected a picture file name ending in {', '.join(IMAGE_FORMATS)}")
         title = f"{self.config.model} on {self.config.dataset}" + (f", label {label}" if label is not None else "")
-        return save_samples(self.sample(n, label, seed), self.info, Path(path), title)
+        try:
+            return save_samples(self.sample(n, label, seed), self.info, path, title)
+        except OSError as exc:
+            raise GanzooError(f"--out {path}: cannot write it ({exc.strerror or exc})") from None
 
 
-def _new_run_dir(out: str | Path | None, config: RunConfig) -> Path:
+def _run_dir_path(out: str | Path | None, config: RunConfig) -> Path:
     if out is not None:
         path = Path(out)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -105,8 +146,14 @@ def _new_run_dir(out: str | Path | None, config: RunConfig) -> Path:
         path, n = base, 2
         while path.exists():
             path, n = base.with_name(f"{base.name}-{n}"), n + 1
-    path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _make_run_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GanzooError(f"--out {path}: cannot create the run folder ({exc.strerror or exc})") from None
 
 
 def train(
@@ -131,9 +178,12 @@ def train(
     run_config = make_run_config(model, dataset, file_values=file_values, sets=set, **options)
     device = resolve_device(run_config.device)
     gan, data = build(run_config, device)
-    run_dir = _new_run_dir(out, run_config)
-    run_config.save(run_dir / "config.yaml")
+    run_dir = _run_dir_path(out, run_config)
+    # Everything that can fail on bad input happens before the run folder is made.
     trainer = Trainer(gan, data, run_config, run_dir, device, sinks=sinks, progress=progress)
+    _make_run_dir(run_dir)
+    run_config.save(run_dir / "config.yaml")
+    atomic_write_text(run_dir / DATA_INFO_FILE, json.dumps(data.info.to_dict(), indent=2))
     return Run(run_dir, run_config, trainer.fit())
 
 
@@ -149,6 +199,8 @@ def resume(run_dir: str | Path, *, steps: int | None = None, device: str | None 
     gan, data = build(cfg, dev)
     trainer = Trainer(gan, data, cfg, run.path, dev, sinks=sinks, progress=progress)
     trainer.resume()
+    if cfg.steps < trainer.step:
+        raise GanzooError(f"--steps {cfg.steps} is below step {trainer.step} that {run.path} has reached")
     cfg.save(run.path / "config.yaml")
     return Run(run.path, cfg, trainer.fit())
 

@@ -9,6 +9,7 @@ before training starts, in one line that names the key and what would be valid.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -40,6 +41,8 @@ class Param:
             value = float(value)
         if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
+        if expected is float and isinstance(value, float) and not math.isfinite(value):
+            raise GanzooError(f"bad value for {key}: {value!r} (expected a finite number)")
         if type(value) is not expected:
             valid = f"one of {', '.join(map(str, self.choices))}" if self.choices else f"a {expected.__name__}"
             raise GanzooError(f"bad value for {key}: {value!r} (expected {valid})")
@@ -55,6 +58,18 @@ class Param:
 
 
 Schema = Mapping[str, Param]
+
+# The trainer's own options; a model's presets may set these per kind of data.
+TRAINER_SCHEMA: dict[str, Param] = {
+    "steps": Param(2000, "generator steps to train for", min=1),
+    "batch_size": Param(64, "real samples per batch", min=1),
+    "seed": Param(0, "seed for weights, latents and data order", min=0, max=2**31 - 1),
+    "device": Param("auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
+    "sample_every": Param(500, "steps between sample pictures", min=1),
+    "checkpoint_every": Param(1000, "steps between checkpoints", min=1),
+    "log_every": Param(50, "steps between metrics.jsonl lines", min=1),
+}
+
 
 
 def check_schema(schema: Schema) -> None:

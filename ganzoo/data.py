@@ -13,6 +13,8 @@ from typing import Literal
 
 import torch
 
+from .errors import GanzooError
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -29,6 +31,17 @@ class DatasetInfo:
     centres: tuple[tuple[float, ...], ...] | None = None
     std: float | None = None
     extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes,
+            "centres": [list(c) for c in self.centres] if self.centres else None, "std": self.std, "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DatasetInfo":
+        centres = tuple(tuple(c) for c in d["centres"]) if d.get("centres") else None
+        return cls(d["name"], d["kind"], tuple(d["shape"]), d.get("num_classes", 0), centres, d.get("std"), d.get("extra") or {})
 
     @property
     def dim(self) -> int:
@@ -65,8 +78,12 @@ class Batcher:
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device, rank: int = 0, world_size: int = 1):
-        if batch_size > len(dataset) // world_size:
-            raise ValueError(f"batch size {batch_size} is larger than the dataset's {len(dataset)} samples")
+        per_rank = len(dataset) // world_size
+        if batch_size > per_rank:
+            raise GanzooError(
+                f"batch size {batch_size} is larger than the {per_rank} samples of dataset {dataset.info.name}"
+                + (f" per process" if world_size > 1 else "") + f" (use --batch-size {per_rank} or less)"
+            )
         self.x = dataset.x.to(device)
         self.labels = dataset.labels.to(device) if dataset.labels is not None else None
         self.batch_size = batch_size
@@ -74,25 +91,26 @@ class Batcher:
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.position = 0
-        self._order = self._permutation()
+        self._new_epoch_order(torch.randperm(len(self.x), generator=self.generator))
 
-    def _permutation(self) -> torch.Tensor:
-        perm = torch.randperm(len(self.x), generator=self.generator)
-        return perm[self.rank :: self.world_size].to(self.x.device)
+    def _new_epoch_order(self, permutation: torch.Tensor) -> None:
+        self._permutation = permutation.cpu()
+        self._order = permutation[self.rank :: self.world_size].to(self.x.device)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.position + self.batch_size > len(self._order):
             self.epoch += 1
             self.position = 0
-            self._order = self._permutation()
+            self._new_epoch_order(torch.randperm(len(self.x), generator=self.generator))
         index = self._order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
         return self.x[index], (self.labels[index] if self.labels is not None else None)
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(), "order": self._order.cpu(), "epoch": self.epoch, "position": self.position}
+        # The whole permutation, so that any rank can pick up its share.
+        return {"generator": self.generator.get_state(), "permutation": self._permutation, "epoch": self.epoch, "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-        self._order = state["order"].to(self.x.device)
+        self.generator.set_state(state["generator"].cpu())
+        self._new_epoch_order(state["permutation"])
         self.epoch, self.position = int(state["epoch"]), int(state["position"])

@@ -7,26 +7,20 @@ leaves a half-written PNG. matplotlib is imported only when a plot is drawn.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from .data import DatasetInfo
+from .files import atomic_write
 from .tracking import read_jsonl
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
+
+
+def _image_format(path: Path) -> str:
+    return IMAGE_FORMATS.get(Path(path).suffix.lower(), "png")
 
 
 def save_image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
@@ -37,7 +31,7 @@ def save_image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -
     if images.shape[1] not in (1, 3):  # e.g. stacked digits: show channels side by side
         images = images.flatten(0, 1).unsqueeze(1)
     nrow = nrow or max(1, int(math.sqrt(len(images))))
-    return _atomic(path, lambda p: save_image(images, p, nrow=nrow, padding=2, pad_value=0.5))
+    return atomic_write(path, lambda f: save_image(images, f, format=_image_format(path), nrow=nrow, padding=2, pad_value=0.5))
 
 
 def save_scatter(points: torch.Tensor, info: DatasetInfo, path: Path, title: str = "") -> Path:
@@ -60,7 +54,7 @@ def save_scatter(points: torch.Tensor, info: DatasetInfo, path: Path, title: str
     ax.set_title(title or info.name)
     ax.legend(loc="upper right", fontsize=7)
     try:
-        return _atomic(path, lambda p: fig.savefig(p, format="png", bbox_inches="tight"))
+        return atomic_write(path, lambda f: fig.savefig(f, format=_image_format(path), bbox_inches="tight"))
     finally:
         plt.close(fig)
 
@@ -99,6 +93,6 @@ def save_loss_curves(metrics_path: Path, path: Path, title: str = "") -> Path | 
     axes[0, 0].set_title(title)
     fig.tight_layout()
     try:
-        return _atomic(path, lambda p: fig.savefig(p, format="png"))
+        return atomic_write(path, lambda f: fig.savefig(f, format=_image_format(path)))
     finally:
         plt.close(fig)

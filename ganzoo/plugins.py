@@ -70,6 +70,23 @@ def _broken(name: str, error: str, dist: tuple[str, str] | None = None) -> None:
     warnings.warn(f"plugin {name}: {error}", PluginWarning, stacklevel=3)
 
 
+def _add(plugin: object, name: str, dist: tuple[str, str] | None = None) -> None:
+    """Register one plugin; if it implements a hook that does not exist, take it out again and report it."""
+    pm.register(plugin, name=name)
+    try:
+        pm.check_pending()  # the plugins before this one passed, so a failure is this one's
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(name=name)
+        _broken(name, f"implements no known hook: {exc} (known: {', '.join(_hook_names())})", dist)
+        return
+    if dist:
+        _dists[name] = dist
+
+
+def _hook_names() -> list[str]:
+    return sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+
+
 def load_plugins() -> None:
     """Register built-ins and entry-point plugins once; later calls do nothing."""
     global _loaded
@@ -78,7 +95,7 @@ def load_plugins() -> None:
     _loaded = True
     for module_name in DEFAULT_PLUGINS:
         try:
-            pm.register(importlib.import_module(module_name), name=module_name)
+            _add(importlib.import_module(module_name), module_name)
         except Exception as exc:  # a broken built-in must not hide the rest
             _broken(module_name, f"failed to import: {type(exc).__name__}: {exc}")
 
@@ -89,15 +106,14 @@ def load_plugins() -> None:
             continue
         dist = (ep.dist.name, ep.dist.version) if ep.dist else None
         if pm.has_plugin(ep.name) or ep.name in _load_errors:
-            continue  # same entry point visible twice on sys.path
+            seen = _load_errors[ep.name].distribution if ep.name in _load_errors else _dists.get(ep.name, (None,))[0]
+            if dist and seen and seen != dist[0]:
+                _broken(f"{ep.name} ({dist[0]})", f"entry point name {ep.name!r} is used by both {seen} and {dist[0]}; only {seen} was loaded", dist)
+            continue  # otherwise the same distribution is visible twice on sys.path
         try:
-            pm.register(ep.load(), name=ep.name)
+            _add(ep.load(), ep.name, dist)
         except Exception as exc:
             _broken(ep.name, f"failed to import: {type(exc).__name__}: {exc}", dist)
-            continue
-        if dist:
-            _dists[ep.name] = dist
-    pm.check_pending()
 
 
 def _plugin_key() -> tuple:

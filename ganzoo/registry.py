@@ -23,6 +23,7 @@ class Registry(Generic[S]):
         self.spec_type = spec_type
         self._specs: dict[str, S] = {}
         self._owners: dict[str, str] = {}
+        self._claimants: dict[str, list[str]] = {}  # names more than one plugin registered
 
     def register(self, spec: S, plugin: str) -> None:
         if not isinstance(spec, self.spec_type):
@@ -31,13 +32,21 @@ class Registry(Generic[S]):
             )
         name = spec.name
         if name in self._specs:
-            raise GanzooError(
-                f"{self.kind} {name!r} is registered twice: by plugin {self._owners[name]} and by plugin {plugin}"
-            )
+            # Neither wins: which one loads first is an accident of install order.
+            self._claimants.setdefault(name, [self._owners[name]]).append(plugin)
+            raise GanzooError(f"{self.kind} {name!r} is registered twice: {self._clash(name)}")
         self._specs[name] = spec
         self._owners[name] = plugin
 
+    def _clash(self, name: str) -> str:
+        return "by plugin " + " and by plugin ".join(self._claimants[name])
+
     def get(self, name: str) -> S:
+        if name in self._claimants:
+            raise GanzooError(
+                f"{self.kind} {name!r} is registered twice ({self._clash(name)}); uninstall one, "
+                f"or load only one with GANZOO_LOAD_PLUGINS"
+            )
         try:
             return self._specs[name]
         except KeyError:

@@ -8,25 +8,17 @@ back with ``--config`` reproduces the run.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from . import plugins
-from .config import Param, resolve
+from .config import TRAINER_SCHEMA, resolve
 from .errors import GanzooError
+from .files import atomic_write_text
 
-TRAINER_SCHEMA: dict[str, Param] = {
-    "steps": Param(2000, "generator steps to train for", min=1),
-    "batch_size": Param(64, "real samples per batch", min=1),
-    "seed": Param(0, "seed for weights, latents and data order"),
-    "device": Param("auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
-    "sample_every": Param(500, "steps between sample pictures", min=1),
-    "checkpoint_every": Param(1000, "steps between checkpoints", min=1),
-    "log_every": Param(50, "steps between metrics.jsonl lines", min=1),
-}
 DATA_PREFIX = "data."
 
 
@@ -48,7 +40,7 @@ class RunConfig:
         return asdict(self)
 
     def save(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
@@ -71,11 +63,22 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise GanzooError(f"--config {path}: expected a mapping of options, got {type(data).__name__}")
-    valid = set(TRAINER_SCHEMA) | {"model", "dataset", "model_config", "dataset_config"}
-    unknown = sorted(set(data) - valid)
-    if unknown:
-        raise GanzooError(f"--config {path}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(valid))})")
+    try:
+        check_config_keys(data)
+    except GanzooError as exc:
+        raise GanzooError(f"--config {path}: {exc}") from None
     return data
+
+
+def check_config_keys(data: Mapping[str, Any]) -> None:
+    """Refuse keys a config cannot have, and names that are not strings."""
+    valid = [f.name for f in fields(RunConfig)]
+    unknown = sorted(set(map(str, data)) - set(valid))
+    if unknown:
+        raise GanzooError(f"unknown key {unknown[0]!r} (valid: {', '.join(valid)})")
+    for key in ("model", "dataset"):
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            raise GanzooError(f"{key} must be a name, got {data[key]!r}")
 
 
 def make_run_config(
@@ -92,6 +95,7 @@ def make_run_config(
     and ``download``; ``None`` values mean "not given".
     """
     file_values = dict(file_values or {})
+    check_config_keys(file_values)
     sets = dict(sets or {})
     model = model or file_values.get("model")
     if not model:

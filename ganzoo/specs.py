@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from .config import Param, check_schema
+from .config import TRAINER_SCHEMA, Param, check_schema
 from .errors import GanzooError
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 DATA_KINDS = ("image", "vector")
 
 # Trainer options a model may suggest per data kind (toy data needs other budgets than images).
-TRAINER_PRESET_KEYS = ("steps", "batch_size", "sample_every", "checkpoint_every", "log_every")
+TRAINER_PRESET_KEYS = tuple(k for k in TRAINER_SCHEMA if k not in ("seed", "device"))
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 

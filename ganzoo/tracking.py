@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import torch
 
+from .files import atomic_write_text
+
 
 class Sink(Protocol):
     def log(self, record: dict[str, Any]) -> None: ...
@@ -35,25 +37,36 @@ class ScalarWindow:
             self._sums[name] = value.detach().clone().float()
             self._counts[name] = 1
 
+    def means(self) -> dict[str, float]:
+        return {name: float(total) / self._counts[name] for name, total in self._sums.items()}
+
     def pop_means(self) -> dict[str, float]:
-        means = {name: float(total) / self._counts[name] for name, total in self._sums.items()}
+        means = self.means()
         self._sums.clear()
         self._counts.clear()
         return means
+
+    def state_dict(self) -> dict:
+        return {"sums": {k: v.cpu() for k, v in self._sums.items()}, "counts": dict(self._counts)}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        self._sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self._counts = {k: int(v) for k, v in state["counts"].items()}
 
 
 class JsonlSink:
     """Appends one JSON object per line and flushes it, so a crash loses at most the line being written.
 
     When a run resumes from step ``resume_step``, lines logged after that step (by the
-    run that crashed) are dropped first, so the file describes one unbroken run.
+    run that crashed) and the partial line a stopped run writes off the ``log_every``
+    grid are dropped first, so the file is the one an unbroken run would have written.
     """
 
-    def __init__(self, path: Path, resume_step: int | None = None) -> None:
+    def __init__(self, path: Path, resume_step: int | None = None, log_every: int = 1) -> None:
         self.path = Path(path)
         if resume_step is not None and self.path.exists():
-            kept = [line for line in read_jsonl(self.path) if line.get("step", 0) <= resume_step]
-            self.path.write_text("".join(json.dumps(line) + "\n" for line in kept))
+            kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step and r.get("step", 0) % log_every == 0]
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
         self._file = open(self.path, "a")
 
     def log(self, record: dict[str, Any]) -> None:

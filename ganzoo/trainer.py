@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import CheckpointError
 from .data import Batcher, Dataset
 from .model import GAN, Batch
 from .plots import save_loss_curves, save_samples
@@ -30,9 +31,24 @@ from .runconfig import RunConfig
 from .runtime import ProcessInfo
 from .tracking import JsonlSink, ScalarWindow, Sink
 
+# During training the loss curve is redrawn at checkpoints at most this often: drawing it
+# costs a fraction of a second, and metrics.jsonl already holds every number.
+LOSS_PLOT_SECONDS = 60.0
+
 # Pictures use latents from this offset of the run's seed, so the grid shows the same z
 # throughout training and drawing it never touches the training RNG.
 PICTURE_SEED_OFFSET = 1_000_003
+
+
+def load_networks(gan: GAN, state: dict) -> None:
+    """Copy a checkpoint's network weights into ``gan`` (strictly: every key must match)."""
+    for name, net in gan.networks.items():
+        net.load_state_dict(state["networks"][name])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass
@@ -67,7 +83,9 @@ class Trainer:
         self.step = 0
         self.images_seen = 0
         self.elapsed = 0.0
+        self.window = ScalarWindow()  # scalars since the last metrics line; checkpointed
         self._stop_requested = False
+        self._last_plot = time.perf_counter()
 
     # -- paths -------------------------------------------------------------
     @property
@@ -87,16 +105,20 @@ class Trainer:
             "optimizers": {name: opt.state_dict() for name, opt in self.gan.optimizers.items()},
             "objective": self.gan.objective.state_dict(),
             "batcher": self.batcher.state_dict(),
+            "window": self.window.state_dict(),
             "rng": rng,
         }
 
     def load_state_dict(self, state: dict) -> None:
-        for name, net in self.gan.networks.items():
-            net.load_state_dict(state["networks"][name])
-        for name, opt in self.gan.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        self.gan.objective.load_state_dict(state["objective"])
-        self.batcher.load_state_dict(state["batcher"])
+        try:
+            load_networks(self.gan, state)
+            for name, opt in self.gan.optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            self.gan.objective.load_state_dict(state["objective"])
+            self.batcher.load_state_dict(state["batcher"])
+            self.window.load_state_dict(state["window"], self.device)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"the checkpoint does not fit the model built from config.yaml ({_first_line(exc)})") from None
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
@@ -106,14 +128,19 @@ class Trainer:
 
     def resume(self) -> None:
         """Continue from ``run_dir``'s last checkpoint."""
-        self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location=self.device))
+        # Load on the CPU: state dicts copy themselves to their tensors' devices, and RNG states must be CPU tensors.
+        state = load_checkpoint(self.checkpoint_path, map_location="cpu")
+        try:
+            self.load_state_dict(state)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{self.checkpoint_path}: {exc}") from None
 
     def save(self) -> None:
         if self.process.is_main:
             save_checkpoint(self.state_dict(), self.checkpoint_path)
 
     # -- the loop ----------------------------------------------------------
-    def train_step(self, window: ScalarWindow) -> None:
+    def train_step(self) -> None:
         """Run every phase due at this step; each phase updates only its own network."""
         networks = self.gan.networks
         for phase in self.gan.objective.phases:
@@ -129,9 +156,9 @@ class Trainer:
                 result = self.gan.objective.loss(phase.name, Batch(real, labels, self.step))
                 result.loss.backward()
                 optimizer.step()
-                window.add(f"loss/{phase.name}", result.loss.detach())
+                self.window.add(f"loss/{phase.name}", result.loss.detach())
                 for key, value in result.scalars.items():
-                    window.add(key, value.detach())
+                    self.window.add(key, value.detach())
         self.step += 1
 
     def fit(self) -> TrainResult:
@@ -140,9 +167,8 @@ class Trainer:
         main = self.process.is_main
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        sink = JsonlSink(self.run_dir / "metrics.jsonl", resume_step=self.step) if main else None
+        sink = JsonlSink(self.run_dir / "metrics.jsonl", resume_step=self.step, log_every=cfg.log_every) if main else None
         sinks = ([sink] if sink else []) + (self.extra_sinks if main else [])
-        window = ScalarWindow()
         if self.progress:
             print(f"{cfg.model} on {cfg.dataset}: steps {self.step}->{cfg.steps} on {self.device}, run folder {self.run_dir}", file=sys.stderr)
         bar = tqdm(
@@ -153,12 +179,15 @@ class Trainer:
         start, start_elapsed = time.perf_counter(), self.elapsed
         try:
             while self.step < cfg.steps and not self._stop_requested:
-                self.train_step(window)
+                self.train_step()
                 bar.update(1)
                 self.elapsed = start_elapsed + time.perf_counter() - start
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    record = {"step": self.step, "kimg": self.images_seen / 1000, "time": round(self.elapsed, 3)}
-                    record.update(window.pop_means())
+                on_grid = self.step % cfg.log_every == 0
+                if on_grid or self.step == cfg.steps or self._stop_requested:
+                    # Off the grid (the last step, a stop), report without emptying the window:
+                    # the checkpoint keeps it, so a resumed run logs what an unbroken one would.
+                    means = self.window.pop_means() if on_grid else self.window.means()
+                    record = {"step": self.step, "kimg": self.images_seen / 1000, "time": round(self.elapsed, 3), **means}
                     for s in sinks:
                         s.log(record)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.startswith("loss/")}, refresh=False)
@@ -166,7 +195,8 @@ class Trainer:
                     self.save_pictures(self.run_dir / "samples" / f"step-{self.step:07d}.png")
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
-                    self._plot_losses()
+                    if time.perf_counter() - self._last_plot > LOSS_PLOT_SECONDS:
+                        self._plot_losses()
             self.save()
             if main:
                 finished = self.step >= cfg.steps
@@ -191,6 +221,7 @@ class Trainer:
         save_samples(self.picture_samples(), self.info, path, title)
 
     def _plot_losses(self) -> None:
+        self._last_plot = time.perf_counter()
         if self.process.is_main:
             save_loss_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss.png", f"{self.config.model} on {self.config.dataset}")
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -39,11 +42,20 @@ def test_a_write_interrupted_midway_leaves_the_previous_checkpoint_loadable(tmp_
 
 
 def test_a_process_killed_before_the_rename_leaves_the_old_checkpoint(tmp_path):
-    # A kill -9 between writing the temporary file and the rename leaves a stray temp file; last.pt is untouched.
-    path = tmp_path / "last.pt"
-    save_checkpoint({"step": 1}, path)
-    (tmp_path / ".last.pt.tmp-999").write_bytes(b"half a checkpoint")
-    assert load_checkpoint(path)["step"] == 1
+    # A real kill -9 in the middle of save_checkpoint: after the new bytes are on disk, before the rename.
+    script = f"""
+import os, signal, torch
+from ganzoo import checkpoint
+path = {str(tmp_path / "last.pt")!r}
+checkpoint.save_checkpoint({{"step": 1, "w": torch.ones(10)}}, path)
+os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+checkpoint.save_checkpoint({{"step": 2, "w": torch.zeros(10)}}, path)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert result.returncode == -signal.SIGKILL
+    assert any(name.startswith(".last.pt.tmp-") for name in os.listdir(tmp_path))  # the new one was written...
+    loaded = load_checkpoint(tmp_path / "last.pt")  # ...but last.pt is still the old, whole checkpoint
+    assert loaded["step"] == 1 and torch.equal(loaded["w"], torch.ones(10))
 
 
 class _Payload:

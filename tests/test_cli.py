@@ -87,9 +87,22 @@ def test_run_errors_do_not_touch_an_existing_run(cli, tiny_run):
     assert after == before
 
 
+def test_bad_inputs_found_late_still_leave_no_half_made_run(cli, tmp_path):
+    out = tmp_path / "big-batch"
+    _one_line_error(*cli("run", "--model", "vanilla", "--out", str(out), *TINY_RING, "--set", "data.n=10"),
+                    "batch size 32 is larger than the 10 samples of dataset ring8", "--batch-size 10 or less")
+    assert not out.exists()
+    _one_line_error(*cli("run", "--model", "vanilla", "--seed", "99999999999999999999", *TINY_RING), "bad value for seed")
+    (tmp_path / "file").write_text("")
+    _one_line_error(*cli("run", "--model", "vanilla", "--out", str(tmp_path / "file" / "run"), *TINY_RING), "cannot create the run folder")
+
+
 def test_sample_errors(cli, tiny_run, tmp_path):
     _one_line_error(*cli("sample", str(tiny_run), "--label", "3"), "--label needs a conditional model", "vanilla")
     _one_line_error(*cli("sample", str(tiny_run), "--n", "0"), "bad --n 0")
+    _one_line_error(*cli("sample", str(tiny_run), "--seed", "99999999999999999999"), "bad --seed")
+    _one_line_error(*cli("sample", str(tiny_run), "--out", str(tmp_path / "noext")), "expected a picture file name ending in .png")
+    _one_line_error(*cli("sample", str(tiny_run), "--out", str(tmp_path)), "is a folder")
     (tiny_run / "checkpoints" / "last.pt").write_bytes(b"garbage")
     _one_line_error(*cli("sample", str(tiny_run), "--out", str(tmp_path / "x.png")), "corrupt")
 

@@ -84,3 +84,20 @@ def test_config_file_errors_are_one_line(tmp_path):
 def test_resolve_checks_every_override():
     schema = {"a": Param(1, min=0), "b": Param("x", choices=("x", "y"))}
     assert resolve(schema, {"b": "y"}, "thing") == {"a": 1, "b": "y"}
+    with pytest.raises(GanzooError, match="bad value for a: -1"):
+        resolve(schema, {"b": "y", "a": -1}, "thing")
+
+
+def test_wrongly_typed_or_non_finite_values_are_refused(tmp_path):
+    for text, needle in [("model: 123\n", "model must be a name, got 123"), ("dataset: [a]\n", "dataset must be a name")]:
+        path = tmp_path / "c.yaml"
+        path.write_text(text)
+        with pytest.raises(GanzooError, match=needle):
+            read_config_file(path)
+    with pytest.raises(GanzooError, match="expected a finite number"):
+        make_run_config("vanilla", "ring8", sets={"lr": float("nan")})
+    with pytest.raises(GanzooError, match="bad value for seed"):
+        make_run_config("vanilla", "ring8", seed=10**20)
+    # The Python API checks dict configs as strictly as files.
+    with pytest.raises(GanzooError, match="unknown key 'stepz'"):
+        make_run_config("vanilla", "ring8", file_values={"stepz": 3})

@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 import ganzoo
 from ganzoo import plugins
@@ -66,10 +67,12 @@ def test_duplicate_name_is_an_error_naming_both_plugins(register_plugin):
     register_plugin(_Models(_spec("vanilla")), "impostor")
     with pytest.warns(plugins.PluginWarning, match=r"'vanilla' is registered twice: by plugin ganzoo_plugins.vanilla and by plugin impostor"):
         table = plugins.models()
-    # The first registration wins; the built-in keeps working.
-    assert table.owner("vanilla") == "ganzoo_plugins.vanilla"
+    # Neither wins silently: using the name says what clashes and how to resolve it.
+    with pytest.raises(GanzooError, match=r"registered twice \(by plugin ganzoo_plugins.vanilla and by plugin impostor\); uninstall one"):
+        table.get("vanilla")
     info = {i.name: i for i in plugins.plugin_infos()}["impostor"]
     assert not info.ok and "registered twice" in info.errors[0]
+    assert "vanilla" in table.names()  # still listed
 
 
 def test_registry_refuses_duplicates_directly():
@@ -124,19 +127,20 @@ def test_spec_with_invalid_default_is_rejected():
         ganzoo.ModelSpec(name="m", summary="s", build=lambda i, c: None, presets={"image": {"nope": 1}})
 
 
-def _fake_distribution(tmp_path, name: str, entry: str, module_source: str | None) -> None:
+def _fake_distribution(tmp_path, name: str, entry: str, module_source: str | None, entry_name: str | None = None) -> None:
     """A real installed-distribution layout (dist-info with an entry point) on a path we control."""
     # Wheels name the folder with underscores; importlib.metadata relies on that to tell distributions apart.
     dist = tmp_path / f"{name.replace('-', '_')}-1.2.3.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    (dist / "entry_points.txt").write_text(f"[ganzoo]\n{name} = {entry}\n")
+    (dist / "entry_points.txt").write_text(f"[ganzoo]\n{entry_name or name} = {entry}\n")
     if module_source is not None:
         (tmp_path / f"{entry}.py").write_text(textwrap.dedent(module_source))
 
 
-def _ganzoo(tmp_path, *args, env_extra=None):
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), **(env_extra or {})}
+def _ganzoo(tmp_path, *args, env_extra=None, extra_path=None):
+    path = os.pathsep.join(str(p) for p in (tmp_path, extra_path) if p)
+    env = {**os.environ, "PYTHONPATH": path, **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "ganzoo.cli", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -156,8 +160,42 @@ def test_entry_point_plugins_load_and_broken_ones_are_isolated(tmp_path):
     models = _ganzoo(tmp_path, "models")
     assert "good-gan" in models.stdout and "vanilla" in models.stdout
 
+    # A hook name that does not exist (a typo) is reported, and the plugin is taken out again.
+    _fake_distribution(tmp_path, "ganzoo-typo", "ganzoo_typo_mod", """
+        import ganzoo
+        @ganzoo.hookimpl
+        def register_modles(register):
+            pass
+    """)
+    # A second distribution using an entry-point name that is already taken.
+    clash = tmp_path / "clash"
+    clash.mkdir()
+    _fake_distribution(clash, "ganzoo-clash", "ganzoo_clash_mod", "", entry_name="ganzoo-good")
+    result = _ganzoo(tmp_path, "plugins", extra_path=clash)
+    assert result.returncode == 0, result.stderr
+    assert "ganzoo-typo" in result.stdout and "implements no known hook" in result.stdout and "register_modles" in result.stdout
+    assert "entry point name 'ganzoo-good' is used by both ganzoo-good and ganzoo-clash" in result.stdout
+    assert "models: good-gan" in result.stdout and "models: vanilla" in result.stdout
+
     only_builtins = _ganzoo(tmp_path, "models", env_extra={plugins.ENV_LOAD: ""})
     assert "good-gan" not in only_builtins.stdout and "vanilla" in only_builtins.stdout
     assert "ganzoo-broken" not in only_builtins.stderr
     only_good = _ganzoo(tmp_path, "plugins", env_extra={plugins.ENV_LOAD: "ganzoo-good"})
     assert "good-gan" in only_good.stdout and "ganzoo-broken" not in only_good.stdout
+
+
+def test_a_throwaway_dataset_plugin_trains_with_a_builtin_model(register_plugin, tmp_path):
+    class Line:
+        @ganzoo.hookimpl
+        def register_datasets(self, register):
+            def build(c):
+                x = torch.linspace(-1, 1, c["n"]).unsqueeze(1).repeat(1, 3)
+                return ganzoo.Dataset(x, ganzoo.DatasetInfo("tiny-line", "vector", (3,)))
+
+            register(ganzoo.DatasetSpec(name="tiny-line", summary="points on a line in 3-D", kind="vector", build=build,
+                                        config={"n": ganzoo.Param(64, "points", min=1)}))
+
+    register_plugin(Line(), "line")
+    run = ganzoo.train("vanilla", "tiny-line", steps=3, batch_size=8, out=tmp_path / "r", progress=False, set={"width": 8})
+    assert run.config.dataset_config == {"n": 64}
+    assert ganzoo.load_run(run.path).sample(4).shape == (4, 3)
