@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -19,7 +20,7 @@ from . import plugins
 from .checkpoint import load_checkpoint
 from .config import TRAINER_SCHEMA, resolve
 from .data import Dataset, DatasetInfo
-from .errors import CheckpointError, GanzooError
+from .errors import CheckpointError, GanzooError, first_line
 from .files import atomic_write_text
 from .model import GAN
 from .plots import IMAGE_FORMATS, save_samples
@@ -30,21 +31,38 @@ from .trainer import Trainer, TrainResult, load_networks
 
 DATA_INFO_FILE = "dataset.json"
 MAX_SEED = TRAINER_SCHEMA["seed"].max
+MAX_SAMPLES = 100_000
 
 
 def build_dataset(config: RunConfig) -> Dataset:
     spec = plugins.datasets().get(config.dataset)
-    dataset = spec.build(dict(config.dataset_config))
+    with _building(f"dataset {spec.name}", config.dataset_config):
+        dataset = spec.build(dict(config.dataset_config))
+        json.dumps(dataset.info.to_dict())  # it is saved with every run
     if dataset.info.kind != spec.kind:
         raise GanzooError(f"dataset {spec.name} declares kind {spec.kind} but built {dataset.info.kind} data")
     return dataset
+
+
+@contextmanager
+def _building(what: str, config: Mapping[str, Any]):
+    """Turn a builder's failure on valid-looking options (a size too large for memory, say) into one line."""
+    try:
+        yield
+    except GanzooError:
+        raise
+    except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+        options = ", ".join(f"{k}={v}" for k, v in config.items())
+        raise GanzooError(f"{what} could not be built with {options or 'its defaults'}: {type(exc).__name__}: {first_line(exc)}") from None
 
 
 def build_model(config: RunConfig, info: DatasetInfo, device: torch.device, process: ProcessInfo | None = None) -> GAN:
     """A freshly initialised GAN for ``config``; its weights depend only on the seed (and rank)."""
     process = process or ProcessInfo.from_env()
     torch.manual_seed(config.seed + process.rank)
-    return plugins.models().get(config.model).build(info, dict(config.model_config)).to(device)
+    spec = plugins.models().get(config.model)
+    with _building(f"model {spec.name}", config.model_config):
+        return spec.build(info, dict(config.model_config)).to(device)
 
 
 def build(config: RunConfig, device: torch.device, process: ProcessInfo | None = None) -> tuple[GAN, Dataset]:
@@ -83,7 +101,13 @@ class Run:
         dev = resolve_device(device)
         info_file = self.path / DATA_INFO_FILE
         # Runs record what their data looked like, so sampling needs no dataset on disk.
-        info = DatasetInfo.from_dict(json.loads(info_file.read_text())) if info_file.is_file() else build_dataset(self.config).info
+        if info_file.is_file():
+            try:
+                info = DatasetInfo.from_dict(json.loads(info_file.read_text()))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise GanzooError(f"{info_file} is damaged ({type(exc).__name__}: {first_line(exc)})") from None
+        else:
+            info = build_dataset(self.config).info
         with torch.random.fork_rng(devices=[]):  # loading a run must not reseed the caller's RNG
             gan = build_model(self.config, info, dev, ProcessInfo())
         path = self.path / "checkpoints" / "last.pt"
@@ -91,7 +115,7 @@ class Run:
         try:
             load_networks(gan, state)
         except (KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{path} does not fit the model built from config.yaml ({str(exc).strip().splitlines()[0]})") from None
+            raise CheckpointError(f"{path} does not fit the model built from config.yaml ({first_line(exc)})") from None
         self._gan, self._info = gan, info
         return self
 
@@ -109,8 +133,8 @@ class Run:
 
     def sample(self, n: int, label: int | None = None, seed: int = 0) -> torch.Tensor:
         """``n`` generated samples (all of class ``label`` for a conditional model)."""
-        if n < 1:
-            raise GanzooError(f"bad --n {n} (must be >= 1)")
+        if not 1 <= n <= MAX_SAMPLES:
+            raise GanzooError(f"bad --n {n} (valid: 1 to {MAX_SAMPLES})")
         if not 0 <= seed <= MAX_SEED:
             raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
         labels = None

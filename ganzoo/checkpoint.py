@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, first_line
 from .files import atomic_write
 
 FORMAT = "ganzoo-checkpoint-1"
@@ -37,15 +37,13 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if "Weights only load failed" in str(exc) or "weights_only" in str(exc):
             raise CheckpointError(
                 f"refusing to load {path}: it contains pickled Python objects, and ganzoo checkpoints hold only tensors and plain values"
             ) from None
-        raise CheckpointError(f"{path} is corrupt ({first})") from None
+        raise CheckpointError(f"{path} is corrupt ({first_line(exc)})") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:  # torch reports junk bytes in several ways
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is corrupt or not a checkpoint ({first})") from None
+        raise CheckpointError(f"{path} is corrupt or not a checkpoint ({first_line(exc)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ganzoo checkpoint (expected format {FORMAT})")
     return state

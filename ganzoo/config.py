@@ -91,17 +91,20 @@ def suggest(name: str, valid) -> str:
     return f"; did you mean {' or '.join(close)}?" if close else ""
 
 
-def resolve(schema: Schema, overrides: Mapping[str, Any], owner: str) -> dict[str, Any]:
+def resolve(schema: Schema, overrides: Mapping[str, Any], owner: str, prefix: str = "") -> dict[str, Any]:
     """Defaults of ``schema`` with ``overrides`` merged over them, each value checked.
 
-    ``owner`` names whose options these are ("model vanilla") for error messages.
+    ``owner`` names whose options these are ("model vanilla") and ``prefix`` how the user
+    spells their keys (``data.`` for dataset options), for error messages.
     """
     values = {key: param.default for key, param in schema.items()}
     for key, value in overrides.items():
+        if not isinstance(key, str):
+            raise GanzooError(f"option names of {owner} must be text, got {key!r} (valid: {', '.join(schema) or 'none'})")
         if key not in schema:
-            valid = ", ".join(schema) or "none"
-            raise GanzooError(f"unknown option {key!r} for {owner} (valid: {valid}){suggest(key, schema)}")
-        values[key] = schema[key].check(key, value)
+            valid = ", ".join(prefix + k for k in schema) or "none"
+            raise GanzooError(f"unknown option {prefix + key!r} for {owner} (valid: {valid}){suggest(prefix + key, [prefix + k for k in schema])}")
+        values[key] = schema[key].check(prefix + key, value)
     return values
 
 

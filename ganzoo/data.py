@@ -111,6 +111,8 @@ class Batcher:
         return {"generator": self.generator.get_state(), "permutation": self._permutation, "epoch": self.epoch, "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
+        if len(state["permutation"]) != len(self.x):
+            raise ValueError(f"the checkpoint's data order covers {len(state['permutation'])} samples, the dataset has {len(self.x)}")
         self.generator.set_state(state["generator"].cpu())
         self._new_epoch_order(state["permutation"])
         self.epoch, self.position = int(state["epoch"]), int(state["position"])

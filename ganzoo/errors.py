@@ -7,3 +7,9 @@ class GanzooError(Exception):
 
 class CheckpointError(GanzooError):
     """A checkpoint that is missing, corrupt, or not safe to load."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -63,6 +63,7 @@ _registries: tuple | None = None  # (plugin set key, models, datasets, infos)
 
 
 def _broken(name: str, error: str, dist: tuple[str, str] | None = None) -> None:
+    error = " ".join(error.split())  # one line, for listings and warnings
     info = _load_errors.setdefault(name, PluginInfo(name))
     if dist:
         info.distribution, info.version = dist

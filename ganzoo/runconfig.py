@@ -16,7 +16,7 @@ import yaml
 
 from . import plugins
 from .config import TRAINER_SCHEMA, resolve
-from .errors import GanzooError
+from .errors import GanzooError, first_line
 from .files import atomic_write_text
 
 DATA_PREFIX = "data."
@@ -48,7 +48,7 @@ class RunConfig:
             data = yaml.safe_load(Path(path).read_text())
             return cls(**data)
         except (OSError, yaml.YAMLError, TypeError) as exc:
-            raise GanzooError(f"{path}: not a readable ganzoo config.yaml ({exc})") from None
+            raise GanzooError(f"{path}: not a readable ganzoo config.yaml ({first_line(exc)})") from None
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise GanzooError(f"--config {path}: cannot read it ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise GanzooError(f"--config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise GanzooError(f"--config {path}: not valid YAML ({first_line(exc)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -127,7 +127,7 @@ def make_run_config(
         data_values[key] = value
     if trainer:
         raise TypeError(f"unexpected trainer options {sorted(trainer)}")
-    dataset_config = resolve(data_spec.config, data_values, f"dataset {dataset}")
+    dataset_config = resolve(data_spec.config, data_values, f"dataset {dataset}", prefix=DATA_PREFIX)
     return RunConfig(model=model, dataset=dataset, model_config=model_config, dataset_config=dataset_config, **resolved_trainer)
 
 

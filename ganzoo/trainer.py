@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .errors import CheckpointError
+from .errors import CheckpointError, first_line
 from .data import Batcher, Dataset
 from .model import GAN, Batch
 from .plots import save_loss_curves, save_samples
@@ -44,11 +44,6 @@ def load_networks(gan: GAN, state: dict) -> None:
     """Copy a checkpoint's network weights into ``gan`` (strictly: every key must match)."""
     for name, net in gan.networks.items():
         net.load_state_dict(state["networks"][name])
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass
@@ -118,7 +113,7 @@ class Trainer:
             self.batcher.load_state_dict(state["batcher"])
             self.window.load_state_dict(state["window"], self.device)
         except (KeyError, RuntimeError, ValueError) as exc:
-            raise CheckpointError(f"the checkpoint does not fit the model built from config.yaml ({_first_line(exc)})") from None
+            raise CheckpointError(f"the checkpoint does not fit the model built from config.yaml ({first_line(exc)})") from None
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
@@ -182,21 +177,18 @@ class Trainer:
                 self.train_step()
                 bar.update(1)
                 self.elapsed = start_elapsed + time.perf_counter() - start
-                on_grid = self.step % cfg.log_every == 0
-                if on_grid or self.step == cfg.steps or self._stop_requested:
-                    # Off the grid (the last step, a stop), report without emptying the window:
-                    # the checkpoint keeps it, so a resumed run logs what an unbroken one would.
-                    means = self.window.pop_means() if on_grid else self.window.means()
-                    record = {"step": self.step, "kimg": self.images_seen / 1000, "time": round(self.elapsed, 3), **means}
-                    for s in sinks:
-                        s.log(record)
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.startswith("loss/")}, refresh=False)
+                if self.step % cfg.log_every == 0:
+                    self._log(sinks, bar, self.window.pop_means())
                 if main and self.step % cfg.sample_every == 0:
                     self.save_pictures(self.run_dir / "samples" / f"step-{self.step:07d}.png")
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
                     if time.perf_counter() - self._last_plot > LOSS_PLOT_SECONDS:
                         self._plot_losses()
+            if self.step % cfg.log_every and self.window.means():
+                # A last line off the log grid (the final step, a stop) reports without emptying the
+                # window: the checkpoint keeps it, so a resumed run logs what an unbroken one would.
+                self._log(sinks, bar, self.window.means())
             self.save()
             if main:
                 finished = self.step >= cfg.steps
@@ -208,6 +200,12 @@ class Trainer:
             for s in sinks:
                 s.close()
         return TrainResult(self.step, interrupted=self._stop_requested and self.step < cfg.steps)
+
+    def _log(self, sinks: list[Sink], bar, means: dict[str, float]) -> None:
+        record = {"step": self.step, "kimg": self.images_seen / 1000, "time": round(self.elapsed, 3), **means}
+        for s in sinks:
+            s.log(record)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.startswith("loss/")}, refresh=False)
 
     # -- pictures ----------------------------------------------------------
     def picture_samples(self) -> torch.Tensor:

@@ -60,8 +60,8 @@ def register_datasets(register):
                 kind="vector",
                 build=lambda c, name=name, centres=centres, std=std: mixture(name, centres(), std, c["n"], c["seed"]),
                 config={
-                    "n": ganzoo.Param(50_000, "number of points drawn", min=1),
-                    "seed": ganzoo.Param(0, "seed of the data draw (not of training)"),
+                    "n": ganzoo.Param(50_000, "number of points drawn", min=1, max=100_000_000),
+                    "seed": ganzoo.Param(0, "seed of the data draw (not of training)", min=0, max=2**31 - 1),
                 },
             )
         )

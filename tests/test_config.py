@@ -64,7 +64,7 @@ def test_dataset_options_use_the_data_prefix_and_flags_must_fit_the_dataset():
     assert cfg.dataset_config["size"] == 32
     with pytest.raises(GanzooError, match=r"dataset ring8 does not take --data-root \(its options: n, seed\)"):
         make_run_config("vanilla", "ring8", data_root="/tmp")
-    with pytest.raises(GanzooError, match="unknown option 'colour' for dataset mnist"):
+    with pytest.raises(GanzooError, match=r"unknown option 'data.colour' for dataset mnist \(valid: data.size, data.root, data.download\)"):
         make_run_config("vanilla", "mnist", sets={"data.colour": 1})
 
 
@@ -98,6 +98,10 @@ def test_wrongly_typed_or_non_finite_values_are_refused(tmp_path):
         make_run_config("vanilla", "ring8", sets={"lr": float("nan")})
     with pytest.raises(GanzooError, match="bad value for seed"):
         make_run_config("vanilla", "ring8", seed=10**20)
+    with pytest.raises(GanzooError, match="option names of model vanilla must be text, got 3"):
+        make_run_config("vanilla", "ring8", file_values={"model_config": {3: 4}})
+    with pytest.raises(GanzooError, match=r"bad value for width: 99999999999999999999 \(must be <= 65536\)"):
+        make_run_config("vanilla", "ring8", sets={"width": 99999999999999999999})
     # The Python API checks dict configs as strictly as files.
     with pytest.raises(GanzooError, match="unknown key 'stepz'"):
         make_run_config("vanilla", "ring8", file_values={"stepz": 3})

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ganzoo import hookspecs
+from ganzoo import hookspecs, plugins
+from ganzoo.hookspecs import hookimpl
 
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "ganzoo_spec")]
 
@@ -19,8 +20,22 @@ def test_there_are_hooks():
 @pytest.mark.parametrize("name", HOOKS)
 def test_hook_is_documented_with_an_example(name):
     doc = inspect.getdoc(getattr(hookspecs, name)) or ""
-    assert "register" in doc and "Example" in doc and "@ganzoo.hookimpl" in doc, f"{name} needs a docstring with an example"
+    assert "Call ``register``" in doc and "Example" in doc and "@ganzoo.hookimpl" in doc, f"{name} needs a docstring with an example"
     assert list(inspect.signature(getattr(hookspecs, name)).parameters) == ["register"]
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_hook_is_called_with_a_working_register_callback(name, register_plugin):
+    # A throwaway plugin implementing only this hook is called, and what it registers is kept.
+    calls = []
+
+    def impl(register):
+        calls.append(register)
+
+    plugin = type("OneHook", (), {name: staticmethod(hookimpl(impl))})
+    register_plugin(plugin, f"one-hook-{name}")
+    plugins.models(), plugins.datasets()
+    assert len(calls) == 1 and callable(calls[0])
 
 
 @pytest.mark.parametrize("name", HOOKS)

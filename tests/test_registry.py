@@ -199,3 +199,28 @@ def test_a_throwaway_dataset_plugin_trains_with_a_builtin_model(register_plugin,
     run = ganzoo.train("vanilla", "tiny-line", steps=3, batch_size=8, out=tmp_path / "r", progress=False, set={"width": 8})
     assert run.config.dataset_config == {"n": 64}
     assert ganzoo.load_run(run.path).sample(4).shape == (4, 3)
+
+
+def test_builders_that_fail_or_describe_data_badly_are_one_line_errors_before_any_folder(register_plugin, tmp_path):
+    class Fragile:
+        @ganzoo.hookimpl
+        def register_models(self, register):
+            def build(info, c):
+                raise RuntimeError("not enough memory for 10^12 units\nsecond line")
+
+            register(ganzoo.ModelSpec(name="fragile", summary="fails to build", build=build, config={"size": ganzoo.Param(1)}))
+
+        @ganzoo.hookimpl
+        def register_datasets(self, register):
+            def build(c):
+                info = ganzoo.DatasetInfo("tensor-extra", "vector", (2,), extra={"scale": torch.ones(1)})
+                return ganzoo.Dataset(torch.zeros(64, 2), info)
+
+            register(ganzoo.DatasetSpec(name="tensor-extra", summary="info that is not JSON", kind="vector", build=build))
+
+    register_plugin(Fragile(), "fragile")
+    with pytest.raises(GanzooError, match=r"model fragile could not be built with size=1: RuntimeError: not enough memory for 10\^12 units$"):
+        ganzoo.train("fragile", "ring8", out=tmp_path / "a", progress=False)
+    with pytest.raises(GanzooError, match="dataset tensor-extra could not be built .*TypeError"):
+        ganzoo.train("vanilla", "tensor-extra", out=tmp_path / "b", progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
