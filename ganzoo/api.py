@@ -114,8 +114,8 @@ class Run:
         state = load_checkpoint(path, map_location="cpu")
         try:
             load_networks(gan, state)
-        except (KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{path} does not fit the model built from config.yaml ({first_line(exc)})") from None
+        except CheckpointError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
         self._gan, self._info = gan, info
         return self
 

@@ -98,11 +98,11 @@ def resolve(schema: Schema, overrides: Mapping[str, Any], owner: str, prefix: st
     spells their keys (``data.`` for dataset options), for error messages.
     """
     values = {key: param.default for key, param in schema.items()}
+    valid = ", ".join(prefix + k for k in schema) or "none"
     for key, value in overrides.items():
         if not isinstance(key, str):
-            raise GanzooError(f"option names of {owner} must be text, got {key!r} (valid: {', '.join(schema) or 'none'})")
+            raise GanzooError(f"option names of {owner} must be text, got {key!r} (valid: {valid})")
         if key not in schema:
-            valid = ", ".join(prefix + k for k in schema) or "none"
             raise GanzooError(f"unknown option {prefix + key!r} for {owner} (valid: {valid}){suggest(prefix + key, [prefix + k for k in schema])}")
         values[key] = schema[key].check(prefix + key, value)
     return values

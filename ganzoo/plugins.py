@@ -85,7 +85,7 @@ def _add(plugin: object, name: str, dist: tuple[str, str] | None = None) -> None
 
 
 def _hook_names() -> list[str]:
-    return sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+    return sorted(n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "ganzoo_spec"))
 
 
 def load_plugins() -> None:

@@ -42,8 +42,15 @@ PICTURE_SEED_OFFSET = 1_000_003
 
 def load_networks(gan: GAN, state: dict) -> None:
     """Copy a checkpoint's network weights into ``gan`` (strictly: every key must match)."""
-    for name, net in gan.networks.items():
-        net.load_state_dict(state["networks"][name])
+    try:
+        for name, net in gan.networks.items():
+            net.load_state_dict(state["networks"][name])
+    except (KeyError, RuntimeError) as exc:
+        raise _does_not_fit(exc) from None
+
+
+def _does_not_fit(exc: BaseException) -> CheckpointError:
+    return CheckpointError(f"the checkpoint does not fit the model built from config.yaml ({first_line(exc)})")
 
 
 @dataclass
@@ -113,7 +120,7 @@ class Trainer:
             self.batcher.load_state_dict(state["batcher"])
             self.window.load_state_dict(state["window"], self.device)
         except (KeyError, RuntimeError, ValueError) as exc:
-            raise CheckpointError(f"the checkpoint does not fit the model built from config.yaml ({first_line(exc)})") from None
+            raise _does_not_fit(exc) from None
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
@@ -185,10 +192,11 @@ class Trainer:
                     self.save()
                     if time.perf_counter() - self._last_plot > LOSS_PLOT_SECONDS:
                         self._plot_losses()
-            if self.step % cfg.log_every and self.window.means():
-                # A last line off the log grid (the final step, a stop) reports without emptying the
-                # window: the checkpoint keeps it, so a resumed run logs what an unbroken one would.
-                self._log(sinks, bar, self.window.means())
+            # A last line off the log grid (the final step, a stop) reports without emptying the
+            # window: the checkpoint keeps it, so a resumed run logs what an unbroken one would.
+            unlogged = self.window.means() if self.step % cfg.log_every else {}
+            if unlogged:
+                self._log(sinks, bar, unlogged)
             self.save()
             if main:
                 finished = self.step >= cfg.steps

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import struct
 import warnings
 
+import numpy as np
 import pytest
 
 from ganzoo import plugins
@@ -25,6 +28,23 @@ def register_plugin():
     finally:
         for name in added:
             plugins.pm.unregister(name=name)
+
+
+def write_mnist_idx(folder, images, labels, gz: bool = False):
+    """A folder of MNIST IDX files holding ``images`` (N, 28, 28) and ``labels`` (N,)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if gz else open
+    suffix = ".gz" if gz else ""
+    with opener(folder / f"train-images-idx3-ubyte{suffix}", "wb") as f:
+        f.write(struct.pack(">IIII", 2051, len(images), 28, 28) + np.asarray(images, dtype=np.uint8).tobytes())
+    with opener(folder / f"train-labels-idx1-ubyte{suffix}", "wb") as f:
+        f.write(struct.pack(">II", 2049, len(labels)) + np.asarray(labels, dtype=np.uint8).tobytes())
+
+
+@pytest.fixture
+def mnist_idx():
+    """The IDX writer, as a fixture (test modules cannot import conftest under importlib mode)."""
+    return write_mnist_idx
 
 
 @pytest.fixture

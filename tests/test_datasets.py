@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import struct
-
 import numpy as np
 import pytest
 import torch
@@ -39,29 +36,19 @@ def test_mnist_at_32_pads_with_background_and_keeps_the_digit():
     assert d16.x.shape == (5000, 1, 16, 16) and d16.x.min() >= -1 and d16.x.max() <= 1
 
 
-def _write_idx(folder, images: np.ndarray, labels: np.ndarray, gz: bool = False):
-    folder.mkdir(parents=True, exist_ok=True)
-    opener = gzip.open if gz else open
-    suffix = ".gz" if gz else ""
-    with opener(folder / f"train-images-idx3-ubyte{suffix}", "wb") as f:
-        f.write(struct.pack(">IIII", 2051, len(images), 28, 28) + images.astype(np.uint8).tobytes())
-    with opener(folder / f"train-labels-idx1-ubyte{suffix}", "wb") as f:
-        f.write(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
-
-
 @pytest.mark.parametrize("gz", [False, True])
-def test_full_mnist_reads_idx_files_from_a_folder(tmp_path, gz):
+def test_full_mnist_reads_idx_files_from_a_folder(tmp_path, gz, mnist_idx):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(30, 28, 28))
     labels = np.arange(30) % 10
-    _write_idx(tmp_path / "MNIST" / "raw", images, labels, gz=gz)  # torchvision's layout
+    mnist_idx(tmp_path / "MNIST" / "raw", images, labels, gz=gz)  # torchvision's layout
     ds = _build("mnist", root=str(tmp_path))
     assert ds.x.shape == (30, 1, 28, 28)
     assert torch.equal(ds.labels, torch.from_numpy(labels).long())
     assert torch.allclose(ds.x[:, 0], torch.from_numpy(images).float() / 127.5 - 1)
 
 
-def test_bad_data_roots_are_one_line_errors_naming_what_was_expected(tmp_path):
+def test_bad_data_roots_are_one_line_errors_naming_what_was_expected(tmp_path, mnist_idx):
     with pytest.raises(GanzooError, match="no such folder; expected a folder with MNIST IDX files"):
         _build("mnist", root=str(tmp_path / "nope"))
     (tmp_path / "empty").mkdir()
@@ -74,7 +61,7 @@ def test_bad_data_roots_are_one_line_errors_naming_what_was_expected(tmp_path):
     with pytest.raises(GanzooError, match="not an MNIST IDX file"):
         _build("mnist", root=str(wrong))
     truncated = tmp_path / "truncated"
-    _write_idx(truncated, np.zeros((5, 28, 28)), np.zeros(5))
+    mnist_idx(truncated, np.zeros((5, 28, 28)), np.zeros(5))
     path = truncated / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(GanzooError, match="truncated or corrupt"):
@@ -87,7 +74,7 @@ def test_bad_data_roots_are_one_line_errors_naming_what_was_expected(tmp_path):
         _build("mnist", root=str(broken_gz))
 
 
-def test_download_goes_through_torchvision_then_reads_the_same_idx_files(tmp_path, monkeypatch):
+def test_download_goes_through_torchvision_then_reads_the_same_idx_files(tmp_path, monkeypatch, mnist_idx):
     # No network in tests: stand in for torchvision's downloader by writing what it would write.
     import torchvision
 
@@ -95,7 +82,7 @@ def test_download_goes_through_torchvision_then_reads_the_same_idx_files(tmp_pat
 
     def fake_mnist(root, train, download):
         calls.append((root, train, download))
-        _write_idx(tmp_path / "MNIST" / "raw", np.full((12, 28, 28), 255), np.arange(12) % 10, gz=True)
+        mnist_idx(tmp_path / "MNIST" / "raw", np.full((12, 28, 28), 255), np.arange(12) % 10, gz=True)
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
     ds = _build("mnist", root=str(tmp_path), download=True)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -75,23 +76,15 @@ def test_resume_refuses_a_target_below_the_current_step_and_a_checkpoint_that_do
         ganzoo.load_run(run.path).sample(4)
 
 
-def test_sampling_a_run_needs_only_its_folder_not_its_dataset(tmp_path):
+def test_sampling_a_run_needs_only_its_folder_not_its_dataset(tmp_path, mnist_idx):
     import shutil
 
     source = tmp_path / "mnist-files"
-    _write_idx(source, 64)
+    mnist_idx(source, np.zeros((64, 28, 28)), np.zeros(64))
     run = ganzoo.train("vanilla", "mnist", steps=2, out=tmp_path / "m", batch_size=16, data_root=str(source),
                        progress=False, set={"width": 16, "depth": 1})
     shutil.rmtree(source)
     assert ganzoo.load_run(run.path).sample(3).shape == (3, 1, 28, 28)
-
-
-def _write_idx(folder, n):
-    import struct
-
-    folder.mkdir(parents=True)
-    (folder / "train-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + bytes(n * 784))
-    (folder / "train-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + bytes(n))
 
 
 def test_create_model_builds_from_a_dataset_description():
