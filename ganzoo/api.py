@@ -131,8 +131,8 @@ class Run:
             self.load()
         return self._info
 
-    def sample(self, n: int, label: int | None = None, seed: int = 0) -> torch.Tensor:
-        """``n`` generated samples (all of class ``label`` for a conditional model)."""
+    def sample(self, n: int, label: int | None = None, seed: int = 0, truncation: float | None = None) -> torch.Tensor:
+        """``n`` generated samples (all of class ``label`` for a conditional model; ``truncation`` psi where supported)."""
         if not 1 <= n <= MAX_SAMPLES:
             raise GanzooError(f"bad --n {n} (valid: 1 to {MAX_SAMPLES})")
         if not 0 <= seed <= MAX_SEED:
@@ -144,9 +144,15 @@ class Run:
             if not 0 <= label < self.gan.num_classes:
                 raise GanzooError(f"bad --label {label} (valid: 0-{self.gan.num_classes - 1})")
             labels = torch.full((n,), label, dtype=torch.long)
-        return self.gan.sample(n, labels=labels, generator=torch.Generator().manual_seed(seed)).cpu()
+        if truncation is not None:
+            if not (0.0 <= truncation <= 2.0):
+                raise GanzooError(f"bad --truncation {truncation} (valid: 0 to 2; 1 means no truncation)")
+            if not self.gan.supports_truncation:
+                raise GanzooError(f"--truncation needs a model with a truncation trick (such as stylegan-lite); {self.config.model} in {self.path} has none")
+        generator = torch.Generator().manual_seed(seed)
+        return self.gan.sample(n, labels=labels, generator=generator, truncation=truncation).cpu()
 
-    def save_samples(self, path: str | Path, n: int = 64, label: int | None = None, seed: int = 0) -> Path:
+    def save_samples(self, path: str | Path, n: int = 64, label: int | None = None, seed: int = 0, truncation: float | None = None) -> Path:
         """A grid (images) or scatter plot (2-D data) of ``n`` samples, written to ``path``."""
         path = Path(path)
         if path.is_dir():
@@ -154,8 +160,9 @@ class Run:
         if path.suffix.lower() not in IMAGE_FORMATS:
             raise GanzooError(f"--out {path}: expected a picture file name ending in {', '.join(IMAGE_FORMATS)}")
         title = f"{self.config.model} on {self.config.dataset}" + (f", label {label}" if label is not None else "")
+        title += f", truncation {truncation:g}" if truncation is not None else ""
         try:
-            return save_samples(self.sample(n, label, seed), self.info, path, title)
+            return save_samples(self.sample(n, label, seed, truncation), self.info, path, title)
         except OSError as exc:
             raise GanzooError(f"--out {path}: cannot write it ({exc.strerror or exc})") from None
 

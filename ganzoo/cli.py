@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     sample.add_argument("--label", type=int, help="class to generate (conditional models only)")
     sample.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    sample.add_argument("--truncation", type=float, help="truncation psi in [0, 2] for models with a mapping network (1 = none)")
     sample.add_argument("--device", default="cpu", help="cpu (default), auto, cuda")
     sample.add_argument("--out", default="samples.png", help="PNG file to write (default samples.png)")
     return p
@@ -144,7 +145,7 @@ def _cmd_plugins(args) -> int:
 
 def _cmd_sample(args) -> int:
     run = api.load_run(args.run_dir).load(args.device)
-    path = run.save_samples(Path(args.out), n=args.n, label=args.label, seed=args.seed)
+    path = run.save_samples(Path(args.out), n=args.n, label=args.label, seed=args.seed, truncation=args.truncation)
     print(f"wrote {path}")
     return 0
 

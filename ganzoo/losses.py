@@ -28,3 +28,43 @@ def g_minimax_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 G_LOSSES = {"non-saturating": g_nonsaturating_loss, "minimax": g_minimax_loss}
+
+
+def d_wasserstein_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Critic (Arjovsky et al. 2017): maximise ``E[f(x)] - E[f(G(z))]``, an estimate of W1 when f is 1-Lipschitz."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def g_wasserstein_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Generator against a critic: minimise ``-E[f(G(z))]``."""
+    return -fake_scores.mean()
+
+
+def d_hinge_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge discriminator (Lim & Ye 2017; SAGAN, BigGAN): ``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]``."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def g_hinge_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge generator: minimise ``-E[D(G(z))]`` (the same form as the Wasserstein generator)."""
+    return -fake_logits.mean()
+
+
+def d_least_squares_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    """Least squares discriminator (Mao et al. 2017, a=0, b=1): ``E[(D(x) - 1)^2]/2 + E[D(G(z))^2]/2``."""
+    return 0.5 * ((real_out - 1) ** 2).mean() + 0.5 * (fake_out**2).mean()
+
+
+def g_least_squares_loss(fake_out: torch.Tensor) -> torch.Tensor:
+    """Least squares generator (c=1): ``E[(D(G(z)) - 1)^2]/2``."""
+    return 0.5 * ((fake_out - 1) ** 2).mean()
+
+
+# Matched (discriminator, generator) pairs by name, for plugins that let users pick a loss.
+LOSS_PAIRS = {
+    "non-saturating": (d_minimax_loss, g_nonsaturating_loss),
+    "minimax": (d_minimax_loss, g_minimax_loss),
+    "wasserstein": (d_wasserstein_loss, g_wasserstein_loss),
+    "hinge": (d_hinge_loss, g_hinge_loss),
+    "least-squares": (d_least_squares_loss, g_least_squares_loss),
+}

@@ -8,12 +8,16 @@ every k steps, or an extra phase are all just different phase lists.
 
 from __future__ import annotations
 
+import copy
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 from torch import nn
+
+from .errors import GanzooError
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,9 @@ class Objective(ABC):
     def loss(self, phase: str, batch: Batch) -> PhaseLoss:
         """The loss of phase ``phase`` on ``batch``. Generate fakes here; sample latents with torch's RNG."""
 
+    def after_step(self, phase: str) -> None:
+        """Called right after each optimizer step of ``phase`` (WGAN clips the critic's weights here)."""
+
     def state_dict(self) -> dict:
         return {}
 
@@ -74,7 +81,13 @@ class GAN:
     """Everything a model builder returns.
 
     ``networks[generator]`` maps latents ``z`` of shape ``(n, latent_dim)`` to samples of
-    the dataset's shape; when ``num_classes > 0`` it is called as ``G(z, labels)``.
+    the dataset's shape; when ``num_classes > 0`` it is called as ``G(z, labels)``. A
+    generator whose ``forward`` takes a ``truncation`` keyword supports the truncation trick.
+
+    ``ema_decay > 0`` keeps an exponential moving average of the generator's weights as
+    ``networks[generator + "_ema"]``, updated by the trainer after every step; sampling and
+    evaluation use it. The decay ramps up as ``min(ema_decay, (1 + step) / (10 + step))``
+    so that early in training the average is not dominated by the random initialisation.
     """
 
     networks: dict[str, nn.Module]
@@ -83,10 +96,16 @@ class GAN:
     latent_dim: int
     generator: str = "G"
     num_classes: int = 0
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.generator not in self.networks:
             raise ValueError(f"generator {self.generator!r} is not one of the networks {sorted(self.networks)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.ema_decay > 0 and self.ema_name not in self.networks:
+            # A frozen copy: no optimizer owns it, and the trainer never switches its gradients on.
+            self.networks[self.ema_name] = copy.deepcopy(self.networks[self.generator]).requires_grad_(False)
         if not self.objective.phases:
             raise ValueError("the objective declares no phases")
         for phase in self.objective.phases:
@@ -101,15 +120,56 @@ class GAN:
     def conditional(self) -> bool:
         return self.num_classes > 0
 
+    @property
+    def ema_name(self) -> str:
+        return f"{self.generator}_ema"
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The network samples come from: the EMA generator when there is one."""
+        return self.networks.get(self.ema_name, self.networks[self.generator])
+
+    @property
+    def supports_truncation(self) -> bool:
+        return "truncation" in inspect.signature(self.sampling_generator.forward).parameters
+
+    @torch.no_grad()
+    def update_ema(self, step: int) -> None:
+        """Move the EMA generator towards the trained one (no-op without EMA)."""
+        if self.ema_decay <= 0:
+            return
+        decay = min(self.ema_decay, (1 + step) / (10 + step))
+        G, ema = self.networks[self.generator], self.networks[self.ema_name]
+        for p_ema, p in zip(ema.parameters(), G.parameters()):
+            p_ema.lerp_(p, 1.0 - decay)
+        # Buffers (batch-norm statistics, a growing schedule's stage) are state, not weights: copy them.
+        for b_ema, b in zip(ema.buffers(), G.buffers()):
+            b_ema.copy_(b)
+
     def to(self, device: torch.device) -> "GAN":
         for net in self.networks.values():
             net.to(device)
         return self
 
     @torch.no_grad()
-    def sample(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` samples from the generator in eval mode; ``generator`` makes the latents reproducible."""
-        G = self.networks[self.generator]
+    def sample(
+        self,
+        n: int,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        truncation: float | None = None,
+    ) -> torch.Tensor:
+        """``n`` samples in eval mode (from the EMA generator when there is one).
+
+        ``generator`` makes the latents reproducible; ``truncation`` (psi) is passed to
+        generators that support the truncation trick and refused by the others.
+        """
+        G = self.sampling_generator
+        kwargs = {}
+        if truncation is not None:
+            if not self.supports_truncation:
+                raise GanzooError("this model does not support --truncation (its generator has no truncation trick)")
+            kwargs["truncation"] = float(truncation)
         device = next(G.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)
         was_training = G.training
@@ -118,7 +178,7 @@ class GAN:
             if self.conditional:
                 if labels is None:
                     labels = torch.arange(n) % self.num_classes
-                return G(z, labels.to(device))
-            return G(z)
+                return G(z, labels.to(device), **kwargs)
+            return G(z, **kwargs)
         finally:
             G.train(was_training)

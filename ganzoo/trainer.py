@@ -158,9 +158,11 @@ class Trainer:
                 result = self.gan.objective.loss(phase.name, Batch(real, labels, self.step))
                 result.loss.backward()
                 optimizer.step()
+                self.gan.objective.after_step(phase.name)
                 self.window.add(f"loss/{phase.name}", result.loss.detach())
                 for key, value in result.scalars.items():
                     self.window.add(key, value.detach())
+        self.gan.update_ema(self.step)
         self.step += 1
 
     def fit(self) -> TrainResult:
