@@ -111,12 +111,14 @@ def make_run_config(
     trainer_values.update({k: v for k, v in given.items() if v is not None})
     resolved_trainer = resolve(TRAINER_SCHEMA, trainer_values, "the trainer")
 
-    model_values = {k: v for k, v in preset.items() if k not in TRAINER_SCHEMA}
+    model_values = {k: v for k, v in preset.items() if k not in TRAINER_SCHEMA and not k.startswith(DATA_PREFIX)}
     model_values.update(_mapping(file_values.get("model_config"), "model_config"))
     model_values.update({k: v for k, v in sets.items() if not k.startswith(DATA_PREFIX)})
     model_config = resolve(model_spec.config, model_values, f"model {model}")
 
-    data_values = dict(_mapping(file_values.get("dataset_config"), "dataset_config"))
+    # A preset's dataset options apply where the dataset has them (mnist's size, not ring8's).
+    data_values = {k[len(DATA_PREFIX):]: v for k, v in preset.items() if k.startswith(DATA_PREFIX) and k[len(DATA_PREFIX):] in data_spec.config}
+    data_values.update(_mapping(file_values.get("dataset_config"), "dataset_config"))
     data_values.update({k[len(DATA_PREFIX):]: v for k, v in sets.items() if k.startswith(DATA_PREFIX)})
     for flag, key in (("data_root", "root"), ("download", "download")):
         value = trainer.pop(flag, None)

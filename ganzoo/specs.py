@@ -43,7 +43,8 @@ class ModelSpec:
     ``build(info, config)`` receives the dataset's :class:`DatasetInfo` and the resolved
     config (``config``'s defaults merged with the user's overrides) and returns a
     :class:`ganzoo.GAN`. ``presets`` maps a data kind (``"image"`` or ``"vector"``) to
-    defaults that suit it: model options, and the trainer's ``steps``/``batch_size``.
+    defaults that suit it: model options, the trainer's ``steps``/``batch_size``, and
+    ``data.``-prefixed dataset options (``"data.size": 32``), applied to datasets that have them.
     """
 
     name: str
@@ -63,7 +64,7 @@ class ModelSpec:
                         self.config[key].check(f"{self.name} preset {kind}.{key}", value)
                     except GanzooError as exc:
                         raise ValueError(str(exc)) from None
-                elif key not in TRAINER_PRESET_KEYS:
+                elif key not in TRAINER_PRESET_KEYS and not key.startswith("data."):
                     raise ValueError(f"{self.name}: preset {kind}.{key} is neither a model option nor one of {TRAINER_PRESET_KEYS}")
 
 
