@@ -28,16 +28,24 @@ class MLPGenerator(nn.Module):
     """z -> MLP -> a sample of ``shape``; ``tanh`` output for images in [-1, 1].
 
     Batch norm in the hidden layers is what lets an MLP generator learn MNIST digits
-    without collapsing (as in the widely used PyTorch-GAN baseline).
+    without collapsing (as in the widely used PyTorch-GAN baseline). With ``num_classes``
+    it is conditional (Mirza & Osindero 2014): a learned label embedding is concatenated to z.
     """
 
-    def __init__(self, latent_dim: int, shape: tuple[int, ...], width: int, depth: int, tanh: bool, batchnorm: bool = False):
+    def __init__(
+        self, latent_dim: int, shape: tuple[int, ...], width: int, depth: int, tanh: bool,
+        batchnorm: bool = False, num_classes: int = 0, embed_dim: int = 16,
+    ):
         super().__init__()
         self.shape = tuple(shape)
-        self.net = mlp([latent_dim] + [width] * depth + [math.prod(shape)], batchnorm=batchnorm)
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
+        extra = embed_dim if num_classes else 0
+        self.net = mlp([latent_dim + extra] + [width] * depth + [math.prod(shape)], batchnorm=batchnorm)
         self.tanh = tanh
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(labels)], dim=1)
         x = self.net(z)
         if self.tanh:
             x = torch.tanh(x)
@@ -45,14 +53,25 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """A sample of any shape -> flattened -> MLP -> one logit per sample."""
+    """A sample of any shape -> flattened -> MLP -> one logit per sample.
 
-    def __init__(self, shape: tuple[int, ...], width: int, depth: int, dropout: float = 0.0):
+    With ``num_classes`` it is a projection discriminator (Miyato & Koyama 2018): the logit
+    gains ``<embed(y), phi(x)>``, the inner product of a label embedding with the last hidden
+    features, which is the form the optimal conditional discriminator's log-ratio takes.
+    """
+
+    def __init__(self, shape: tuple[int, ...], width: int, depth: int, dropout: float = 0.0, num_classes: int = 0):
         super().__init__()
         self.net = mlp([math.prod(shape)] + [width] * depth + [1], dropout=dropout)
+        self.embed = nn.Embedding(num_classes, width) if num_classes else None
+        if self.embed is not None:
+            nn.init.normal_(self.embed.weight, std=1.0 / math.sqrt(width))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1)).squeeze(1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is None:
+            return self.net(x.flatten(1)).squeeze(1)
+        features = self.net[:-1](x.flatten(1))
+        return self.net[-1](features).squeeze(1) + (self.embed(labels) * features).sum(dim=1)
 
 
 # -- Building blocks of the progressive/style-based generators (Karras et al. 2018, 2019) --

@@ -1,4 +1,4 @@
-"""Reusable objectives: the standard two-phase adversarial game for any G and D."""
+"""Reusable objectives: the standard two-phase adversarial game for any G and D, with optional critic regularisers."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import torch
 from torch import nn
 
 from .model import Batch, Objective, Phase, PhaseLoss
+from .penalties import clip_weights_, gradient_penalty
 
 
 class AdversarialObjective(Objective):
-    """Alternate one discriminator phase and one generator phase per step.
+    """Alternate ``d_repeats`` discriminator phases and one generator phase per step.
 
-    ``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits)`` are pure functions
-    from :mod:`ganzoo.losses`. ``D`` is called on samples (and labels when ``conditional``).
+    ``d_loss(real_out, fake_out)`` and ``g_loss(fake_out)`` are pure functions from
+    :mod:`ganzoo.losses`. ``D`` is called on samples (and labels when ``conditional``).
+    Critic regularisers: ``gp_weight`` adds WGAN-GP's gradient penalty to the D loss;
+    ``clip`` clamps D's weights to ``[-clip, clip]`` after each D step (WGAN).
+    ``logits=True`` logs D's outputs as probabilities ``D(x)``, ``D(G(z))``; ``False``
+    logs raw critic scores and their difference, the Wasserstein estimate.
     """
 
     def __init__(
@@ -26,25 +31,44 @@ class AdversarialObjective(Objective):
         g_loss: Callable[[torch.Tensor], torch.Tensor],
         d_repeats: int = 1,
         conditional: bool = False,
+        gp_weight: float = 0.0,
+        clip: float | None = None,
+        logits: bool = True,
     ) -> None:
         self.G, self.D = G, D
         self.latent_dim = latent_dim
         self.d_loss, self.g_loss = d_loss, g_loss
         self.conditional = conditional
+        self.gp_weight, self.clip, self.logits = gp_weight, clip, logits
         self.phases = (Phase("D", "D", "D", repeats=d_repeats), Phase("G", "G", "G"))
 
     def _call(self, net: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return net(x, labels) if self.conditional else net(x)
 
+    def _d_scalars(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.logits:
+            return {"D(x)": torch.sigmoid(real_out).mean().detach(), "D(G(z))": torch.sigmoid(fake_out).mean().detach()}
+        real, fake = real_out.mean().detach(), fake_out.mean().detach()
+        return {"critic/real": real, "critic/fake": fake, "critic/wasserstein": real - fake}
+
     def loss(self, phase: str, batch: Batch) -> PhaseLoss:
-        real = batch.real
+        real, labels = batch.real, batch.labels
         z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
         if phase == "D":
             with torch.no_grad():
-                fake = self._call(self.G, z, batch.labels)
-            real_logits = self._call(self.D, real, batch.labels)
-            fake_logits = self._call(self.D, fake, batch.labels)
-            loss = self.d_loss(real_logits, fake_logits)
-            return PhaseLoss(loss, {"D(x)": torch.sigmoid(real_logits).mean().detach(), "D(G(z))": torch.sigmoid(fake_logits).mean().detach()})
-        fake_logits = self._call(self.D, self._call(self.G, z, batch.labels), batch.labels)
-        return PhaseLoss(self.g_loss(fake_logits))
+                fake = self._call(self.G, z, labels)
+            real_out = self._call(self.D, real, labels)
+            fake_out = self._call(self.D, fake, labels)
+            loss = self.d_loss(real_out, fake_out)
+            scalars = self._d_scalars(real_out, fake_out)
+            if self.gp_weight:
+                gp = gradient_penalty(lambda x: self._call(self.D, x, labels), real, fake)
+                loss = loss + self.gp_weight * gp
+                scalars["penalty/gradient"] = gp.detach()
+            return PhaseLoss(loss, scalars)
+        fake_out = self._call(self.D, self._call(self.G, z, labels), labels)
+        return PhaseLoss(self.g_loss(fake_out))
+
+    def after_step(self, phase: str) -> None:
+        if phase == "D" and self.clip is not None:
+            clip_weights_(self.D, self.clip)

@@ -45,3 +45,18 @@ def test_losses_stay_finite_when_the_discriminator_saturates():
     big = torch.tensor([100.0, -100.0])
     for value in (d_minimax_loss(big, -big), d_minimax_loss(-big, big), g_nonsaturating_loss(big), g_minimax_loss(big)):
         assert torch.isfinite(value)
+
+
+def test_wasserstein_hinge_and_least_squares_losses_match_their_definitions():
+    from ganzoo.losses import (
+        d_hinge_loss, d_least_squares_loss, d_wasserstein_loss, g_hinge_loss, g_least_squares_loss, g_wasserstein_loss,
+    )
+
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.25])
+    assert math.isclose(d_wasserstein_loss(real, fake).item(), (-3.0 + 0.25) / 2 - (2.0 + 0.5) / 2)
+    assert math.isclose(g_wasserstein_loss(fake).item(), -(-3.0 + 0.25) / 2)
+    # hinge: relu(1 - D(x)) is 0 for 2.0 and 0.5 for 0.5; relu(1 + D(G(z))) is 0 for -3 and 1.25 for 0.25
+    assert math.isclose(d_hinge_loss(real, fake).item(), (0 + 0.5) / 2 + (0 + 1.25) / 2)
+    assert math.isclose(g_hinge_loss(fake).item(), -(-3.0 + 0.25) / 2)
+    assert math.isclose(d_least_squares_loss(real, fake).item(), 0.5 * ((1.0 + 0.25) / 2) + 0.5 * ((9.0 + 0.0625) / 2))
+    assert math.isclose(g_least_squares_loss(fake).item(), 0.5 * ((16.0 + 0.5625) / 2))
