@@ -28,6 +28,8 @@ DEFAULT_PLUGINS = (
     "ganzoo_plugins.mnist",
     "ganzoo_plugins.mixtures",
     "ganzoo_plugins.vanilla",
+    "ganzoo_plugins.cgan",
+    "ganzoo_plugins.wgan",
 )
 
 ENV_LOAD = "GANZOO_LOAD_PLUGINS"
