@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .model import Batch, Objective, Phase, PhaseLoss
-from .penalties import clip_weights_, gradient_penalty
+from .penalties import clip_weights_, drift_penalty, gradient_penalty
 
 
 class AdversarialObjective(Objective):
@@ -17,7 +17,8 @@ class AdversarialObjective(Objective):
     ``d_loss(real_out, fake_out)`` and ``g_loss(fake_out)`` are pure functions from
     :mod:`ganzoo.losses`. ``D`` is called on samples (and labels when ``conditional``).
     Critic regularisers: ``gp_weight`` adds WGAN-GP's gradient penalty to the D loss;
-    ``clip`` clamps D's weights to ``[-clip, clip]`` after each D step (WGAN).
+    ``clip`` clamps D's weights to ``[-clip, clip]`` after each D step (WGAN);
+    ``drift_weight`` adds ProGAN's ``E[D(x)^2]`` on real data, keeping a critic's scores near zero.
     ``logits=True`` logs D's outputs as probabilities ``D(x)``, ``D(G(z))``; ``False``
     logs raw critic scores and their difference, the Wasserstein estimate.
     """
@@ -34,12 +35,14 @@ class AdversarialObjective(Objective):
         gp_weight: float = 0.0,
         clip: float | None = None,
         logits: bool = True,
+        drift_weight: float = 0.0,
     ) -> None:
         self.G, self.D = G, D
         self.latent_dim = latent_dim
         self.d_loss, self.g_loss = d_loss, g_loss
         self.conditional = conditional
         self.gp_weight, self.clip, self.logits = gp_weight, clip, logits
+        self.drift_weight = drift_weight
         self.phases = (Phase("D", "D", "D", repeats=d_repeats), Phase("G", "G", "G"))
 
     def _call(self, net: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -65,6 +68,10 @@ class AdversarialObjective(Objective):
                 gp = gradient_penalty(lambda x: self._call(self.D, x, labels), real, fake)
                 loss = loss + self.gp_weight * gp
                 scalars["penalty/gradient"] = gp.detach()
+            if self.drift_weight:
+                drift = drift_penalty(real_out)
+                loss = loss + self.drift_weight * drift
+                scalars["penalty/drift"] = drift.detach()
             return PhaseLoss(loss, scalars)
         fake_out = self._call(self.D, self._call(self.G, z, labels), labels)
         return PhaseLoss(self.g_loss(fake_out))

@@ -30,6 +30,7 @@ DEFAULT_PLUGINS = (
     "ganzoo_plugins.vanilla",
     "ganzoo_plugins.cgan",
     "ganzoo_plugins.wgan",
+    "ganzoo_plugins.progan_lite",
 )
 
 ENV_LOAD = "GANZOO_LOAD_PLUGINS"
