@@ -219,10 +219,16 @@ class Trainer:
 
     # -- pictures ----------------------------------------------------------
     def picture_samples(self) -> torch.Tensor:
-        """Samples from the same latents every time (64 images, or 2,500 points for 2-D data)."""
-        n = 64 if self.info.kind == "image" else 2500
+        """Samples from the same latents every time (64 images, or 2,500 points for 2-D data).
+
+        A conditional image model with up to 16 classes draws one row per class instead.
+        """
+        n, labels = (64 if self.info.kind == "image" else 2500), None
+        k = self.gan.num_classes
+        if self.info.kind == "image" and 0 < k <= 16:
+            n, labels = k * k, torch.arange(k * k) // k
         generator = torch.Generator().manual_seed(self.config.seed + PICTURE_SEED_OFFSET)
-        return self.gan.sample(n, generator=generator)
+        return self.gan.sample(n, labels=labels, generator=generator)
 
     def save_pictures(self, path: Path) -> None:
         title = f"{self.config.model} on {self.config.dataset}, step {self.step}"
