@@ -10,10 +10,10 @@ from .data import Dataset, DatasetInfo
 from .errors import CheckpointError, GanzooError
 from .hookspecs import hookimpl
 from .model import GAN, Batch, Objective, Phase, PhaseLoss
-from .specs import DatasetSpec, ModelSpec
+from .specs import DatasetSpec, MetricSpec, ModelSpec
 
 __all__ = [
     "GAN", "Batch", "CheckpointError", "Dataset", "DatasetInfo", "DatasetSpec", "GanzooError",
-    "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run",
+    "MetricSpec", "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run",
     "create_model", "hookimpl", "load_run", "resume", "train",
 ]

@@ -196,6 +196,9 @@ def train(
     set: Mapping[str, Any] | None = None,
     progress: bool = True,
     sinks: list | None = None,
+    eval_every: int | None = None,
+    eval_n: int | None = None,
+    best_metric: str | None = None,
     **options: Any,
 ) -> Run:
     """Train ``model`` on ``dataset`` (default ``mnist``) into a new run folder and return the :class:`Run`.
@@ -204,6 +207,7 @@ def train(
     ``sample_every``, ``checkpoint_every``, ``log_every``) and the dataset flags
     ``data_root``/``download``; ``set`` holds model options (``data.``-prefixed keys go to
     the dataset). ``config`` is a YAML file or a dict shaped like a run's ``config.yaml``.
+    ``eval_every`` K evaluates cheap metrics every K steps (see :mod:`ganzoo.eval.live`).
     """
     file_values = read_config_file(config) if isinstance(config, (str, Path)) else dict(config or {})
     run_config = make_run_config(model, dataset, file_values=file_values, sets=set, **options)
@@ -211,14 +215,30 @@ def train(
     gan, data = build(run_config, device)
     run_dir = _run_dir_path(out, run_config)
     # Everything that can fail on bad input happens before the run folder is made.
-    trainer = Trainer(gan, data, run_config, run_dir, device, sinks=sinks, progress=progress)
+    callbacks = _live_eval(data, run_config, eval_every, eval_n, best_metric)
+    trainer = Trainer(gan, data, run_config, run_dir, device, sinks=sinks, progress=progress, callbacks=callbacks)
     _make_run_dir(run_dir)
     run_config.save(run_dir / "config.yaml")
     atomic_write_text(run_dir / DATA_INFO_FILE, json.dumps(data.info.to_dict(), indent=2))
     return Run(run_dir, run_config, trainer.fit())
 
 
-def resume(run_dir: str | Path, *, steps: int | None = None, device: str | None = None, progress: bool = True, sinks: list | None = None) -> Run:
+def _live_eval(data: Dataset, config: RunConfig, every: int | None, n: int | None, best_metric: str | None) -> list:
+    if every is None:
+        if n is not None or best_metric is not None:
+            raise GanzooError("--eval-n and --best-metric need --eval-every K")
+        return []
+    if every < 1 or every % config.log_every:
+        raise GanzooError(f"bad --eval-every {every} (valid: a multiple of --log-every {config.log_every})")
+    from .eval.live import LiveEval  # the evaluation suite loads only when asked for
+
+    return [LiveEval(data, every, n, best_metric)]
+
+
+def resume(
+    run_dir: str | Path, *, steps: int | None = None, device: str | None = None, progress: bool = True, sinks: list | None = None,
+    eval_every: int | None = None, eval_n: int | None = None, best_metric: str | None = None,
+) -> Run:
     """Continue a stopped run from its last checkpoint; ``steps`` may raise its target."""
     run = load_run(run_dir)
     cfg = run.config
@@ -228,7 +248,8 @@ def resume(run_dir: str | Path, *, steps: int | None = None, device: str | None 
         cfg.device = device
     dev = resolve_device(cfg.device)
     gan, data = build(cfg, dev)
-    trainer = Trainer(gan, data, cfg, run.path, dev, sinks=sinks, progress=progress)
+    callbacks = _live_eval(data, cfg, eval_every, eval_n, best_metric)
+    trainer = Trainer(gan, data, cfg, run.path, dev, sinks=sinks, progress=progress, callbacks=callbacks)
     trainer.resume()
     if cfg.steps < trainer.step:
         raise GanzooError(f"--steps {cfg.steps} is below step {trainer.step} that {run.path} has reached")

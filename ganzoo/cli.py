@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-every", type=int, help="steps between metrics.jsonl lines")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint (--steps may raise its target)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--eval-every", type=int, metavar="K", help="every K steps, log cheap metrics (FID at small N, modes/classes covered, KL), plot eval.png, keep checkpoints/best.pt")
+    run.add_argument("--eval-n", type=int, help="samples per live evaluation (default 1000 images, 2500 points)")
+    run.add_argument("--best-metric", help="live metric that picks checkpoints/best.pt (default fid, kl or reverse_kl)")
 
     models = sub.add_parser("models", help="list models, or show one model's options")
     models.add_argument("name", nargs="?", help="show this model's options and defaults")
@@ -64,6 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--truncation", type=float, help="truncation psi in [0, 2] for models with a mapping network (1 = none)")
     sample.add_argument("--device", default="cpu", help="cpu (default), auto, cuda")
     sample.add_argument("--out", default="samples.png", help="PNG file to write (default samples.png)")
+
+    ev = sub.add_parser("eval", help="score a trained run (FID, IS, KID, precision/recall, mode coverage) into eval.json", description="Score a run folder with every metric that fits its data; writes RUN_DIR/eval.json and prints a table.")
+    ev.add_argument("run_dir", metavar="RUN_DIR")
+    ev.add_argument("--n", type=int, help="generated samples (default 10000 for images, 2500 for 2-D data)")
+    ev.add_argument("--n-real", type=int, help="real reference samples (default: as many as --n, at most the train split)")
+    ev.add_argument("--metrics", help="comma-separated metric names (default: all that fit the data; see `ganzoo metrics`)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the generated latents (default 0)")
+    ev.add_argument("--device", default="cpu", help="cpu (default), auto, cuda")
+    ev.add_argument("--checkpoint", default="last", choices=("last", "best"), help="which checkpoint to score (best: tracked by --eval-every)")
+    ev.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity Inception-v3 weights for RGB data (never downloaded)")
+    ev.add_argument("--json", action="store_true", help="print eval.json instead of the table")
+    metrics = sub.add_parser("metrics", help="list evaluation metrics")
+    metrics.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
 
@@ -72,8 +88,11 @@ def _cmd_run(args) -> int:
         given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every") if getattr(args, k) is not None]
         given += ["--set"] * bool(args.set) + ["--download"] * args.download
         if given:
-            raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps and --device)")
-        run = api.resume(args.resume, steps=args.steps, device=args.device, progress=not args.quiet)
+            raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device and the --eval-every options)")
+        run = api.resume(
+            args.resume, steps=args.steps, device=args.device, progress=not args.quiet,
+            eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric,
+        )
     else:
         sets = dict(parse_set(item) for item in args.set)
         run = api.train(
@@ -81,6 +100,7 @@ def _cmd_run(args) -> int:
             steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=args.device,
             sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
             data_root=args.data_root, download=args.download,
+            eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric,
         )
     if run.interrupted:
         print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {run.path}", file=sys.stderr)
@@ -150,6 +170,34 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _cmd_eval(args) -> int:
+    from .eval.evaluate import EVAL_FILE, evaluate, format_report
+
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    if args.metrics is not None and not names:
+        raise GanzooError("--metrics is empty (give names such as fid,classes; see `ganzoo metrics`)")
+    report = evaluate(
+        args.run_dir, n=args.n, metrics=names, seed=args.seed, device=args.device,
+        checkpoint=args.checkpoint, inception_weights=args.inception_weights, n_real=args.n_real,
+    )
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    if not args.json:
+        print(f"wrote {Path(report['run']) / EVAL_FILE}")
+    return 0
+
+
+def _cmd_metrics(args) -> int:
+    registry = plugins.metrics()
+    rows = [{"name": s.name, "summary": s.summary, "kinds": list(s.kinds), "live": s.live, "plugin": registry.owner(s.name)} for s in registry]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(r["name"]) for r in rows), default=4)
+    for r in rows:
+        print(f"{r['name']:<{width}}  [{'/'.join(r['kinds'])}{', live' if r['live'] else ''}]  {r['summary']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _one_line_warnings
     args = _parser().parse_args(argv)
@@ -164,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_plugins(args)
         if args.command == "sample":
             return _cmd_sample(args)
+        if args.command == "eval":
+            return _cmd_eval(args)
+        if args.command == "metrics":
+            return _cmd_metrics(args)
     except GanzooError as exc:
         print(f"ganzoo {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

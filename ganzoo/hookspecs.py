@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 import pluggy
 
 if TYPE_CHECKING:
-    from .specs import DatasetSpec, ModelSpec
+    from .specs import DatasetSpec, MetricSpec, ModelSpec
 
 hookspec = pluggy.HookspecMarker("ganzoo")
 hookimpl = pluggy.HookimplMarker("ganzoo")
@@ -67,4 +67,31 @@ def register_datasets(register: Callable[["DatasetSpec"], None]) -> None:
                 config={"n": ganzoo.Param(10000, "number of points", min=1)},
                 build=build_two_moons,
             ))
+    """
+
+
+@hookspec
+def register_metrics(register: Callable[["MetricSpec"], None]) -> None:
+    """Register evaluation metrics.
+
+    Called once when ganzoo first needs its metric table (``ganzoo eval``, ``ganzoo run
+    --eval-every``). Call ``register`` once per metric with a :class:`ganzoo.MetricSpec`.
+    Its ``compute(ctx)`` receives a :class:`ganzoo.eval.EvalContext` (the generated
+    samples, the real reference and held-out samples, cached features of the shipped
+    networks, the seed) and returns a dict of named numbers; it may add protocol fields
+    with ``ctx.note(...)`` and raise :class:`ganzoo.eval.MetricSkipped` with a one-line
+    reason when it cannot run. ``applies(info)`` says, before any sampling, why the
+    metric does not fit a dataset (or ``None`` when it does). Example::
+
+        @ganzoo.hookimpl
+        def register_metrics(register):
+            register(ganzoo.MetricSpec(
+                name="mean-norm",
+                summary="Mean L2 norm of the generated samples",
+                kinds=("vector",),
+                compute=lambda ctx: {"mean_norm": float(ctx.fake.flatten(1).norm(dim=1).mean())},
+                live=True,  # cheap enough for ganzoo run --eval-every
+            ))
+
+    A name already taken by another plugin is refused, and reported with both plugins named.
     """

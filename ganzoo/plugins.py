@@ -21,7 +21,7 @@ import pluggy
 from . import hookspecs
 from .errors import GanzooError
 from .registry import Registry
-from .specs import DatasetSpec, ModelSpec
+from .specs import DatasetSpec, MetricSpec, ModelSpec
 
 # The single place where the core names its built-in plugins.
 DEFAULT_PLUGINS = (
@@ -31,6 +31,8 @@ DEFAULT_PLUGINS = (
     "ganzoo_plugins.cgan",
     "ganzoo_plugins.wgan",
     "ganzoo_plugins.progan_lite",
+    "ganzoo_plugins.stacked_mnist",
+    "ganzoo.eval.builtin",
 )
 
 ENV_LOAD = "GANZOO_LOAD_PLUGINS"
@@ -62,7 +64,7 @@ pm.add_hookspecs(hookspecs)
 _loaded = False
 _load_errors: dict[str, PluginInfo] = {}  # plugins that never got registered (import errors)
 _dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
-_registries: tuple | None = None  # (plugin set key, models, datasets, infos)
+_registries: tuple | None = None  # (plugin set key, models, datasets, infos, metrics)
 
 
 def _broken(name: str, error: str, dist: tuple[str, str] | None = None) -> None:
@@ -133,6 +135,7 @@ def _build_registries():
         return _registries
     models: Registry[ModelSpec] = Registry("model", ModelSpec)
     datasets: Registry[DatasetSpec] = Registry("dataset", DatasetSpec)
+    metrics: Registry[MetricSpec] = Registry("metric", MetricSpec)
     infos: dict[str, PluginInfo] = {}
     for name, plugin in pm.list_name_plugin():
         dist = _dists.get(name)
@@ -142,7 +145,7 @@ def _build_registries():
             version=dist[1] if dist else None,
             hooks=sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()),
         )
-    for hook_name, registry in (("register_models", models), ("register_datasets", datasets)):
+    for hook_name, registry in (("register_models", models), ("register_datasets", datasets), ("register_metrics", metrics)):
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             info = infos[impl.plugin_name]
 
@@ -162,7 +165,7 @@ def _build_registries():
                 warnings.warn(f"plugin {info.name}: hook {hook_name} raised {type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
     for name, broken in _load_errors.items():
         infos.setdefault(name, broken)
-    _registries = (key, models, datasets, infos)
+    _registries = (key, models, datasets, infos, metrics)
     return _registries
 
 
@@ -174,6 +177,11 @@ def models() -> Registry[ModelSpec]:
 def datasets() -> Registry[DatasetSpec]:
     """The dataset table, built from all loaded plugins."""
     return _build_registries()[2]
+
+
+def metrics() -> Registry[MetricSpec]:
+    """The metric table, built from all loaded plugins."""
+    return _build_registries()[4]
 
 
 def plugin_infos() -> list[PluginInfo]:
@@ -195,4 +203,4 @@ def describe_distribution(info: PluginInfo) -> str:
     return f"ganzoo {_builtin_version()} (built-in)" if info.name in DEFAULT_PLUGINS else "-"
 
 
-__all__ = ["pm", "load_plugins", "models", "datasets", "plugin_infos", "PluginInfo", "PluginWarning", "DEFAULT_PLUGINS"]
+__all__ = ["pm", "load_plugins", "models", "datasets", "metrics", "plugin_infos", "PluginInfo", "PluginWarning", "DEFAULT_PLUGINS"]

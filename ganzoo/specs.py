@@ -16,6 +16,7 @@ from .errors import GanzooError
 
 if TYPE_CHECKING:
     from .data import Dataset, DatasetInfo
+    from .eval.context import EvalContext
     from .model import GAN
 
 DATA_KINDS = ("image", "vector")
@@ -26,11 +27,15 @@ TRAINER_PRESET_KEYS = tuple(k for k in TRAINER_SCHEMA if k not in ("seed", "devi
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
-def _check_common(spec) -> None:
+def _check_name_and_summary(spec) -> None:
     if not isinstance(spec.name, str) or not NAME_PATTERN.match(spec.name):
         raise ValueError(f"name {spec.name!r} must be lower-case words joined by '-', e.g. 'my-gan'")
     if not isinstance(spec.summary, str) or not spec.summary.strip() or "\n" in spec.summary.strip():
         raise ValueError(f"{spec.name}: summary must be one non-empty line")
+
+
+def _check_common(spec) -> None:
+    _check_name_and_summary(spec)
     if not callable(spec.build):
         raise ValueError(f"{spec.name}: build must be callable")
     check_schema(spec.config)
@@ -86,3 +91,35 @@ class DatasetSpec:
         _check_common(self)
         if self.kind not in DATA_KINDS:
             raise ValueError(f"{self.name}: kind {self.kind!r} must be one of {DATA_KINDS}")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """An evaluation metric: ``compute(ctx)`` returns named numbers (``{"fid": 12.3, "fid_floor": 1.2}``).
+
+    ``kinds`` lists the data kinds it applies to; ``applies(info)``, when given, returns a
+    one-line reason why it does not fit a particular dataset (``None`` when it does).
+    ``live`` marks metrics cheap enough to run during training (``ganzoo run --eval-every``).
+    """
+
+    name: str
+    summary: str
+    kinds: tuple[str, ...]
+    compute: Callable[["EvalContext"], Mapping[str, float]]
+    applies: Callable[["DatasetInfo"], str | None] | None = None
+    live: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name_and_summary(self)
+        if not callable(self.compute):
+            raise ValueError(f"{self.name}: compute must be callable")
+        if self.applies is not None and not callable(self.applies):
+            raise ValueError(f"{self.name}: applies must be callable or None")
+        if not self.kinds or any(k not in DATA_KINDS for k in self.kinds):
+            raise ValueError(f"{self.name}: kinds {self.kinds!r} must be a non-empty tuple of {DATA_KINDS}")
+
+    def reason_not_applicable(self, info: "DatasetInfo") -> str | None:
+        """Why this metric cannot evaluate data described by ``info``, or ``None``."""
+        if info.kind not in self.kinds:
+            return f"needs {' or '.join(self.kinds)} data; {info.name} is {info.kind} data"
+        return self.applies(info) if self.applies else None

@@ -72,6 +72,7 @@ class Trainer:
         sinks: list[Sink] | None = None,
         progress: bool = True,
         process: ProcessInfo | None = None,
+        callbacks: list | None = None,
     ) -> None:
         self.gan = gan.to(device)
         self.info = dataset.info
@@ -81,6 +82,9 @@ class Trainer:
         self.process = process or ProcessInfo.from_env()
         self.batcher = Batcher(dataset, config.batch_size, config.seed, device, self.process.rank, self.process.world_size)
         self.extra_sinks = list(sinks or [])
+        # Objects with after_step(trainer) -> {name: number} (live evaluation); their numbers
+        # join the window like the losses, so every sink logs them at the next metrics line.
+        self.callbacks = list(callbacks or [])
         self.progress = progress and self.process.is_main
         self.step = 0
         self.images_seen = 0
@@ -186,6 +190,9 @@ class Trainer:
                 self.train_step()
                 bar.update(1)
                 self.elapsed = start_elapsed + time.perf_counter() - start
+                for callback in self.callbacks:
+                    for key, value in callback.after_step(self).items():
+                        self.window.add(key, torch.tensor(float(value), device=self.device))
                 if self.step % cfg.log_every == 0:
                     self._log(sinks, bar, self.window.pop_means())
                 if main and self.step % cfg.sample_every == 0:

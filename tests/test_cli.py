@@ -29,7 +29,9 @@ def tiny_run(cli, tmp_path):
 
 def test_listings(cli):
     code, out, _ = cli("models")
-    assert code == 0 and out.startswith("vanilla") and "Goodfellow" in out
+    names = [line.split()[0] for line in out.splitlines()]
+    assert code == 0 and names == sorted(names) and "Goodfellow" in out
+    assert {"vanilla", "cgan", "wgan", "wgan-gp", "progan-lite"} <= set(names)
     code, out, _ = cli("datasets")
     assert code == 0 and {"mnist", "ring8", "grid25"} <= {line.split()[0] for line in out.splitlines()}
     code, out, _ = cli("models", "vanilla")

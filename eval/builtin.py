@@ -1,0 +1,152 @@
+"""ganzoo's built-in metrics, registered through the same ``register_metrics`` hook a third-party plugin uses.
+
+| name               | data                     | numbers |
+|--------------------|--------------------------|---------|
+| fid                | 1-channel digit images   | fid, fid_floor, fid_at_floor_n (MNIST feature network) |
+| is                 | 1-channel digit images   | is, is_std |
+| kid                | 1-channel digit images   | kid, kid_std |
+| precision-recall   | 1-channel digit images   | precision, recall (k = 3) |
+| density-coverage   | 1-channel digit images   | density, coverage (k = 5) |
+| classes            | 10-class digit images    | classes covered, class_kl, confident share, per-class counts |
+| stacked-modes      | 3-channel stacked digits | modes (of 1000), kl, confident share |
+| mixture-modes      | 2-D mixtures             | modes, hq, reverse_kl |
+| mixture-prdc       | 2-D mixtures             | precision, recall, density, coverage in data space |
+| inception          | RGB images               | fid, is, kid with Inception-v3 (only with weights on disk) |
+"""
+
+from __future__ import annotations
+
+import torch
+
+import ganzoo
+
+from . import fidelity, modes, prdc
+from .context import EvalContext, MetricSkipped
+from .featurenet import lenet_net
+from .inception import FID_LAYER, IS_LAYER, inception_net
+
+
+def _digits(info) -> str | None:
+    if info.shape[0] != 1:
+        return f"the MNIST feature network reads 1-channel images; {info.name} has {info.shape[0]}"
+    return None
+
+
+def _digit_classes(info) -> str | None:
+    return _digits(info) or (None if info.num_classes == 10 else f"needs 10 digit classes; {info.name} has {info.num_classes}")
+
+
+def _stacked(info) -> str | None:
+    if info.shape[0] != 3 or info.num_classes != 1000:
+        return f"needs 3-channel stacked digits with 1000 modes; {info.name} is {info.shape} with {info.num_classes} classes"
+    return None
+
+
+def _mixture(info) -> str | None:
+    return None if info.centres and info.std else f"needs a mixture with known mode centres and std; {info.name} has none"
+
+
+def _rgb(info) -> str | None:
+    return None if info.shape[0] == 3 else f"Inception-v3 reads RGB images; {info.name} has {info.shape[0]} channel(s)"
+
+
+def _lenet_pair(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
+    net = lenet_net()
+    ctx.note(**net.protocol())
+    return ctx.features(net, "fake")["features"], ctx.features(net, "real")["features"]
+
+
+def compute_fid(ctx: EvalContext) -> dict[str, float]:
+    fake, real = _lenet_pair(ctx)
+    out = {"fid": fidelity.fid(fake, real)}
+    if ctx.heldout is not None:
+        # The floor: held-out real images scored like a generator would be, against the same
+        # reference. FID is biased by N, so the generator is also scored at the floor's N.
+        held = ctx.features(lenet_net(), "heldout")["features"]
+        n = min(len(held), len(fake))
+        out["fid_floor"] = fidelity.fid(held[:n], real)
+        out["fid_at_floor_n"] = fidelity.fid(fake[:n], real)
+        ctx.note(fid_floor_n=n)
+    return out
+
+
+def compute_is(ctx: EvalContext) -> dict[str, float]:
+    net = lenet_net()
+    ctx.note(**net.protocol(), is_splits=fidelity.IS_SPLITS)
+    return fidelity.inception_score(ctx.features(net, "fake")["logits"])
+
+
+def compute_kid(ctx: EvalContext) -> dict[str, float]:
+    fake, real = _lenet_pair(ctx)
+    ctx.note(kid_subsets=fidelity.KID_SUBSETS, kid_subset_size=fidelity.kid_subset_size(len(fake), len(real)))
+    return fidelity.kid(fake, real)
+
+
+def compute_pr(ctx: EvalContext) -> dict[str, float]:
+    fake, real = _lenet_pair(ctx)
+    ctx.note(pr_k=fidelity.PR_K)
+    return fidelity.precision_recall(fake, real)
+
+
+def compute_dc(ctx: EvalContext) -> dict[str, float]:
+    fake, real = _lenet_pair(ctx)
+    ctx.note(dc_k=prdc.DC_K)
+    return prdc.density_coverage(fake, real)
+
+
+def compute_classes(ctx: EvalContext) -> dict[str, float]:
+    net = lenet_net()
+    ctx.note(**net.protocol(), class_confidence=modes.CONFIDENCE)
+    return modes.class_coverage(ctx.features(net, "fake")["logits"], 10)
+
+
+def compute_stacked(ctx: EvalContext) -> dict[str, float]:
+    from .extractor import extract
+
+    net = lenet_net()
+    ctx.note(**net.protocol(), class_confidence=modes.CONFIDENCE)
+    images = ctx.uint8("fake")
+    logits = [extract(images[:, c : c + 1].contiguous(), net.name, ["logits"], ctx.device)["logits"] for c in range(images.shape[1])]
+    return modes.triple_coverage(logits)
+
+
+def compute_mixture_modes(ctx: EvalContext) -> dict[str, float]:
+    ctx.note(hq_stds=modes.HQ_STDS)
+    return modes.mixture_modes(ctx.fake, torch.tensor(ctx.info.centres), ctx.info.std)
+
+
+def compute_mixture_prdc(ctx: EvalContext) -> dict[str, float]:
+    fake, real = ctx.samples("fake").flatten(1), ctx.samples("real").flatten(1)
+    ctx.note(pr_k=fidelity.PR_K, dc_k=prdc.DC_K)
+    return {**fidelity.precision_recall(fake, real), **prdc.density_coverage(fake, real)}
+
+
+def compute_inception(ctx: EvalContext) -> dict[str, float]:
+    net = inception_net(ctx.inception_weights)
+    ctx.note(inception_network=net.name, inception_weights_sha256=net.weights_sha256)
+    fake, real = ctx.features(net, "fake"), ctx.features(net, "real")
+    out = {"fid": fidelity.fid(fake[FID_LAYER], real[FID_LAYER])}
+    out.update(fidelity.inception_score(fake[IS_LAYER]))
+    if min(len(fake[FID_LAYER]), len(real[FID_LAYER])) >= 2:
+        out.update(fidelity.kid(fake[FID_LAYER], real[FID_LAYER]))
+    return out
+
+
+METRICS = [
+    ganzoo.MetricSpec("fid", "Frechet distance of MNIST-classifier features, with the real-data floor", ("image",), compute_fid, _digits, live=True),
+    ganzoo.MetricSpec("is", "Inception Score computed with the MNIST classifier's logits", ("image",), compute_is, _digits),
+    ganzoo.MetricSpec("kid", "Kernel distance (unbiased MMD, cubic kernel) of MNIST-classifier features", ("image",), compute_kid, _digits),
+    ganzoo.MetricSpec("precision-recall", "Improved precision and recall (k=3) in MNIST-classifier feature space", ("image",), compute_pr, _digits),
+    ganzoo.MetricSpec("density-coverage", "Density and coverage (k=5) in MNIST-classifier feature space", ("image",), compute_dc, _digits),
+    ganzoo.MetricSpec("classes", "Digit classes covered by confident predictions, KL to uniform, per-class counts", ("image",), compute_classes, _digit_classes, live=True),
+    ganzoo.MetricSpec("stacked-modes", "Stacked MNIST: digit triples covered (of 1000) and KL to uniform", ("image",), compute_stacked, _stacked, live=True),
+    ganzoo.MetricSpec("mixture-modes", "Modes covered, share of high-quality samples and reverse KL on 2-D mixtures", ("vector",), compute_mixture_modes, _mixture, live=True),
+    ganzoo.MetricSpec("mixture-prdc", "Precision, recall, density and coverage in data space", ("vector",), compute_mixture_prdc),
+    ganzoo.MetricSpec("inception", "FID, IS and KID with Inception-v3 (RGB data; needs its weights on disk)", ("image",), compute_inception, _rgb),
+]
+
+
+@ganzoo.hookimpl
+def register_metrics(register):
+    for spec in METRICS:
+        register(spec)

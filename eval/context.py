@@ -1,0 +1,86 @@
+"""What a metric's ``compute(ctx)`` receives: the samples, the real data, and features computed once.
+
+Metrics ask the context for features (``ctx.features(net, "fake")``) instead of running a
+network themselves, so FID, KID, precision/recall and density/coverage share one pass
+over the generated images, and real-data features come from the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganzoo.data import DatasetInfo
+
+from .extractor import extract
+from .featurenet import FeatureNet
+from .quantise import QUANTISATION, to_uint8
+from .realcache import cached_features
+
+
+class MetricSkipped(Exception):
+    """Raised by a metric that cannot run here (missing weights, too few samples); the message is the reason."""
+
+
+@dataclass
+class EvalContext:
+    """Inputs of one evaluation.
+
+    ``fake``: the generated samples (CPU, model range). ``real``: the real reference
+    samples (the train split). ``heldout``: real samples outside the reference, for the
+    real-data floor. ``real_fields`` describes the real data for the feature cache key.
+    ``protocol`` collects the fields metrics add with :meth:`note`.
+    """
+
+    info: DatasetInfo
+    fake: torch.Tensor
+    real: torch.Tensor | None = None
+    heldout: torch.Tensor | None = None
+    seed: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    real_fields: dict[str, Any] = field(default_factory=dict)
+    cache_folder: Path | None = None
+    use_cache: bool = True
+    inception_weights: str | None = None
+    protocol: dict[str, Any] = field(default_factory=dict)
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    def note(self, **fields: Any) -> None:
+        """Add protocol fields (a metric's k, its N, its threshold) to the evaluation's record."""
+        self.protocol.update(fields)
+
+    def samples(self, which: str) -> torch.Tensor:
+        tensor = {"fake": self.fake, "real": self.real, "heldout": self.heldout}[which]
+        if tensor is None:
+            raise MetricSkipped(f"no {which} samples available")
+        return tensor
+
+    def uint8(self, which: str) -> torch.Tensor:
+        key = ("uint8", which)
+        if key not in self._memo:
+            self._memo[key] = to_uint8(self.samples(which))
+        return self._memo[key]
+
+    def features(self, net: FeatureNet, which: str) -> dict[str, torch.Tensor]:
+        """float64 features of ``which`` (``fake``, ``real`` or ``heldout``), one layer per key."""
+        key = ("features", net.name, which)
+        if key in self._memo:
+            return self._memo[key]
+
+        def compute() -> dict[str, torch.Tensor]:
+            return extract(self.uint8(which), net.name, list(net.layers), self.device, **net.kwargs)
+
+        if which == "fake" or not self.use_cache:
+            feats = compute()
+        else:
+            fields = {
+                **self.real_fields, "which": which, "n": len(self.samples(which)), **net.protocol(),
+                "layers": list(net.layers), "dtype": "float64", "quantisation": QUANTISATION,
+            }
+            feats, hit = cached_features(fields, compute, self.cache_folder)
+            self.protocol.setdefault("real_features_cached", {})[f"{net.name}/{which}"] = hit
+        self._memo[key] = feats
+        return feats

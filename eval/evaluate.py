@@ -1,0 +1,219 @@
+"""``ganzoo eval RUN_DIR``: score a run folder with every metric that fits its data, write ``eval.json``.
+
+The protocol travels with the numbers: N generated and N real, the real split, the
+feature network and its weights hash, the seed, the checkpoint and whether the EMA
+generator was used, the quantisation, and library versions. Metrics add their own
+fields (k, subset sizes, thresholds) through ``ctx.note``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganzoo import plugins
+from ganzoo.api import MAX_SAMPLES, MAX_SEED, build_dataset, load_run
+from ganzoo.checkpoint import load_checkpoint
+from ganzoo.data import Dataset, DatasetInfo
+from ganzoo.errors import GanzooError, first_line
+from ganzoo.files import atomic_write_text
+from ganzoo.model import GAN
+from ganzoo.runtime import resolve_device
+from ganzoo.specs import MetricSpec
+from ganzoo.trainer import load_networks
+
+from .context import EvalContext, MetricSkipped
+from .quantise import QUANTISATION
+from .splits import HELDOUT_FRACTION, SPLIT_SEED, stratified_split
+
+EVAL_FILE = "eval.json"
+DEFAULT_N = {"image": 10_000, "vector": 2_500}  # 2,500: the VEEGAN/PacGAN protocol for 2-D mixtures
+CHECKPOINTS = ("last", "best")
+SAMPLE_BATCH = 1000
+SPLIT = f"stratified by label, {HELDOUT_FRACTION:.0%} held out per class, seed {SPLIT_SEED}; reference = train part"
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for dist in ("ganzoo", "torch", "torch-fidelity", "numpy", "scipy"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def select_metrics(info: DatasetInfo, names: list[str] | None = None, live: bool = False) -> tuple[list[MetricSpec], dict[str, str]]:
+    """The metrics to run and, for those left out, why. Named metrics that do not fit are an error."""
+    registry = plugins.metrics()
+    if names:
+        chosen = [registry.get(n) for n in names]
+        for spec in chosen:
+            reason = spec.reason_not_applicable(info)
+            if reason:
+                raise GanzooError(f"metric {spec.name} does not apply to {info.name}: {reason}")
+        return chosen, {}
+    chosen, skipped = [], {}
+    for spec in registry:
+        if info.kind not in spec.kinds:
+            continue  # metrics for another kind of data are not worth a line each
+        reason = spec.reason_not_applicable(info)
+        if reason:
+            skipped[spec.name] = reason
+        elif live and not spec.live:
+            skipped[spec.name] = "not a live metric"
+        else:
+            chosen.append(spec)
+    return chosen, skipped
+
+
+def real_split(dataset: Dataset, n_real: int, n_heldout: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """``(reference, heldout, fields)``: at most ``n_real`` train-split and ``n_heldout`` held-out samples.
+
+    The subsets depend only on the data and the fixed split seed, never on the evaluation
+    seed, so their features can be cached across evaluations.
+    """
+    train, heldout = stratified_split(dataset.labels, len(dataset))
+    generator = torch.Generator().manual_seed(SPLIT_SEED)
+    train = train[torch.randperm(len(train), generator=generator)[:n_real]].sort().values
+    heldout = heldout[torch.randperm(len(heldout), generator=generator)[:n_heldout]].sort().values
+    fields = {"dataset": dataset.info.name, "source": dataset.info.extra.get("source"), "dataset_size": len(dataset), "split": SPLIT}
+    return dataset.x[train], dataset.x[heldout], fields
+
+
+@torch.no_grad()
+def draw_samples(gan: GAN, n: int, seed: int) -> torch.Tensor:
+    """``n`` samples through :meth:`GAN.sample` (the EMA generator when there is one), in batches."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.cat([gan.sample(min(SAMPLE_BATCH, n - i), generator=generator).cpu() for i in range(0, n, SAMPLE_BATCH)])
+
+
+def run_metrics(ctx: EvalContext, specs: list[MetricSpec]) -> tuple[dict, dict, dict]:
+    """``(results, skipped, seconds)``: each metric's named numbers, reasons for skips, and its time."""
+    results, skipped, seconds = {}, {}, {}
+    for spec in specs:
+        start = time.perf_counter()
+        try:
+            values = spec.compute(ctx)
+        except MetricSkipped as exc:
+            skipped[spec.name] = str(exc)
+            continue
+        seconds[spec.name] = round(time.perf_counter() - start, 3)
+        results[spec.name] = {k: _number(v) for k, v in dict(values).items()}
+    return results, skipped, seconds
+
+
+def _number(v: Any) -> Any:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return v
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # JSON has no NaN; None reads as "undefined" (e.g. KL with no high-quality samples)
+    return v
+
+
+def _load(run_dir: Path, checkpoint: str, device: torch.device):
+    if checkpoint not in CHECKPOINTS:
+        raise GanzooError(f"bad --checkpoint {checkpoint!r} (valid: {', '.join(CHECKPOINTS)})")
+    run = load_run(run_dir)
+    path = run.path / "checkpoints" / f"{checkpoint}.pt"
+    if checkpoint == "best" and not path.is_file():
+        raise GanzooError(f"{run.path} has no best checkpoint ({path}); train with --eval-every K to track one, or use --checkpoint last")
+    run.load(str(device))
+    state = load_checkpoint(path, map_location="cpu")
+    if checkpoint != "last":
+        load_networks(run.gan, state)
+    return run, int(state.get("step", 0))
+
+
+def evaluate(
+    run_dir: str | Path,
+    n: int | None = None,
+    metrics: list[str] | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    checkpoint: str = "last",
+    inception_weights: str | None = None,
+    n_real: int | None = None,
+    write: bool = True,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """Score ``run_dir`` and (with ``write``) save the report as ``RUN_DIR/eval.json``; returns the report."""
+    if n is not None and not 2 <= n <= MAX_SAMPLES:
+        raise GanzooError(f"bad --n {n} (valid: 2 to {MAX_SAMPLES})")
+    if not 0 <= seed <= MAX_SEED:
+        raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
+    dev = resolve_device(device)
+    run, step = _load(Path(run_dir), checkpoint, dev)
+    info = run.info
+    specs, skipped = select_metrics(info, metrics)
+    n = n or DEFAULT_N[info.kind]
+    dataset = build_dataset(run.config)
+    real, heldout, real_fields = real_split(dataset, n_real or n, n)
+    fake = draw_samples(run.gan, n, seed)
+    ctx = EvalContext(info, fake, real, heldout, seed, dev, real_fields, use_cache=use_cache, inception_weights=inception_weights)
+    results, more_skipped, seconds = run_metrics(ctx, specs)
+    skipped.update(more_skipped)
+    gan = run.gan
+    report = {
+        "run": str(run.path),
+        "model": run.config.model,
+        "dataset": run.config.dataset,
+        "protocol": {
+            "n_generated": n,
+            "n_real": len(real),
+            "n_heldout": len(heldout),
+            "real_split": SPLIT,
+            "dataset_source": real_fields["source"],
+            "dataset_size": real_fields["dataset_size"],
+            "seed": seed,
+            "checkpoint": checkpoint,
+            "step": step,
+            "generator": gan.ema_name if gan.ema_name in gan.networks else gan.generator,
+            "sampling": f"GAN.sample, latents from torch.Generator().manual_seed({seed}), batches of {SAMPLE_BATCH}"
+            + (f"; labels i % {gan.num_classes} within each batch (balanced)" if gan.conditional else ""),
+            "quantisation": QUANTISATION if info.kind == "image" else "none (vectors)",
+            "versions": versions(),
+            **ctx.protocol,
+        },
+        "metrics": results,
+        "skipped": skipped,
+        "seconds": seconds,
+    }
+    if write:
+        atomic_write_text(run.path / EVAL_FILE, json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The table ``ganzoo eval`` prints."""
+    p = report["protocol"]
+    lines = [
+        f"{report['model']} on {report['dataset']}: step {p['step']} ({p['checkpoint']} checkpoint, generator {p['generator']}), seed {p['seed']}",
+        f"N generated {p['n_generated']}, N real {p['n_real']} ({p['real_split']})",
+    ]
+    if "feature_network" in p:
+        lines.append(f"feature network {p['feature_network']} sha256 {p['feature_weights_sha256'][:16]}...")
+    lines.append(f"{'metric':<18} {'value':<34} seconds")
+    for name, values in report["metrics"].items():
+        counts = {k: v for k, v in values.items() if k.startswith("class_") and k != "class_kl"}
+        shown = ", ".join(f"{k} {_fmt(v)}" for k, v in values.items() if k not in counts)
+        lines.append(f"{name:<18} {shown:<34} {report['seconds'].get(name, 0):.1f}")
+        if counts:
+            lines.append(f"{'':<18} per class: {' '.join(str(v) for v in counts.values())}")
+    for name, reason in report["skipped"].items():
+        lines.append(f"{name:<18} skipped: {reason}")
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)

@@ -1,0 +1,61 @@
+"""FID, IS, KID and precision/recall from features, computed by torch-fidelity's own functions.
+
+ganzoo extracts features once per image set (see :mod:`ganzoo.eval.extractor`) and hands
+them to the same functions ``torch_fidelity.calculate_metrics`` uses, so the numbers are
+torch-fidelity's, with three differences that matter: statistics are float64, the
+generated samples are drawn by ganzoo (torch-fidelity 0.4.0 crashes on NumPy 2 when it
+draws from a conditional generator: ``np.int`` in ``get_featuresdict_from_generative_model``),
+and the real-data features are cached under a key that includes the weights and N.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import isc_features_to_metric
+from torch_fidelity.metric_kid import kid_features_to_metric
+from torch_fidelity.metric_prc import calculate_precision_recall_part
+
+IS_SPLITS = 10
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000  # torch-fidelity's default; smaller sets use all their samples per subset
+PR_K = 3  # Kynkaanniemi et al. 2019
+TORCH_FIDELITY_SEED = 2020  # torch-fidelity's default rng_seed, for its shuffles and KID subsets
+
+
+def frechet_statistics(features: torch.Tensor) -> dict:
+    """Mean and covariance in float64 (numpy arrays, torch-fidelity's format)."""
+    return fid_features_to_statistics(features.double().cpu())
+
+
+def frechet_distance(stats_1: dict, stats_2: dict) -> float:
+    """The Frechet distance between two Gaussians given as ``{"mu", "sigma"}`` (torch-fidelity's formula)."""
+    return fid_statistics_to_metric(stats_1, stats_2, False)["frechet_inception_distance"]
+
+
+def fid(fake: torch.Tensor, real: torch.Tensor) -> float:
+    return frechet_distance(frechet_statistics(fake), frechet_statistics(real))
+
+
+def inception_score(logits: torch.Tensor, splits: int = IS_SPLITS) -> dict[str, float]:
+    out = isc_features_to_metric(logits.double().cpu(), splits=splits, shuffle=True, rng_seed=TORCH_FIDELITY_SEED)
+    return {"is": out["inception_score_mean"], "is_std": out["inception_score_std"]}
+
+
+def kid_subset_size(n_fake: int, n_real: int) -> int:
+    return min(KID_SUBSET_SIZE, n_fake, n_real)
+
+
+def kid(fake: torch.Tensor, real: torch.Tensor, subsets: int = KID_SUBSETS) -> dict[str, float]:
+    out = kid_features_to_metric(
+        fake.double().cpu(), real.double().cpu(), kid_subsets=subsets,
+        kid_subset_size=kid_subset_size(len(fake), len(real)), verbose=False, rng_seed=TORCH_FIDELITY_SEED,
+    )
+    return {"kid": out["kernel_inception_distance_mean"], "kid_std": out["kernel_inception_distance_std"]}
+
+
+def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = PR_K) -> dict[str, float]:
+    """Kynkaanniemi et al.: k-NN balls within each set, membership with ``<=`` (torch-fidelity's ``prc``)."""
+    # The batched variant keeps memory at batch x N instead of N x N (10,000^2 float64 is 800 MB).
+    precision, recall = calculate_precision_recall_part(fake.double().cpu(), real.double().cpu(), k, 2000)
+    return {"precision": precision, "recall": recall}

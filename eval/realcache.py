@@ -1,0 +1,53 @@
+"""A cache of real-data features, keyed by everything that changes them.
+
+torch-fidelity names its cache entries after the input and the extractor only, so a
+changed weights file or a different N silently reuses stale statistics. Here the key is
+a hash of the dataset (name, options, source), the split, N, the feature network and its
+weights hash, the layers, the dtype, the quantisation and the library versions. Entries
+are plain tensor dicts, written atomically and read with ``weights_only=True``.
+
+The folder is ``$GANZOO_CACHE`` or ``~/.cache/ganzoo``, under ``eval-features/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ganzoo.files import atomic_write
+
+ENV_CACHE = "GANZOO_CACHE"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "ganzoo"
+    return Path(root) / "eval-features"
+
+
+def cache_key(fields: dict) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def cached_features(fields: dict, compute: Callable[[], dict[str, torch.Tensor]], folder: Path | None = None) -> tuple[dict[str, torch.Tensor], bool]:
+    """``(features, hit)``: the cached entry for ``fields``, or ``compute()`` stored under it."""
+    folder = Path(folder) if folder else cache_dir()
+    path = folder / f"{cache_key(fields)}.pt"
+    if path.is_file():
+        try:
+            entry = torch.load(path, map_location="cpu", weights_only=True)
+            if entry.get("fields") == json.loads(json.dumps(fields, sort_keys=True, default=str)):
+                return entry["features"], True
+        except Exception:  # a damaged entry is recomputed, never trusted
+            pass
+    features = compute()
+    entry = {"fields": json.loads(json.dumps(fields, sort_keys=True, default=str)), "features": features}
+    try:
+        atomic_write(path, lambda f: torch.save(entry, f))
+    except OSError:  # a read-only home must not stop an evaluation
+        pass
+    return features, False

@@ -1,0 +1,74 @@
+"""``ganzoo run --eval-every K``: live metrics in metrics.jsonl, eval.png, the best checkpoint, exact resume."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import ganzoo
+from ganzoo.checkpoint import load_checkpoint
+
+TINY = dict(set={"width": 16, "depth": 1, "data.n": 512, "dropout": 0.3}, batch_size=32, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+
+
+def test_live_mode_coverage_is_logged_plotted_and_picks_the_best_checkpoint(tmp_path, cli):
+    run = ganzoo.train("vanilla", "ring8", steps=30, out=tmp_path / "ring", log_every=10, eval_every=10, **TINY)
+    live = [r for r in run.metrics() if "eval/modes" in r]
+    assert [r["step"] for r in live] == [10, 20, 30]
+    assert all(0 <= r["eval/modes"] <= 8 and 0 <= r["eval/hq"] <= 1 for r in live)
+    assert (run.path / "eval.png").stat().st_size > 0
+    best = json.loads((run.path / "checkpoints" / "best.json").read_text())
+    # Undefined KL (no high-quality sample yet) is logged as null and ranks worst; ties keep the earliest step.
+    kls = {r["step"]: math.inf if r["eval/reverse_kl"] is None else r["eval/reverse_kl"] for r in live}
+    expected = min(kls, key=kls.get)
+    assert best["metric"] == "reverse_kl" and best["step"] == expected
+    assert best["value"] == (None if math.isinf(kls[expected]) else pytest.approx(kls[expected]))
+    assert load_checkpoint(run.path / "checkpoints" / "best.pt")["step"] == best["step"]
+    code, out, err = cli("eval", str(run.path), "--checkpoint", "best", "--metrics", "mixture-modes")
+    assert code == 0, err
+    assert json.loads((run.path / "eval.json").read_text())["protocol"]["step"] == best["step"]
+
+
+def test_live_evaluation_keeps_resume_bitwise_exact(tmp_path):
+    opts = dict(log_every=5, eval_every=10, **TINY)
+    whole = ganzoo.train("vanilla", "ring8", steps=40, out=tmp_path / "whole", **opts)
+    part = ganzoo.train("vanilla", "ring8", steps=17, out=tmp_path / "part", **opts)
+    resumed = ganzoo.resume(part.path, steps=40, progress=False, eval_every=10)
+    a, b = load_checkpoint(whole.path / "checkpoints" / "last.pt"), load_checkpoint(resumed.path / "checkpoints" / "last.pt")
+    for name in a["networks"]:
+        for key in a["networks"][name]:
+            assert torch.equal(a["networks"][name][key], b["networks"][name][key]), (name, key)
+    untimed = lambda run: [{k: v for k, v in r.items() if k != "time"} for r in run.metrics()]
+    assert untimed(resumed) == untimed(whole)
+    assert json.loads((resumed.path / "checkpoints" / "best.json").read_text()) == json.loads((whole.path / "checkpoints" / "best.json").read_text())
+
+
+def test_live_fid_and_classes_on_mnist(tmp_path):
+    run = ganzoo.train("vanilla", "mnist", steps=4, out=tmp_path / "m", log_every=2, eval_every=2, eval_n=200,
+                       set={"width": 16, "depth": 1}, batch_size=16, progress=False)
+    live = [r for r in run.metrics() if "eval/fid" in r]
+    assert [r["step"] for r in live] == [2, 4] and all(r["eval/fid"] > 0 and 0 <= r["eval/classes"] <= 10 for r in live)
+    assert json.loads((run.path / "checkpoints" / "best.json").read_text())["metric"] == "fid"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--eval-every", "7", "--log-every", "5"], "bad --eval-every 7 (valid: a multiple of --log-every 5)"),
+        (["--eval-every", "10", "--log-every", "10", "--best-metric", "fid"], "bad --best-metric 'fid' for ring8 (valid: hq, modes, reverse_kl)"),
+        (["--best-metric", "fid"], "need --eval-every K"),
+    ],
+)
+def test_live_evaluation_mistakes_are_one_line_errors_before_any_run_folder(cli, tmp_path, args, message):
+    out_dir = tmp_path / "never"
+    code, out, err = cli("run", "--model", "vanilla", "--dataset", "ring8", "--steps", "20", "--out", str(out_dir), *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out_dir.exists()
