@@ -31,6 +31,7 @@ DEFAULT_PLUGINS = (
     "ganzoo_plugins.cgan",
     "ganzoo_plugins.wgan",
     "ganzoo_plugins.progan_lite",
+    "ganzoo_plugins.stylegan_lite",
     "ganzoo_plugins.stacked_mnist",
     "ganzoo.eval.builtin",
 )

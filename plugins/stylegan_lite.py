@@ -1,0 +1,379 @@
+"""``stylegan-lite``: a small style-based generator (Karras et al. 2019, "A Style-Based Generator
+Architecture for GANs"; Karras et al. 2020, "Analyzing and Improving the Image Quality of
+StyleGAN", i.e. StyleGAN2) at 32x32.
+
+What "lite" keeps:
+
+- a **mapping network** z -> w: pixel-normalised z through a few equalized-lr linear layers
+  whose learning rate is scaled by 0.01 (the paper's ``lr_mul``), so w moves slowly;
+- a **learned constant** 4x4 input; z enters only through the styles;
+- **modulated convolutions with weight demodulation** (StyleGAN2): each layer's 3x3 weights
+  are scaled per input channel by a style ``s = A(w)`` and then renormalised to unit norm per
+  output channel, which replaces AdaIN and removes its droplet artefacts;
+- **per-layer noise inputs** with a learned per-channel strength (initialised to zero);
+- a **skip generator** (an RGB output at every resolution, upsampled and summed) and a
+  **residual discriminator** with **minibatch standard deviation**, as in StyleGAN2;
+- **style mixing regularisation**: with probability ``mixing_prob`` (0.9 in the paper) a
+  training fake uses two latents z1, z2 and switches from w1 to w2 at a random crossover
+  layer (drawn per sample), so that neighbouring layers' styles cannot rely on each other;
+- the **non-saturating logistic loss** with **lazy R1**: the R1 penalty on real images is a
+  separate phase on D that runs every ``r1_every`` (16) steps, its weight multiplied by 16
+  so that its average strength matches R1 every step; D's Adam lr and betas are adjusted
+  by ``c = 16/17`` as in the paper (section B of StyleGAN2);
+- **equalized learning rate** everywhere, **generator EMA** (the core's ``GAN(ema_decay=...)``;
+  samples come from the EMA generator) and the **truncation trick**: G tracks the mean w
+  as a buffer (updated like batch-norm statistics: in training mode, from each batch's
+  w of z1, ``w_avg <- lerp(mean w, w_avg, w_avg_beta)``) and ``G(z, truncation=psi)``
+  uses ``w_avg + psi * (w - w_avg)``; ``ganzoo sample RUN --truncation 0.7`` uses it.
+
+Noise at sampling: in training mode every noise input is fresh N(0, 1); in eval mode (all
+sampling goes through ``GAN.sample``, which switches to eval) each layer uses one fixed noise
+image stored as a buffer (``noise_const``, the "const" noise mode of NVlabs' generate.py).
+Samples are therefore deterministic given z, and truncation 0 gives one image for every z.
+
+What it leaves out: progressive growing (StyleGAN1; StyleGAN2 drops it too), path length
+regularisation of G, lazy G regularisation, the FIR blur filters (bilinear upsampling and
+average pooling instead), the 8-layer 512-wide mapping (4 layers, 128 wide here),
+conditioning, mixed precision, and ADA augmentation.
+
+Defaults and why (for the bundled 5,000 MNIST digits at 32x32 on 2 CPU cores):
+``channels`` 32 at 4-16 px and 16 at 32 px, ``latent_dim`` = ``w_dim`` = 128, a 4-layer
+mapping, batch 32 and 800 steps: 3 min 25 s on one CPU thread here (the 32x32 convolutions
+dominate; 64 channels runs 2.4 times slower). ``d_steps`` (D steps per G step) is 1 as in the paper. Adam(2e-3, betas (0, 0.99)) for
+G and D as in StyleGAN2, with D's lr and betas adjusted for lazy R1 as in its appendix B.
+``r1_gamma`` 0.1: StyleGAN2-ADA uses 0.01-0.05 for low-resolution data; 1.0 and 10 did not
+help here. ``mbstd_group`` 32 (the whole batch), as in StyleGAN2-ADA's CIFAR configuration.
+``ema_decay`` 0.999 (the core ramps it up, so over 800 steps it averages the last ~100).
+``mixing_prob`` 0.9 and ``r1_every`` 16 are the paper's.
+
+Known limitation: at this size and budget (25 thousand images seen; the paper trains for
+tens of millions) the generator collapses towards one digit shape within a few hundred
+steps under every setting we tried (lr 1e-3 to 1e-2, separate G/D rates, r1_gamma 0.05 to
+10, minibatch-stddev group 4 or 32, 32 or 64 channels, batch 32 or 64, with or without
+style mixing, Adam beta1 0 or 0.5; and further, with 2 D steps per G step, lr 5e-4, a
+2-layer mapping, EMA off, minibatch stddev off, style affines' bias started at 0 instead of
+1, and 2,000 steps). The styles still vary with z, but the style affines align with the mean
+w, so the modulation's z-dependent part shrinks relative to its constant part and
+demodulation makes the images insensitive to z. This is an explanation, not a proven cause,
+and it is an open problem: the progressive and MLP models trained on the same budget do not
+collapse.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import ganzoo
+from ganzoo.losses import d_minimax_loss, g_nonsaturating_loss
+from ganzoo.nn import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
+from ganzoo.penalties import r1_penalty
+
+SIZE = 32
+RESOLUTIONS = (4, 8, 16, 32)
+SQRT2 = math.sqrt(2.0)
+
+
+def lrelu(x: torch.Tensor) -> torch.Tensor:
+    """LeakyReLU(0.2) with StyleGAN's gain sqrt(2), which keeps unit-variance activations at unit variance."""
+    return F.leaky_relu(x, 0.2) * SQRT2
+
+
+def channels_at(base: int) -> dict[int, int]:
+    """Feature maps per resolution: ``base`` up to 16x16 and half of it at 32x32 (the costliest layers)."""
+    return {4: base, 8: base, 16: base, 32: max(1, base // 2)}
+
+
+# -- generator -----------------------------------------------------------------
+
+
+class MappingNetwork(nn.Module):
+    """z -> w: pixel norm, then ``depth`` equalized linear layers at lr_mul 0.01."""
+
+    def __init__(self, latent_dim: int, w_dim: int, depth: int, lr_mul: float = 0.01) -> None:
+        super().__init__()
+        self.norm = PixelNorm()
+        self.layers = nn.ModuleList(
+            EqualizedLinear(latent_dim if i == 0 else w_dim, w_dim, lr_mul=lr_mul) for i in range(depth)
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.norm(z)
+        for layer in self.layers:
+            x = lrelu(layer(x))
+        return x
+
+
+class ModulatedConv2d(nn.Module):
+    """A convolution whose weights are scaled per input channel by a style from w (StyleGAN2, eqs. 1-3).
+
+    ``w'_{oik} = s_i * w_{oik}``, then with ``demodulate`` ``w''_{oik} = w'_{oik} / sqrt(sum_{i,k} w'^2_{oik} + eps)``:
+    each output channel's weights have unit norm whatever the style. The style affine's bias
+    starts at 1 so that early on every channel is used unmodulated.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, w_dim: int, demodulate: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.scale = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)  # equalized learning rate
+        self.affine = EqualizedLinear(w_dim, in_channels, bias_init=1.0)
+        self.padding = kernel_size // 2
+        self.demodulate = demodulate
+
+    def modulated_weight(self, w: torch.Tensor) -> torch.Tensor:
+        """Each sample's effective weights, shape ``(n, out, in, k, k)`` (what :meth:`forward` convolves with)."""
+        s = self.affine(w)
+        weight = self.weight[None] * self.scale * s[:, None, :, None, None]
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+        return weight
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        # Scaling the input by s, convolving with the shared weight and scaling the output by
+        # the demodulation factor equals convolving each sample with modulated_weight(w), and
+        # is one ordinary batched convolution (much faster on a CPU than a grouped one).
+        s = self.affine(w)
+        weight = self.weight * self.scale
+        out = F.conv2d(x * s[:, :, None, None], weight, padding=self.padding)
+        if self.demodulate:
+            # sum_{i,k} (s_i w_{oik})^2 = sum_i s_i^2 (sum_k w_{oik}^2)
+            d = torch.rsqrt(s.pow(2) @ weight.pow(2).sum(dim=(2, 3)).t() + 1e-8)  # (n, out)
+            out = out * d[:, :, None, None]
+        return out
+
+
+class StyledConv(nn.Module):
+    """(upsample) -> modulated 3x3 conv -> + per-channel-scaled noise -> + bias -> LeakyReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, upsample: bool = False) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim)
+        self.upsample = upsample
+        self.noise_strength = nn.Parameter(torch.zeros(out_channels))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        # The noise image used in eval mode, so that sampling is deterministic given z.
+        self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        x = self.conv(x, w)
+        n, _, h, width = x.shape
+        noise = torch.randn(n, 1, h, width, device=x.device) if self.training else self.noise_const
+        x = x + self.noise_strength[None, :, None, None] * noise
+        return lrelu(x + self.bias[None, :, None, None])
+
+
+class ToRGB(nn.Module):
+    """1x1 modulated conv without demodulation (StyleGAN2's tRGB), plus a bias."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, out_channels, 1, w_dim, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.conv(x, w) + self.bias[None, :, None, None]
+
+
+def mix_styles(w1: torch.Tensor, w2: torch.Tensor, crossover: torch.Tensor, num_ws: int) -> torch.Tensor:
+    """Per-layer styles ``(n, num_ws, w_dim)``: sample i uses ``w1`` for layers below ``crossover[i]``, ``w2`` from it on."""
+    use_w1 = torch.arange(num_ws, device=w1.device)[None, :] < crossover[:, None]
+    return torch.where(use_w1[:, :, None], w1[:, None, :], w2[:, None, :])
+
+
+def draw_crossover(n: int, num_ws: int, prob: float, device: torch.device | None = None) -> torch.Tensor:
+    """One crossover layer per sample: uniform in ``[1, num_ws)`` with probability ``prob``, else ``num_ws`` (no mixing)."""
+    layer = torch.randint(1, num_ws, (n,), device=device)
+    return torch.where(torch.rand(n, device=device) < prob, layer, torch.full_like(layer, num_ws))
+
+
+class StyleGenerator(nn.Module):
+    """z -> mapping -> w -> per-layer styles -> synthesis from a learned 4x4 constant to 32x32.
+
+    Style slots (``num_ws`` = 8 at 32x32), following StyleGAN2: the 4x4 conv uses slot 0,
+    then each resolution's tRGB shares its slot with the next block's first conv.
+    """
+
+    def __init__(self, latent_dim: int, w_dim: int, mapping_depth: int, channels: dict[int, int], out_channels: int, w_avg_beta: float = 0.995) -> None:
+        super().__init__()
+        self.mapping = MappingNetwork(latent_dim, w_dim, mapping_depth)
+        self.const = nn.Parameter(torch.randn(1, channels[4], 4, 4))
+        self.convs = nn.ModuleList([StyledConv(channels[4], channels[4], w_dim, 4)])
+        self.to_rgbs = nn.ModuleList([ToRGB(channels[4], out_channels, w_dim)])
+        for prev, res in zip(RESOLUTIONS[:-1], RESOLUTIONS[1:]):
+            self.convs.append(StyledConv(channels[prev], channels[res], w_dim, res, upsample=True))
+            self.convs.append(StyledConv(channels[res], channels[res], w_dim, res))
+            self.to_rgbs.append(ToRGB(channels[res], out_channels, w_dim))
+        self.num_ws = len(self.convs) + 1
+        self.w_avg_beta = w_avg_beta
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def styles(self, z: torch.Tensor, truncation: float | None = None, track: bool = False) -> torch.Tensor:
+        """w for each z; ``track`` moves ``w_avg`` towards this batch's mean w (before truncation)."""
+        w = self.mapping(z)
+        if track:
+            with torch.no_grad():
+                self.w_avg.copy_(w.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        if truncation is not None:
+            w = torch.lerp(self.w_avg.expand_as(w), w, truncation)
+        return w
+
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        """Images from per-layer styles ``ws`` of shape ``(n, num_ws, w_dim)``."""
+        x = self.const.expand(ws.shape[0], -1, -1, -1)
+        x = self.convs[0](x, ws[:, 0])
+        rgb = self.to_rgbs[0](x, ws[:, 1])
+        for i, to_rgb in enumerate(self.to_rgbs[1:]):
+            slot = 2 * i + 1
+            x = self.convs[slot](x, ws[:, slot])
+            x = self.convs[slot + 1](x, ws[:, slot + 1])
+            rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + to_rgb(x, ws[:, slot + 2])
+        return rgb
+
+    def forward(
+        self, z: torch.Tensor, truncation: float | None = None,
+        z_mix: torch.Tensor | None = None, crossover: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Images for ``z``; ``truncation`` psi pulls w towards ``w_avg``; ``z_mix`` with ``crossover`` mixes styles."""
+        # w_avg is tracked like batch-norm statistics: in training mode, from z1 only (as in
+        # StyleGAN2-ADA), so that it is the mean over the latents the model is sampled from.
+        w = self.styles(z, truncation, track=self.training)
+        if z_mix is None:
+            ws = w[:, None, :].expand(-1, self.num_ws, -1)
+        else:
+            ws = mix_styles(w, self.styles(z_mix, truncation), crossover, self.num_ws)
+        return self.synthesis(ws)
+
+
+# -- discriminator ---------------------------------------------------------------
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convs and a 2x average-pool, plus a 1x1 skip, summed and scaled by 1/sqrt(2) (StyleGAN2's resnet D)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = EqualizedConv2d(in_channels, in_channels, 3, padding=1)
+        self.conv2 = EqualizedConv2d(in_channels, out_channels, 3, padding=1)
+        self.skip = EqualizedConv2d(in_channels, out_channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.avg_pool2d(lrelu(self.conv2(lrelu(self.conv1(x)))), 2)
+        return (y + self.skip(F.avg_pool2d(x, 2))) / SQRT2
+
+
+class StyleDiscriminator(nn.Module):
+    """fromRGB -> residual blocks 32 -> 4 -> minibatch stddev -> conv -> dense -> one logit."""
+
+    def __init__(self, channels: dict[int, int], in_channels: int, mbstd_group: int = 4) -> None:
+        super().__init__()
+        self.from_rgb = EqualizedConv2d(in_channels, channels[SIZE], 1)
+        self.blocks = nn.Sequential(*(ResidualBlock(channels[res], channels[res // 2]) for res in RESOLUTIONS[:0:-1]))
+        self.mbstd = MinibatchStdDev(mbstd_group)
+        self.conv = EqualizedConv2d(channels[4] + 1, channels[4], 3, padding=1)
+        self.fc = EqualizedLinear(channels[4] * 16, channels[4])
+        self.out = EqualizedLinear(channels[4], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(lrelu(self.from_rgb(x)))
+        x = lrelu(self.conv(self.mbstd(x)))
+        return self.out(lrelu(self.fc(x.flatten(1)))).squeeze(1)
+
+
+# -- objective -------------------------------------------------------------------
+
+
+class StyleGANObjective(ganzoo.Objective):
+    """Logistic non-saturating loss, lazy R1 as its own D phase every ``r1_every`` steps, style mixing in G's fakes."""
+
+    def __init__(self, G: StyleGenerator, D: nn.Module, latent_dim: int, r1_gamma: float, r1_every: int, mixing_prob: float, d_steps: int = 1) -> None:
+        self.G, self.D = G, D
+        self.latent_dim = latent_dim
+        self.r1_gamma, self.r1_every, self.mixing_prob = r1_gamma, r1_every, mixing_prob
+        self.phases = (
+            ganzoo.Phase("D", "D", "D", repeats=d_steps),
+            ganzoo.Phase("R1", "D", "D", every=r1_every),
+            ganzoo.Phase("G", "G", "G"),
+        )
+
+    def fakes(self, n: int, device: torch.device) -> torch.Tensor:
+        """Training fakes with style mixing: two latents per sample, a crossover drawn per sample."""
+        z1 = torch.randn(n, self.latent_dim, device=device)
+        z2 = torch.randn(n, self.latent_dim, device=device)
+        crossover = draw_crossover(n, self.G.num_ws, self.mixing_prob, device)
+        return self.G(z1, z_mix=z2, crossover=crossover)
+
+    def loss(self, phase: str, batch: ganzoo.Batch) -> ganzoo.PhaseLoss:
+        real = batch.real
+        if phase == "D":
+            with torch.no_grad():
+                fake = self.fakes(real.shape[0], real.device)
+            real_out, fake_out = self.D(real), self.D(fake)
+            scalars = {"D(x)": torch.sigmoid(real_out).mean().detach(), "D(G(z))": torch.sigmoid(fake_out).mean().detach()}
+            return ganzoo.PhaseLoss(d_minimax_loss(real_out, fake_out), scalars)
+        if phase == "R1":
+            # Lazy regularisation: run 1 step in r1_every, with the weight scaled up to match.
+            real = real.detach().requires_grad_(True)
+            penalty = r1_penalty(self.D(real), real)
+            return ganzoo.PhaseLoss(penalty * (self.r1_gamma / 2) * self.r1_every, {"penalty/r1": penalty.detach()})
+        return ganzoo.PhaseLoss(g_nonsaturating_loss(self.D(self.fakes(real.shape[0], real.device))))
+
+
+# -- the spec --------------------------------------------------------------------
+
+
+def build_stylegan_lite(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
+    if info.kind != "image":
+        raise ganzoo.GanzooError(f"stylegan-lite is for images (32x32); dataset {info.name} is {info.kind} data (try --dataset mnist)")
+    if tuple(info.shape[1:]) != (SIZE, SIZE):
+        size = "x".join(map(str, info.shape[1:]))
+        raise ganzoo.GanzooError(f"stylegan-lite makes 32x32 images but dataset {info.name} gives {size}; use --set data.size=32")
+    channels = channels_at(c["channels"])
+    G = StyleGenerator(c["latent_dim"], c["w_dim"], c["mapping_depth"], channels, info.shape[0], c["w_avg_beta"])
+    D = StyleDiscriminator(channels, info.shape[0], c["mbstd_group"])
+    betas = (c["beta1"], c["beta2"])
+    # StyleGAN2 appendix B: with lazy regularisation every k steps, scale D's lr and betas by k/(k+1).
+    ratio = c["r1_every"] / (c["r1_every"] + 1)
+    return ganzoo.GAN(
+        networks={"G": G, "D": D},
+        optimizers={
+            "G": torch.optim.Adam(G.parameters(), lr=c["g_lr"], betas=betas),
+            "D": torch.optim.Adam(D.parameters(), lr=c["d_lr"] * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio)),
+        },
+        objective=StyleGANObjective(G, D, c["latent_dim"], c["r1_gamma"], c["r1_every"], c["mixing_prob"], c["d_steps"]),
+        latent_dim=c["latent_dim"],
+        ema_decay=c["ema_decay"],
+    )
+
+
+@ganzoo.hookimpl
+def register_models(register):
+    register(
+        ganzoo.ModelSpec(
+            name="stylegan-lite",
+            summary="StyleGAN2-lite (Karras 2019/2020) at 32x32: mapping net, modulated convs, noise, style mixing, lazy R1, truncation",
+            build=build_stylegan_lite,
+            config={
+                "latent_dim": ganzoo.Param(128, "size of z", min=1, max=4096),
+                "w_dim": ganzoo.Param(128, "size of w (the mapping network's width)", min=1, max=4096),
+                "mapping_depth": ganzoo.Param(4, "layers in the mapping network", min=1, max=16),
+                "channels": ganzoo.Param(32, "feature maps at 4-16 px (half at 32 px), in G and D", min=2, max=1024),
+                "g_lr": ganzoo.Param(2e-3, "G's Adam learning rate", min=0.0),
+                "d_lr": ganzoo.Param(2e-3, "D's Adam learning rate (scaled by r1_every/(r1_every+1) for lazy R1)", min=0.0),
+                "beta1": ganzoo.Param(0.0, "Adam beta1", min=0.0, max=1.0),
+                "beta2": ganzoo.Param(0.99, "Adam beta2", min=0.0, max=1.0),
+                "r1_gamma": ganzoo.Param(0.1, "R1 weight gamma (the penalty is gamma/2 * E||grad D(x)||^2)", min=0.0),
+                "r1_every": ganzoo.Param(16, "run the R1 phase every this many steps (lazy regularisation)", min=1, max=1000),
+                "d_steps": ganzoo.Param(1, "D steps per G step", min=1, max=100),
+                "mixing_prob": ganzoo.Param(0.9, "probability that a training fake mixes the styles of two latents", min=0.0, max=1.0),
+                "mbstd_group": ganzoo.Param(32, "minibatch stddev group size in D (capped at the batch size)", min=1, max=1024),
+                "ema_decay": ganzoo.Param(0.999, "decay of the generator's EMA (0: off)", min=0.0, max=0.9999),
+                "w_avg_beta": ganzoo.Param(0.995, "decay of the running mean of w used by the truncation trick", min=0.0, max=1.0),
+            },
+            presets={"image": {"steps": 800, "batch_size": 32, "data.size": 32}},
+        )
+    )
