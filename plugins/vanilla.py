@@ -18,7 +18,7 @@ import torch
 
 import ganzoo
 from ganzoo.losses import G_LOSSES, d_minimax_loss
-from ganzoo.nn import MLPDiscriminator, MLPGenerator
+from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options
 from ganzoo.objectives import AdversarialObjective
 
 
@@ -45,10 +45,7 @@ def register_models(register):
             summary="Original GAN (Goodfellow 2014): MLPs, minimax D, non-saturating G loss",
             build=build_vanilla,
             config={
-                "latent_dim": ganzoo.Param(64, "size of z", min=1, max=65536),
-                "width": ganzoo.Param(512, "units per hidden layer", min=1, max=65536),
-                "depth": ganzoo.Param(3, "hidden layers in G and in D", min=1, max=64),
-                "g_batchnorm": ganzoo.Param(True, "batch norm in G's hidden layers"),
+                **mlp_player_options(),
                 "dropout": ganzoo.Param(0.0, "dropout in D's hidden layers", min=0.0, max=0.9),
                 "lr": ganzoo.Param(2e-4, "Adam learning rate (G and D)", min=0.0),
                 "beta1": ganzoo.Param(0.5, "Adam beta1", min=0.0, max=1.0),

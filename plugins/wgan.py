@@ -34,7 +34,7 @@ import torch
 
 import ganzoo
 from ganzoo.losses import d_wasserstein_loss, g_wasserstein_loss
-from ganzoo.nn import MLPDiscriminator, MLPGenerator
+from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options
 from ganzoo.objectives import AdversarialObjective
 
 
@@ -69,10 +69,7 @@ def build_wgan_gp(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
 
 def _common(lr: float) -> dict[str, ganzoo.Param]:
     return {
-        "latent_dim": ganzoo.Param(64, "size of z", min=1, max=65536),
-        "width": ganzoo.Param(512, "units per hidden layer", min=1, max=65536),
-        "depth": ganzoo.Param(3, "hidden layers in G and in the critic", min=1, max=64),
-        "g_batchnorm": ganzoo.Param(True, "batch norm in G's hidden layers (never in the critic)"),
+        **mlp_player_options(),
         "n_critic": ganzoo.Param(5, "critic steps per generator step", min=1, max=100),
         "lr": ganzoo.Param(lr, "learning rate (G and critic)", min=0.0),
     }
