@@ -148,7 +148,7 @@ class Run:
             if not (0.0 <= truncation <= 2.0):
                 raise GanzooError(f"bad --truncation {truncation} (valid: 0 to 2; 1 means no truncation)")
             if not self.gan.supports_truncation:
-                raise GanzooError(f"--truncation needs a model with a truncation trick (such as stylegan-lite); {self.config.model} in {self.path} has none")
+                raise GanzooError(f"--truncation needs a model with a truncation trick (a mapping network); {self.config.model} in {self.path} has none")
         generator = torch.Generator().manual_seed(seed)
         return self.gan.sample(n, labels=labels, generator=generator, truncation=truncation).cpu()
 
