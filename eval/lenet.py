@@ -7,9 +7,8 @@ Inception Score and the class counts of mode coverage. Scores are comparable onl
 between runs that used the same weights, so the weights' SHA-256 is checked on load and
 written into every evaluation's protocol.
 
-The weights are a plain state dict saved with ``torch.save`` and read with
-``weights_only=True`` (safetensors is not installed in ganzoo's environment and would be a
-new dependency for one file). ``scripts/train_lenet.py`` reproduces them.
+The weights are a safetensors file (tensors only, so loading it cannot run code).
+``scripts/train_lenet.py`` reproduces them bit for bit.
 """
 
 from __future__ import annotations
@@ -20,13 +19,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 from ganzoo.errors import GanzooError
 
 NAME = "ganzoo-lenet-mnist"
-WEIGHTS_FILE = Path(__file__).with_name("lenet_mnist.pt")
-WEIGHTS_SHA256 = "5f01eb0a7e011bb3400d0620dd03ff16a7efc4178caae186fb807c6c74affc90"
+WEIGHTS_FILE = Path(__file__).with_name("lenet_mnist.safetensors")
+WEIGHTS_SHA256 = "da5c79b0ec8cc30b810377db11445fb631802bb419c42252a0fa3fcb96b501cc"
 FEATURES = 128
 CLASSES = 10
 SIDE = 28
@@ -77,7 +77,7 @@ def _checked_state() -> dict[str, torch.Tensor]:
     found = sha256_file(WEIGHTS_FILE)
     if found != WEIGHTS_SHA256:
         raise GanzooError(f"{WEIGHTS_FILE} has SHA-256 {found}, expected {WEIGHTS_SHA256}: the file is damaged or from another version")
-    return torch.load(WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    return load_file(WEIGHTS_FILE, device="cpu")
 
 
 def to_lenet_input(images: torch.Tensor) -> torch.Tensor:

