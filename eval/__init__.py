@@ -1,18 +1,13 @@
 """ganzoo's evaluation suite, installed as ``ganzoo.eval``.
 
-:func:`evaluate` scores a run folder with every registered metric that fits its data and
-writes ``eval.json``; metrics are plugins (``register_metrics`` hook) whose ``compute``
-receives an :class:`EvalContext`. The built-in metrics live in :mod:`ganzoo.eval.builtin`.
+``ganzoo eval RUN_DIR`` (:func:`ganzoo.eval.evaluate.evaluate`) scores a run folder with every
+registered metric that fits its data and writes ``eval.json``; metrics are plugins
+(``register_metrics`` hook) whose ``compute`` receives an :class:`EvalContext`. The built-in
+metrics live in :mod:`ganzoo.eval.builtin`. What metric plugins import from here is public:
+``EvalContext`` and ``MetricSkipped``.
 """
 
 from .context import EvalContext, MetricSkipped
 
-__all__ = ["EvalContext", "MetricSkipped", "evaluate"]
-
-
-def __getattr__(name):  # evaluate pulls in the API; load it only when asked for
-    if name == "evaluate":
-        from .evaluate import evaluate
-
-        return evaluate
-    raise AttributeError(name)
+# Not `evaluate`: the submodule of that name would shadow the function once imported.
+__all__ = ["EvalContext", "MetricSkipped"]

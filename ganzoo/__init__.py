@@ -1,7 +1,16 @@
 """ganzoo: a plugin-based GAN zoo on one shared trainer, with an evaluation suite.
 
-The names exported here are the public API for users and plugin authors; everything
-else is internal and may change.
+The public API is what this package exports plus five modules; everything else is internal
+and may change (docs/plugins.md, "Public API", describes each name):
+
+- for users: ``train``, ``resume``, ``load_run``, ``create_model``, ``Run``;
+- for plugin authors: ``hookimpl``; the specs ``ModelSpec``, ``DatasetSpec``, ``MetricSpec``
+  and their options ``Param``; the trainer's contract ``GAN``, ``Objective``, ``Phase``,
+  ``PhaseLoss``, ``Batch``; the data ``Dataset``, ``DatasetInfo``; the errors ``GanzooError``,
+  ``CheckpointError``, ``SpecError``;
+- building blocks to compose, each listed in its module's ``__all__``: ``ganzoo.losses``,
+  ``ganzoo.penalties``, ``ganzoo.objectives``, ``ganzoo.nn``, and ``ganzoo.eval`` for metrics
+  (``EvalContext``, ``MetricSkipped``). The hooks are documented in ``ganzoo/hookspecs.py``.
 """
 
 from .api import Run, create_model, load_run, resume, train
@@ -10,10 +19,10 @@ from .data import Dataset, DatasetInfo
 from .errors import CheckpointError, GanzooError
 from .hookspecs import hookimpl
 from .model import GAN, Batch, Objective, Phase, PhaseLoss
-from .specs import DatasetSpec, MetricSpec, ModelSpec
+from .specs import DatasetSpec, MetricSpec, ModelSpec, SpecError
 
 __all__ = [
     "GAN", "Batch", "CheckpointError", "Dataset", "DatasetInfo", "DatasetSpec", "GanzooError",
-    "MetricSpec", "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run",
+    "MetricSpec", "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run", "SpecError",
     "create_model", "hookimpl", "load_run", "resume", "train",
 ]

@@ -142,24 +142,16 @@ def _cmd_list(args, registry, kind: str) -> int:
 
 def _cmd_plugins(args) -> int:
     infos = plugins.plugin_infos()
-    rows = [
-        {
-            "name": i.name,
-            "distribution": plugins.describe_distribution(i),
-            "hooks": i.hooks,
-            "registered": i.registered,
-            "ok": i.ok,
-            "errors": i.errors,
-        }
-        for i in infos
-    ]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
         return 0
-    for r in rows:
-        status = "ok" if r["ok"] else "BROKEN: " + "; ".join(r["errors"])
-        made = ", ".join(f"{kind}s: {', '.join(names)}" for kind, names in r["registered"].items()) or "nothing registered"
-        print(f"{r['name']}  [{r['distribution']}]  hooks: {', '.join(r['hooks']) or '-'}  {made}  {status}")
+    width = max((len(i.name) for i in infos), default=4)
+    for i in infos:
+        health = "ok" if i.ok else "BROKEN: " + "; ".join(i.errors)
+        made = ", ".join(f"{kind}s: {', '.join(names)}" for kind, names in i.registered.items()) or "nothing registered"
+        print(f"{i.name:<{width}}  [{plugins.describe_distribution(i)}]  hooks: {', '.join(i.hooks) or '-'}  {made}  {health}")
+    broken = sum(not i.ok for i in infos)
+    print(f"{len(infos)} plugins, {len(infos) - broken} ok, {broken} broken")
     return 0
 
 

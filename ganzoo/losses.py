@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+__all__ = ["d_minimax_loss", "g_nonsaturating_loss", "g_minimax_loss", "d_wasserstein_loss", "g_wasserstein_loss", "d_hinge_loss", "g_hinge_loss", "d_least_squares_loss", "g_least_squares_loss", "G_LOSSES", "LOSS_PAIRS"]
+
 
 def d_minimax_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Discriminator: minimise ``-E[log D(x)] - E[log(1 - D(G(z)))]``."""

@@ -10,6 +10,8 @@ from torch import nn
 
 from .config import Param
 
+__all__ = ["mlp", "MLPGenerator", "MLPDiscriminator", "mlp_player_options", "EqualizedLinear", "EqualizedConv2d", "PixelNorm", "MinibatchStdDev", "resize_images"]
+
 
 def mlp(sizes: list[int], dropout: float = 0.0, batchnorm: bool = False) -> nn.Sequential:
     """Linear layers of ``sizes`` with LeakyReLU(0.2) (and batch norm or dropout) between them, none after the last."""

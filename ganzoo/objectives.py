@@ -10,6 +10,8 @@ from torch import nn
 from .model import Batch, Objective, Phase, PhaseLoss
 from .penalties import clip_weights_, drift_penalty, gradient_penalty
 
+__all__ = ["AdversarialObjective"]
+
 
 class AdversarialObjective(Objective):
     """Alternate ``d_repeats`` discriminator phases and one generator phase per step.
@@ -20,7 +22,8 @@ class AdversarialObjective(Objective):
     ``clip`` clamps D's weights to ``[-clip, clip]`` after each D step (WGAN);
     ``drift_weight`` adds ProGAN's ``E[D(x)^2]`` on real data, keeping a critic's scores near zero.
     ``logits=True`` logs D's outputs as probabilities ``D(x)``, ``D(G(z))``; ``False``
-    logs raw critic scores and their difference, the Wasserstein estimate.
+    logs raw critic scores and their difference, the Wasserstein estimate. A subclass
+    whose D outputs mean something else overrides :meth:`d_scalars`.
     """
 
     def __init__(
@@ -48,7 +51,8 @@ class AdversarialObjective(Objective):
     def _call(self, net: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return net(x, labels) if self.conditional else net(x)
 
-    def _d_scalars(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    def d_scalars(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the D phase logs about D's outputs on a real and a fake batch (detached scalars)."""
         if self.logits:
             return {"D(x)": torch.sigmoid(real_out).mean().detach(), "D(G(z))": torch.sigmoid(fake_out).mean().detach()}
         real, fake = real_out.mean().detach(), fake_out.mean().detach()
@@ -63,7 +67,7 @@ class AdversarialObjective(Objective):
             real_out = self._call(self.D, real, labels)
             fake_out = self._call(self.D, fake, labels)
             loss = self.d_loss(real_out, fake_out)
-            scalars = self._d_scalars(real_out, fake_out)
+            scalars = self.d_scalars(real_out, fake_out)
             if self.gp_weight:
                 gp = gradient_penalty(lambda x: self._call(self.D, x, labels), real, fake)
                 loss = loss + self.gp_weight * gp

@@ -10,6 +10,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+__all__ = ["gradient_penalty", "interpolate", "r1_penalty", "drift_penalty", "clip_weights_"]
+
 
 def _per_sample_norm(grad: torch.Tensor) -> torch.Tensor:
     """L2 norm of each sample's gradient over all non-batch dimensions (pixels and channels together)."""

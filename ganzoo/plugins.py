@@ -21,7 +21,7 @@ import pluggy
 from . import hookspecs
 from .errors import GanzooError
 from .registry import Registry
-from .specs import DatasetSpec, MetricSpec, ModelSpec
+from .specs import DatasetSpec, MetricSpec, ModelSpec, SpecError
 
 # The single place where the core names its built-in plugins.
 DEFAULT_PLUGINS = (
@@ -48,7 +48,7 @@ class PluginInfo:
     """What ``ganzoo plugins`` shows about one plugin."""
 
     name: str
-    distribution: str | None = None
+    distribution: str | None = None  # None for plugins registered by hand (tests, notebooks)
     version: str | None = None
     hooks: list[str] = field(default_factory=list)
     registered: dict[str, list[str]] = field(default_factory=dict)
@@ -57,6 +57,17 @@ class PluginInfo:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def builtin(self) -> bool:
+        return self.name in DEFAULT_PLUGINS
+
+    def to_dict(self) -> dict:
+        """The ``ganzoo plugins --json`` row."""
+        return {
+            "name": self.name, "distribution": self.distribution, "version": self.version, "builtin": self.builtin,
+            "hooks": self.hooks, "registered": self.registered, "ok": self.ok, "errors": self.errors,
+        }
 
 
 pm = pluggy.PluginManager("ganzoo")
@@ -69,12 +80,17 @@ _registries: tuple | None = None  # (plugin set key, models, datasets, infos, me
 
 
 def _broken(name: str, error: str, dist: tuple[str, str] | None = None) -> None:
-    error = " ".join(error.split())  # one line, for listings and warnings
+    """Record a plugin that could not be registered at all."""
     info = _load_errors.setdefault(name, PluginInfo(name))
     if dist:
         info.distribution, info.version = dist
+    _report(info, error)
+
+
+def _report(info: PluginInfo, error: str) -> None:
+    error = " ".join(error.split())  # one line, for listings and warnings
     info.errors.append(error)
-    warnings.warn(f"plugin {name}: {error}", PluginWarning, stacklevel=3)
+    warnings.warn(f"plugin {info.name}: {error}", PluginWarning, stacklevel=3)
 
 
 def _add(plugin: object, name: str, dist: tuple[str, str] | None = None) -> None:
@@ -100,11 +116,12 @@ def load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
+    ganzoo_dist = ("ganzoo", _builtin_version())
     for module_name in DEFAULT_PLUGINS:
         try:
-            _add(importlib.import_module(module_name), module_name)
+            _add(importlib.import_module(module_name), module_name, ganzoo_dist)
         except Exception as exc:  # a broken built-in must not hide the rest
-            _broken(module_name, f"failed to import: {type(exc).__name__}: {exc}")
+            _broken(module_name, f"failed to import: {type(exc).__name__}: {exc}", ganzoo_dist)
 
     wanted = os.environ.get(ENV_LOAD)
     allowed = None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
@@ -154,16 +171,16 @@ def _build_registries():
                 try:
                     _registry.register(spec, _info.name)
                 except GanzooError as exc:
-                    _info.errors.append(str(exc))
-                    warnings.warn(f"plugin {_info.name}: {exc}", PluginWarning, stacklevel=2)
+                    _report(_info, str(exc))
                 else:
                     _info.registered.setdefault(_registry.kind, []).append(spec.name)
 
             try:
                 impl.function(register=register)
+            except SpecError as exc:  # raised while the hook built a spec: the spec is at fault, not the hook
+                _report(info, f"hook {hook_name} built an invalid spec: {exc}")
             except Exception as exc:
-                info.errors.append(f"hook {hook_name} raised {type(exc).__name__}: {exc}")
-                warnings.warn(f"plugin {info.name}: hook {hook_name} raised {type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
+                _report(info, f"hook {hook_name} raised {type(exc).__name__}: {exc}")
     for name, broken in _load_errors.items():
         infos.setdefault(name, broken)
     _registries = (key, models, datasets, infos, metrics)
@@ -199,9 +216,10 @@ def _builtin_version() -> str:
 
 
 def describe_distribution(info: PluginInfo) -> str:
-    if info.distribution:
-        return f"{info.distribution} {info.version}"
-    return f"ganzoo {_builtin_version()} (built-in)" if info.name in DEFAULT_PLUGINS else "-"
+    """``ganzoo-lsgan 0.1.0``, ``ganzoo 0.1.0 (built-in)``, or ``-`` for a plugin registered by hand."""
+    if not info.distribution:
+        return "-"
+    return f"{info.distribution} {info.version}" + (" (built-in)" if info.builtin else "")
 
 
 __all__ = ["pm", "load_plugins", "models", "datasets", "metrics", "plugin_infos", "PluginInfo", "PluginWarning", "DEFAULT_PLUGINS"]

@@ -25,20 +25,37 @@ DATA_KINDS = ("image", "vector")
 TRAINER_PRESET_KEYS = tuple(k for k in TRAINER_SCHEMA if k not in ("seed", "device"))
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+NAME_RULE = "lower-case letters and digits in words joined by '-', starting with a letter, e.g. 'my-gan'"
+
+
+class SpecError(ValueError):
+    """A spec built wrongly by its plugin (bad name, missing part, invalid default), raised when the spec is created.
+
+    ganzoo reports it against the plugin whose hook built the spec; the other plugins keep working.
+    """
+
+
+def _fail(spec, problem: str) -> SpecError:
+    return SpecError(f"{type(spec).__name__} {spec.name!r}: {problem}")
 
 
 def _check_name_and_summary(spec) -> None:
     if not isinstance(spec.name, str) or not NAME_PATTERN.match(spec.name):
-        raise ValueError(f"name {spec.name!r} must be lower-case words joined by '-', e.g. 'my-gan'")
+        raise _fail(spec, f"name must be {NAME_RULE}")
     if not isinstance(spec.summary, str) or not spec.summary.strip() or "\n" in spec.summary.strip():
-        raise ValueError(f"{spec.name}: summary must be one non-empty line")
+        raise _fail(spec, "summary must be one non-empty line")
 
 
 def _check_common(spec) -> None:
     _check_name_and_summary(spec)
     if not callable(spec.build):
-        raise ValueError(f"{spec.name}: build must be callable")
-    check_schema(spec.config)
+        raise _fail(spec, f"build must be callable, got {type(spec.build).__name__}")
+    if not isinstance(spec.config, Mapping):
+        raise _fail(spec, f"config must map option names to ganzoo.Param, got {type(spec.config).__name__}")
+    try:
+        check_schema(spec.config)
+    except ValueError as exc:
+        raise _fail(spec, f"config: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -60,17 +77,26 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         _check_common(self)
+        if not isinstance(self.presets, Mapping):
+            raise _fail(self, f"presets must map a data kind to options, got {type(self.presets).__name__}")
         for kind, preset in self.presets.items():
             if kind not in DATA_KINDS:
-                raise ValueError(f"{self.name}: preset kind {kind!r} must be one of {DATA_KINDS}")
+                raise _fail(self, f"preset kind {kind!r} must be one of {DATA_KINDS}")
+            if not isinstance(preset, Mapping):
+                raise _fail(self, f"preset {kind} must map option names to values, got {type(preset).__name__}")
             for key, value in preset.items():
+                if isinstance(key, str) and key.startswith("data."):
+                    continue  # checked against the dataset in use, which is not known yet
                 if key in self.config:
-                    try:
-                        self.config[key].check(f"{self.name} preset {kind}.{key}", value)
-                    except GanzooError as exc:
-                        raise ValueError(str(exc)) from None
-                elif key not in TRAINER_PRESET_KEYS and not key.startswith("data."):
-                    raise ValueError(f"{self.name}: preset {kind}.{key} is neither a model option nor one of {TRAINER_PRESET_KEYS}")
+                    param = self.config[key]
+                elif key in TRAINER_PRESET_KEYS:
+                    param = TRAINER_SCHEMA[key]
+                else:
+                    raise _fail(self, f"preset {kind}.{key} is neither a model option, nor one of {TRAINER_PRESET_KEYS}, nor a data. option")
+                try:
+                    param.check(key, value)
+                except GanzooError as exc:
+                    raise _fail(self, f"preset {kind}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -90,7 +116,7 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         _check_common(self)
         if self.kind not in DATA_KINDS:
-            raise ValueError(f"{self.name}: kind {self.kind!r} must be one of {DATA_KINDS}")
+            raise _fail(self, f"kind {self.kind!r} must be one of {DATA_KINDS}")
 
 
 @dataclass(frozen=True)
@@ -112,11 +138,11 @@ class MetricSpec:
     def __post_init__(self) -> None:
         _check_name_and_summary(self)
         if not callable(self.compute):
-            raise ValueError(f"{self.name}: compute must be callable")
+            raise _fail(self, f"compute must be callable, got {type(self.compute).__name__}")
         if self.applies is not None and not callable(self.applies):
-            raise ValueError(f"{self.name}: applies must be callable or None")
+            raise _fail(self, "applies must be callable or None")
         if not self.kinds or any(k not in DATA_KINDS for k in self.kinds):
-            raise ValueError(f"{self.name}: kinds {self.kinds!r} must be a non-empty tuple of {DATA_KINDS}")
+            raise _fail(self, f"kinds {self.kinds!r} must be a non-empty tuple of {DATA_KINDS}")
 
     def reason_not_applicable(self, info: "DatasetInfo") -> str | None:
         """Why this metric cannot evaluate data described by ``info``, or ``None``."""

@@ -98,15 +98,49 @@ def test_hook_that_raises_is_isolated(register_plugin):
     assert info.errors == ["hook register_models raised RuntimeError: boom"]
 
 
-def test_invalid_spec_is_reported(register_plugin):
-    class BadName:
-        @ganzoo.hookimpl
-        def register_models(self, register):
-            register(ganzoo.ModelSpec(name="Bad Name", summary="x", build=lambda i, c: None))
+def _nothing(*args):
+    return None
 
-    register_plugin(BadName(), "badname")
-    with pytest.warns(plugins.PluginWarning, match="must be lower-case words"):
-        assert "vanilla" in plugins.models()
+
+# (hook, spec the hook builds, what the report must say)
+INVALID_SPECS = {
+    "malformed name": ("register_models", lambda: ganzoo.ModelSpec(name="Bad Name", summary="x", build=_nothing),
+                       "invalid spec: ModelSpec 'Bad Name': name must be lower-case letters and digits"),
+    "two-line summary": ("register_models", lambda: ganzoo.ModelSpec(name="m", summary="one\ntwo", build=_nothing),
+                         "ModelSpec 'm': summary must be one non-empty line"),
+    "no build": ("register_models", lambda: ganzoo.ModelSpec(name="m", summary="s"),
+                 "raised TypeError: ModelSpec.__init__() missing 1 required positional argument: 'build'"),
+    "build not callable": ("register_models", lambda: ganzoo.ModelSpec(name="m", summary="s", build="build_m"),
+                           "ModelSpec 'm': build must be callable, got str"),
+    "invalid default": ("register_models", lambda: ganzoo.ModelSpec(name="m", summary="s", build=_nothing, config={"lr": ganzoo.Param(-1.0, min=0.0)}),
+                        "ModelSpec 'm': config: invalid default: bad value for lr: -1.0 (must be >= 0.0)"),
+    "default not in choices": ("register_models", lambda: ganzoo.ModelSpec(name="m", summary="s", build=_nothing, config={"loss": ganzoo.Param("l2", choices=("l1",))}),
+                               "ModelSpec 'm': config: invalid default: bad value for loss: 'l2' (valid: l1)"),
+    "option not a Param": ("register_models", lambda: ganzoo.ModelSpec(name="m", summary="s", build=_nothing, config={"lr": 2e-4}),
+                           "ModelSpec 'm': config: option 'lr' must be a ganzoo.Param, got float"),
+    "invalid preset value": ("register_models", lambda: ganzoo.ModelSpec(name="m", summary="s", build=_nothing, presets={"vector": {"steps": 0}}),
+                             "ModelSpec 'm': preset vector: bad value for steps: 0 (must be >= 1)"),
+    "dataset kind": ("register_datasets", lambda: ganzoo.DatasetSpec(name="d", summary="s", kind="audio", build=_nothing),
+                     "DatasetSpec 'd': kind 'audio' must be one of ('image', 'vector')"),
+    "metric without kinds": ("register_metrics", lambda: ganzoo.MetricSpec(name="x", summary="s", kinds=(), compute=_nothing),
+                             "MetricSpec 'x': kinds () must be a non-empty tuple of ('image', 'vector')"),
+}
+
+
+@pytest.mark.parametrize("case", INVALID_SPECS)
+def test_invalid_spec_is_reported_against_its_plugin_and_the_rest_work(register_plugin, case):
+    hook, make_spec, problem = INVALID_SPECS[case]
+
+    def impl(register):
+        register(make_spec())
+
+    register_plugin(type("Invalid", (), {hook: staticmethod(ganzoo.hookimpl(impl))}), "invalid")
+    with pytest.warns(plugins.PluginWarning, match=r"^plugin invalid: hook " + hook) as caught:
+        plugins.models()
+    assert problem in str(caught[0].message)
+    info = {i.name: i for i in plugins.plugin_infos()}["invalid"]
+    assert not info.ok and problem in info.errors[0] and info.registered == {}
+    assert "vanilla" in plugins.models() and "ring8" in plugins.datasets() and "fid" in plugins.metrics()
 
 
 def test_wrong_spec_type_is_reported(register_plugin):
@@ -120,11 +154,13 @@ def test_wrong_spec_type_is_reported(register_plugin):
         assert "not-a-dataset" not in plugins.datasets()
 
 
-def test_spec_with_invalid_default_is_rejected():
-    with pytest.raises(ValueError, match="lr"):
+def test_specs_are_checked_when_created():
+    with pytest.raises(ganzoo.SpecError, match=r"^ModelSpec 'm': config: invalid default: bad value for lr"):
         ganzoo.ModelSpec(name="m", summary="s", build=lambda i, c: None, config={"lr": ganzoo.Param(-1.0, min=0.0)})
-    with pytest.raises(ValueError, match="preset"):
+    with pytest.raises(ganzoo.SpecError, match=r"^ModelSpec 'm': preset image.nope is neither a model option"):
         ganzoo.ModelSpec(name="m", summary="s", build=lambda i, c: None, presets={"image": {"nope": 1}})
+    # Dataset options in presets are checked later, against the dataset in use.
+    assert ganzoo.ModelSpec(name="m", summary="s", build=lambda i, c: None, presets={"image": {"data.size": 32}}).presets
 
 
 def _fake_distribution(tmp_path, name: str, entry: str, module_source: str | None, entry_name: str | None = None) -> None:
@@ -176,6 +212,7 @@ def test_entry_point_plugins_load_and_broken_ones_are_isolated(tmp_path):
     assert "ganzoo-typo" in result.stdout and "implements no known hook" in result.stdout and "register_modles" in result.stdout
     assert "entry point name 'ganzoo-good' is used by both ganzoo-good and ganzoo-clash" in result.stdout
     assert "models: good-gan" in result.stdout and "models: vanilla" in result.stdout
+    assert result.stdout.splitlines()[-1].endswith(" 3 broken")  # import error, unknown hook, entry-point clash
 
     only_builtins = _ganzoo(tmp_path, "models", env_extra={plugins.ENV_LOAD: ""})
     assert "good-gan" not in only_builtins.stdout and "vanilla" in only_builtins.stdout
