@@ -11,6 +11,7 @@ from pathlib import Path
 from . import api, plugins
 from .config import parse_set
 from .errors import GanzooError
+from .scaffold import new_plugin
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     datasets.add_argument("--json", action="store_true", help="machine-readable output")
     plugs = sub.add_parser("plugins", help="list plugins with their version, hooks and health")
     plugs.add_argument("--json", action="store_true", help="machine-readable output")
+    new = sub.add_parser("new-plugin", help="write a ready-to-install model plugin package", description="Write a plugin package (pyproject.toml with the entry point, a model module that trains, a test, a README) for a new model NAME.")
+    new.add_argument("name", metavar="NAME", help="the model's name: lower-case words joined by '-', e.g. my-gan")
+    new.add_argument("--dir", metavar="PATH", help="folder to create (default: ./ganzoo-NAME); must not exist yet")
 
     sample = sub.add_parser("sample", help="draw samples from a trained run into a picture")
     sample.add_argument("run_dir", metavar="RUN_DIR")
@@ -155,6 +159,17 @@ def _cmd_plugins(args) -> int:
     return 0
 
 
+def _cmd_new_plugin(args) -> int:
+    folder = new_plugin(args.name, args.dir)
+    print(f"wrote {folder}/: " + ", ".join(str(p.relative_to(folder)) for p in sorted(folder.rglob("*")) if p.is_file()))
+    print("next:")
+    print(f"  pip install -e {folder}")
+    print(f"  ganzoo models {args.name}")
+    print(f"  ganzoo run --model {args.name} --dataset ring8")
+    print(f"  python -m pytest {folder / 'tests'}")
+    return 0
+
+
 def _cmd_sample(args) -> int:
     run = api.load_run(args.run_dir).load(args.device)
     path = run.save_samples(Path(args.out), n=args.n, label=args.label, seed=args.seed, truncation=args.truncation)
@@ -202,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_list(args, plugins.datasets(), "dataset")
         if args.command == "plugins":
             return _cmd_plugins(args)
+        if args.command == "new-plugin":
+            return _cmd_new_plugin(args)
         if args.command == "sample":
             return _cmd_sample(args)
         if args.command == "eval":

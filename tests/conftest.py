@@ -1,9 +1,12 @@
-"""Shared fixtures: throwaway plugins registered for one test, and a CLI runner."""
+"""Shared fixtures: throwaway plugins registered for one test, and CLI runners (in-process and as a real process)."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -60,5 +63,17 @@ def cli(capsys):
                 code = exc.code
         out, err = capsys.readouterr()
         return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def ganzoo_process():
+    """Run ``ganzoo ARGS`` as its own process, which loads the installed entry points afresh; returns the CompletedProcess."""
+
+    def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        env.pop(plugins.ENV_LOAD, None)
+        return subprocess.run([sys.executable, "-m", "ganzoo.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
     return run
