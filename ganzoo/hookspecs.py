@@ -1,4 +1,5 @@
-"""Every hook a ganzoo plugin can implement. This file is the plugin author's reference.
+"""Every hook a ganzoo plugin can implement. This file is the plugin author's reference;
+docs/plugins.md repeats it with a tutorial and must agree with it (a test checks).
 
 A plugin is a module (or object) with functions decorated by ``ganzoo.hookimpl`` whose
 names match the specs below. Third-party plugins are found through the entry-point group
@@ -9,7 +10,10 @@ names match the specs below. Third-party plugins are found through the entry-poi
 
 Each hook is handed a ``register`` callback instead of returning values, so ganzoo can
 check each spec, refuse duplicate names (naming both plugins) and keep one broken plugin
-from taking the others down.
+from taking the others down. All three hooks are called together, once per process, the
+first time ganzoo needs any of its tables (models, datasets or metrics). A spec is
+validated when it is created: a bad one raises :class:`ganzoo.SpecError`, which ganzoo
+reports against the plugin, as it does for any exception a hook raises.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ hookimpl = pluggy.HookimplMarker("ganzoo")
 def register_models(register: Callable[["ModelSpec"], None]) -> None:
     """Register GAN variants.
 
-    Called once when ganzoo first needs its model table (``ganzoo run``, ``ganzoo models``,
+    Called once per process, when ganzoo first needs a table (``ganzoo run``, ``ganzoo models``,
     ``ganzoo.train``). Call ``register`` once per model with a :class:`ganzoo.ModelSpec`.
     The spec's ``build(info, config)`` returns a :class:`ganzoo.GAN`: its networks, their
     optimizers and an objective whose phases the shared trainer runs. Example::
@@ -51,7 +55,7 @@ def register_models(register: Callable[["ModelSpec"], None]) -> None:
 def register_datasets(register: Callable[["DatasetSpec"], None]) -> None:
     """Register datasets.
 
-    Called once when ganzoo first needs its dataset table. Call ``register`` once per
+    Called once per process, when ganzoo first needs a table. Call ``register`` once per
     dataset with a :class:`ganzoo.DatasetSpec` whose ``build(config)`` returns a
     :class:`ganzoo.Dataset`: the samples as one tensor (images in [-1, 1], shape
     ``(N, C, H, W)``; vectors ``(N, D)``), optional integer labels, and a
@@ -67,6 +71,8 @@ def register_datasets(register: Callable[["DatasetSpec"], None]) -> None:
                 config={"n": ganzoo.Param(10000, "number of points", min=1)},
                 build=build_two_moons,
             ))
+
+    A name already taken by another plugin is refused, and reported with both plugins named.
     """
 
 
@@ -74,7 +80,7 @@ def register_datasets(register: Callable[["DatasetSpec"], None]) -> None:
 def register_metrics(register: Callable[["MetricSpec"], None]) -> None:
     """Register evaluation metrics.
 
-    Called once when ganzoo first needs its metric table (``ganzoo eval``, ``ganzoo run
+    Called once per process, when ganzoo first needs a table (``ganzoo eval``, ``ganzoo run
     --eval-every``). Call ``register`` once per metric with a :class:`ganzoo.MetricSpec`.
     Its ``compute(ctx)`` receives a :class:`ganzoo.eval.EvalContext` (the generated
     samples, the real reference and held-out samples, cached features of the shipped
