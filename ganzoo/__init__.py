@@ -9,7 +9,7 @@ and may change (docs/plugins.md, "Public API", describes each name):
   ``PhaseLoss``, ``Batch``; the data ``Dataset``, ``DatasetInfo``; the errors ``GanzooError``,
   ``CheckpointError``, ``SpecError``;
 - building blocks to compose, each listed in its module's ``__all__``: ``ganzoo.losses``,
-  ``ganzoo.penalties``, ``ganzoo.objectives``, ``ganzoo.nn``, and ``ganzoo.eval`` for metrics
+  ``ganzoo.penalties``, ``ganzoo.objectives``, ``ganzoo.nn``, ``ganzoo.optim``, and ``ganzoo.eval`` for metrics
   (``EvalContext``, ``MetricSkipped``). The hooks are documented in ``ganzoo/hookspecs.py``.
 """
 

@@ -18,12 +18,11 @@ lr 1e-3 as for vanilla.
 
 from __future__ import annotations
 
-import torch
-
 import ganzoo
 from ganzoo.losses import G_LOSSES, d_minimax_loss
-from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options
+from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options, mlp_player_presets
 from ganzoo.objectives import AdversarialObjective
+from ganzoo.optim import adam_optimizers, adam_options
 
 
 def build_cgan(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
@@ -33,13 +32,10 @@ def build_cgan(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
     G = MLPGenerator(c["latent_dim"], info.shape, c["width"], c["depth"], tanh=info.kind == "image",
                      batchnorm=c["g_batchnorm"], num_classes=k, embed_dim=c["embed_dim"])
     D = MLPDiscriminator(info.shape, c["width"], c["depth"], dropout=c["dropout"], num_classes=k)
-    betas = (c["beta1"], c["beta2"])
+    networks = {"G": G, "D": D}
     return ganzoo.GAN(
-        networks={"G": G, "D": D},
-        optimizers={
-            "G": torch.optim.Adam(G.parameters(), lr=c["lr"], betas=betas),
-            "D": torch.optim.Adam(D.parameters(), lr=c["lr"], betas=betas),
-        },
+        networks=networks,
+        optimizers=adam_optimizers(networks, c),
         objective=AdversarialObjective(G, D, c["latent_dim"], d_minimax_loss, G_LOSSES[c["g_loss"]], conditional=True),
         latent_dim=c["latent_dim"],
         num_classes=k,
@@ -57,14 +53,9 @@ def register_models(register):
                 **mlp_player_options(),
                 "embed_dim": ganzoo.Param(16, "size of G's label embedding", min=1, max=4096),
                 "dropout": ganzoo.Param(0.0, "dropout in D's hidden layers", min=0.0, max=0.9),
-                "lr": ganzoo.Param(2e-4, "Adam learning rate (G and D)", min=0.0),
-                "beta1": ganzoo.Param(0.5, "Adam beta1", min=0.0, max=1.0),
-                "beta2": ganzoo.Param(0.999, "Adam beta2", min=0.0, max=1.0),
+                **adam_options(lr=2e-4, beta1=0.5, beta2=0.999),
                 "g_loss": ganzoo.Param("non-saturating", "generator loss", choices=tuple(G_LOSSES)),
             },
-            presets={
-                "image": {"steps": 5000, "batch_size": 64},
-                "vector": {"steps": 5000, "batch_size": 256, "width": 128, "g_batchnorm": False, "lr": 1e-3},
-            },
+            presets=mlp_player_presets(),
         )
     )

@@ -52,6 +52,7 @@ from ganzoo.losses import d_wasserstein_loss, g_wasserstein_loss
 from ganzoo.model import Batch, PhaseLoss
 from ganzoo.nn import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, resize_images
 from ganzoo.objectives import AdversarialObjective
+from ganzoo.optim import adam_optimizers, adam_options
 
 FIRST_RESOLUTION = 4
 
@@ -230,13 +231,10 @@ def build_progan_lite(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
     image_channels, size = check_image_shape(info)
     G = ProGenerator(c["latent_dim"], image_channels, size, c["channels"])
     D = ProDiscriminator(image_channels, size, c["channels"], c["mbstd_group"])
-    betas = (c["beta1"], c["beta2"])
+    networks = {"G": G, "D": D}
     return ganzoo.GAN(
-        networks={"G": G, "D": D},
-        optimizers={
-            "G": torch.optim.Adam(G.parameters(), lr=c["lr"], betas=betas, eps=1e-8),
-            "D": torch.optim.Adam(D.parameters(), lr=c["lr"], betas=betas, eps=1e-8),
-        },
+        networks=networks,
+        optimizers=adam_optimizers(networks, c),
         objective=ProGANObjective(G, D, c),
         latent_dim=c["latent_dim"],
         ema_decay=c["ema_decay"],
@@ -259,9 +257,7 @@ def register_models(register):
                 "drift_weight": ganzoo.Param(0.001, "drift penalty epsilon on E[D(x)^2]", min=0.0),
                 "n_critic": ganzoo.Param(2, "critic steps per generator step", min=1, max=100),
                 "mbstd_group": ganzoo.Param(4, "group size of the minibatch standard deviation", min=1, max=1024),
-                "lr": ganzoo.Param(1e-3, "Adam learning rate (G and D)", min=0.0),
-                "beta1": ganzoo.Param(0.0, "Adam beta1", min=0.0, max=1.0),
-                "beta2": ganzoo.Param(0.99, "Adam beta2", min=0.0, max=1.0),
+                **adam_options(lr=1e-3, beta1=0.0, beta2=0.99),
                 "ema_decay": ganzoo.Param(0.999, "decay of the generator's EMA used for sampling (0: off)", min=0.0, max=0.9999),
             },
             presets={"image": {"steps": 2000, "batch_size": 32, "data.size": 32}},

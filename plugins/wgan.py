@@ -36,6 +36,7 @@ import ganzoo
 from ganzoo.losses import d_wasserstein_loss, g_wasserstein_loss
 from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options
 from ganzoo.objectives import AdversarialObjective
+from ganzoo.optim import adam_options
 
 
 def _players(info: ganzoo.DatasetInfo, c: dict):
@@ -96,9 +97,8 @@ def register_models(register):
             build=build_wgan_gp,
             config={
                 **_common(1e-4),
+                **adam_options(lr=1e-4, beta1=0.0, beta2=0.9),
                 "gp_weight": ganzoo.Param(10.0, "gradient penalty weight lambda", min=0.0),
-                "beta1": ganzoo.Param(0.0, "Adam beta1", min=0.0, max=1.0),
-                "beta2": ganzoo.Param(0.9, "Adam beta2", min=0.0, max=1.0),
             },
             presets={
                 "image": {"steps": 2000, "batch_size": 64, "lr": 2e-4},

@@ -31,8 +31,9 @@ import torch
 
 import ganzoo
 from ganzoo.losses import d_least_squares_loss, g_least_squares_loss
-from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options
+from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options, mlp_player_presets
 from ganzoo.objectives import AdversarialObjective
+from ganzoo.optim import adam_optimizers, adam_options
 
 __version__ = "0.1.0"
 
@@ -51,13 +52,10 @@ class LeastSquaresObjective(AdversarialObjective):
 def build_lsgan(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
     G = MLPGenerator(c["latent_dim"], info.shape, c["width"], c["depth"], tanh=info.kind == "image", batchnorm=c["g_batchnorm"])
     D = MLPDiscriminator(info.shape, c["width"], c["depth"])
-    betas = (c["beta1"], c["beta2"])
+    networks = {"G": G, "D": D}
     return ganzoo.GAN(
-        networks={"G": G, "D": D},
-        optimizers={
-            "G": torch.optim.Adam(G.parameters(), lr=c["lr"], betas=betas),
-            "D": torch.optim.Adam(D.parameters(), lr=c["lr"], betas=betas),
-        },
+        networks=networks,
+        optimizers=adam_optimizers(networks, c),
         objective=LeastSquaresObjective(G, D, c["latent_dim"]),
         latent_dim=c["latent_dim"],
     )
@@ -72,13 +70,8 @@ def register_models(register):
             build=build_lsgan,
             config={
                 **mlp_player_options(),
-                "lr": ganzoo.Param(2e-4, "Adam learning rate (G and D)", min=0.0),
-                "beta1": ganzoo.Param(0.5, "Adam beta1", min=0.0, max=1.0),
-                "beta2": ganzoo.Param(0.999, "Adam beta2", min=0.0, max=1.0),
+                **adam_options(lr=2e-4, beta1=0.5, beta2=0.999),
             },
-            presets={
-                "image": {"steps": 5000, "batch_size": 64},
-                "vector": {"steps": 5000, "batch_size": 256, "width": 128, "g_batchnorm": False, "lr": 1e-3},
-            },
+            presets=mlp_player_presets(),
         )
     )
