@@ -24,6 +24,7 @@ from ganzoo.data import Dataset, DatasetInfo
 from ganzoo.errors import GanzooError, first_line
 from ganzoo.files import atomic_write_text
 from ganzoo.model import GAN
+from ganzoo.runconfig import RunConfig
 from ganzoo.runtime import resolve_device
 from ganzoo.specs import MetricSpec
 from ganzoo.trainer import load_networks
@@ -188,6 +189,28 @@ def evaluate(
     if write:
         atomic_write_text(run.path / EVAL_FILE, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def evaluate_real_data(config: RunConfig, n: int | None = None, metrics: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
+    """The real-data floor: every metric with held-out real samples in the generator's place.
+
+    What a perfect generator would score under the same protocol as :func:`evaluate` (the
+    dataset of ``config``, the same reference split), except that N generated is at most
+    the size of the held-out split, which the report states.
+    """
+    dataset = build_dataset(config)
+    specs, skipped = select_metrics(dataset.info, metrics)
+    n = n or DEFAULT_N[dataset.info.kind]
+    real, heldout, real_fields = real_split(dataset, n, n)
+    ctx = EvalContext(dataset.info, heldout, real, heldout, seed, torch.device("cpu"), real_fields)
+    results, more_skipped, seconds = run_metrics(ctx, specs)
+    skipped.update(more_skipped)
+    protocol = {
+        "n_generated": len(heldout), "n_real": len(real), "n_heldout": len(heldout), "real_split": SPLIT,
+        "dataset_source": real_fields["source"], "dataset_size": real_fields["dataset_size"], "seed": seed,
+        "generator": "held-out real data", "versions": versions(), **ctx.protocol,
+    }
+    return {"dataset": dataset.info.name, "protocol": protocol, "metrics": results, "skipped": skipped, "seconds": seconds}
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from .model import GAN
 from .plots import IMAGE_FORMATS, save_samples
 from .runconfig import RunConfig, make_run_config, read_config_file
 from .runtime import ProcessInfo, resolve_device
-from .tracking import read_jsonl
+from .tracking import WandbSink, announce_wandb, check_wandb_mode, read_jsonl
 from .trainer import Trainer, TrainResult, load_networks
 
 DATA_INFO_FILE = "dataset.json"
@@ -199,6 +199,7 @@ def train(
     eval_every: int | None = None,
     eval_n: int | None = None,
     best_metric: str | None = None,
+    wandb: str = "off",
     **options: Any,
 ) -> Run:
     """Train ``model`` on ``dataset`` (default ``mnist``) into a new run folder and return the :class:`Run`.
@@ -208,6 +209,7 @@ def train(
     ``data_root``/``download``; ``set`` holds model options (``data.``-prefixed keys go to
     the dataset). ``config`` is a YAML file or a dict shaped like a run's ``config.yaml``.
     ``eval_every`` K evaluates cheap metrics every K steps (see :mod:`ganzoo.eval.live`).
+    ``wandb`` (``online``, ``offline`` or ``off``) also logs the run to Weights & Biases.
     """
     file_values = read_config_file(config) if isinstance(config, (str, Path)) else dict(config or {})
     run_config = make_run_config(model, dataset, file_values=file_values, sets=set, **options)
@@ -216,6 +218,7 @@ def train(
     run_dir = _run_dir_path(out, run_config)
     # Everything that can fail on bad input happens before the run folder is made.
     callbacks = _live_eval(data, run_config, eval_every, eval_n, best_metric)
+    sinks = list(sinks or []) + _wandb_sinks(wandb, run_dir, run_config)
     trainer = Trainer(gan, data, run_config, run_dir, device, sinks=sinks, progress=progress, callbacks=callbacks)
     _make_run_dir(run_dir)
     run_config.save(run_dir / "config.yaml")
@@ -235,9 +238,16 @@ def _live_eval(data: Dataset, config: RunConfig, every: int | None, n: int | Non
     return [LiveEval(data, every, n, best_metric)]
 
 
+def _wandb_sinks(mode: str, run_dir: Path, config: RunConfig) -> list:
+    if check_wandb_mode(mode) == "off":
+        return []
+    announce_wandb(mode, run_dir)
+    return [WandbSink(run_dir, config.to_dict(), mode)]
+
+
 def resume(
     run_dir: str | Path, *, steps: int | None = None, device: str | None = None, progress: bool = True, sinks: list | None = None,
-    eval_every: int | None = None, eval_n: int | None = None, best_metric: str | None = None,
+    eval_every: int | None = None, eval_n: int | None = None, best_metric: str | None = None, wandb: str = "off",
 ) -> Run:
     """Continue a stopped run from its last checkpoint; ``steps`` may raise its target."""
     run = load_run(run_dir)
@@ -249,6 +259,7 @@ def resume(
     dev = resolve_device(cfg.device)
     gan, data = build(cfg, dev)
     callbacks = _live_eval(data, cfg, eval_every, eval_n, best_metric)
+    sinks = list(sinks or []) + _wandb_sinks(wandb, run.path, cfg)
     trainer = Trainer(gan, data, cfg, run.path, dev, sinks=sinks, progress=progress, callbacks=callbacks)
     trainer.resume()
     if cfg.steps < trainer.step:

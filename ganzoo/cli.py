@@ -50,6 +50,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--eval-every", type=int, metavar="K", help="every K steps, log cheap metrics (FID at small N, modes/classes covered, KL), plot eval.png, keep checkpoints/best.pt")
     run.add_argument("--eval-n", type=int, help="samples per live evaluation (default 1000 images, 2500 points)")
     run.add_argument("--best-metric", help="live metric that picks checkpoints/best.pt (default fid, kl or reverse_kl)")
+    run.add_argument("--wandb", default="off", metavar="MODE", help="also log to Weights & Biases: online, offline (sync later with `wandb sync`) or off (default)")
+
+    bench = sub.add_parser("bench", help="train and evaluate models x datasets x seeds on an equal budget; write the leaderboard",
+                           description="Train every (model, dataset, seed) on the same budget of real images seen, evaluate each at one protocol, "
+                           "store the numbers in BENCH_DIR/results.sqlite and write leaderboard.md/.csv/.html. Re-running skips finished entries and resumes unfinished ones.")
+    bench.add_argument("--models", required=True, help="comma-separated model names, or all")
+    bench.add_argument("--datasets", required=True, help="comma-separated dataset names, or all")
+    bench.add_argument("--seeds", default="3", help="a count N (seeds 0..N-1, default 3) or a list such as 0,5,7")
+    bench.add_argument("--kimg", type=float, required=True, help="budget per run: thousands of real images drawn by the trainer")
+    bench.add_argument("--out", default="bench", metavar="BENCH_DIR", help="bench folder (default ./bench); re-use it to continue")
+    bench.add_argument("--eval-n", type=int, help="generated samples for the final evaluation (default 10000 images, 2500 points)")
+    bench.add_argument("--wandb", metavar="MODE", help="online, offline or off (default: online when logged in to W&B, else offline)")
+    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="option for every model (repeatable); data.KEY=VALUE for datasets")
+    bench.add_argument("--quiet", action="store_true", help="no training progress bars")
+    board = sub.add_parser("leaderboard", help="print and export the leaderboard of one or more bench folders",
+                           description="Aggregate the results stores of the bench folders (mean +- std over seeds), print the table and write leaderboard.md/.csv/.html.")
+    board.add_argument("bench_dirs", nargs="*", default=["bench"], metavar="BENCH_DIR", help="bench folders to combine (default ./bench)")
+    board.add_argument("--out", metavar="DIR", help="where to write the leaderboard files (default: the first bench folder)")
 
     models = sub.add_parser("models", help="list models, or show one model's options")
     models.add_argument("name", nargs="?", help="show this model's options and defaults")
@@ -95,7 +113,7 @@ def _cmd_run(args) -> int:
             raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device and the --eval-every options)")
         run = api.resume(
             args.resume, steps=args.steps, device=args.device, progress=not args.quiet,
-            eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric,
+            eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb,
         )
     else:
         sets = dict(parse_set(item) for item in args.set)
@@ -104,7 +122,7 @@ def _cmd_run(args) -> int:
             steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=args.device,
             sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
             data_root=args.data_root, download=args.download,
-            eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric,
+            eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb,
         )
     if run.interrupted:
         print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {run.path}", file=sys.stderr)
@@ -112,6 +130,32 @@ def _cmd_run(args) -> int:
     final = run.path / "final.png"
     print(f"run folder: {run.path}")
     print(f"final samples: {final}")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    sets = dict(parse_set(item) for item in args.set)
+    result = run_bench(args.models, args.datasets, args.seeds, args.kimg, out=args.out, eval_n=args.eval_n, wandb=args.wandb, sets=sets, progress=not args.quiet)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    print(f"{result.trained} trained, {result.evaluated} evaluated, {len(result.skipped)} combinations skipped, "
+          f"{len(result.failed)} failed, in {result.seconds:.0f} s")
+    if result.board is not None:
+        print(result.board.markdown, end="")
+        print("wrote " + ", ".join(str(f) for f in result.board.files) + f" and {Path(args.out) / 'results.sqlite'}")
+    for line in result.failed:
+        print(f"failed: {line}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def _cmd_leaderboard(args) -> int:
+    from .leaderboard import write_leaderboard
+
+    board = write_leaderboard([Path(d) for d in args.bench_dirs], Path(args.out or args.bench_dirs[0]))
+    print(board.markdown, end="")
+    print("wrote " + ", ".join(str(f) for f in board.files))
     return 0
 
 
@@ -225,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_eval(args)
         if args.command == "metrics":
             return _cmd_metrics(args)
+        if args.command == "bench":
+            return _cmd_bench(args)
+        if args.command == "leaderboard":
+            return _cmd_leaderboard(args)
     except GanzooError as exc:
         print(f"ganzoo {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

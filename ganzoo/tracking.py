@@ -1,18 +1,25 @@
 """Named scalars from the objectives, averaged over a window and handed to sinks.
 
 ``metrics.jsonl`` (one JSON object per line) is always written; other sinks (W&B) plug
-in beside it with the same two methods.
+in beside it with the same two methods. A sink that also has ``picture(name, path, step)``
+is handed every sample picture the trainer draws.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import netrc
+import os
+import secrets
+import sys
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
+from urllib.parse import urlparse
 
 import torch
 
+from .errors import GanzooError, first_line
 from .files import atomic_write_text
 
 
@@ -88,3 +95,142 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
     return records
+
+
+# -- Weights & Biases ------------------------------------------------------------------
+
+WANDB_MODES = ("online", "offline", "off")
+WANDB_PROJECT = "ganzoo"
+WANDB_ID_FILE = "wandb.json"  # in a run folder: the W&B run id, so a resumed run logs into the same W&B run
+
+
+def wandb_logged_in() -> bool:
+    """Whether W&B has credentials here (an API key in the environment or in ~/.netrc); no network call."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def default_wandb_mode() -> str:
+    """``WANDB_MODE`` when set to offline or disabled; else online when logged in, offline otherwise."""
+    env = os.environ.get("WANDB_MODE", "").lower()
+    if env in ("offline", "dryrun"):
+        return "offline"
+    if env == "disabled":
+        return "off"
+    return "online" if wandb_logged_in() else "offline"
+
+
+def check_wandb_mode(mode: str) -> str:
+    if mode not in WANDB_MODES:
+        raise GanzooError(f"bad --wandb {mode!r} (valid: {', '.join(WANDB_MODES)})")
+    return mode
+
+
+def wandb_folder(folder: Path) -> Path:
+    """Where W&B writes its ``wandb/`` folder: ``WANDB_DIR`` when set, else ``folder``."""
+    return Path(os.environ.get("WANDB_DIR") or folder)
+
+
+def offline_note(folder: Path) -> str:
+    """The one line that says where offline W&B runs are and how to upload them."""
+    runs = wandb_folder(folder) / "wandb"
+    return f"W&B runs are offline, saved in {runs}; upload them later with: wandb sync {runs}/offline-run-*"
+
+
+def _import_wandb():
+    # Imported only when W&B is used: it is slow to import and never needed otherwise.
+    try:
+        import wandb
+    except ImportError as exc:
+        raise GanzooError(f"--wandb needs the wandb package ({first_line(exc)}); pip install wandb, or use --wandb off") from None
+    return wandb
+
+
+def _init_wandb(mode: str, folder: Path, **kwargs: Any):
+    wandb = _import_wandb()
+    try:
+        folder = wandb_folder(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        # console="off": the terminal output is not uploaded (the run folder has everything).
+        settings = wandb.Settings(console="off", silent=mode == "offline")
+        return wandb.init(project=WANDB_PROJECT, mode=mode, dir=str(folder), settings=settings, **kwargs)
+    except Exception as exc:  # wandb raises its own error types (no login, no network); one line, not a traceback
+        raise GanzooError(f"W&B could not start a run in {mode} mode: {type(exc).__name__}: {first_line(exc)}") from None
+
+
+class WandbSink:
+    """Logs one training run to Weights & Biases: its config, every named scalar by step,
+    the sample pictures, and (from :meth:`log_final`) the final metrics.
+
+    W&B starts on the first thing logged, so a run that fails its checks never opens one.
+    The W&B run id is kept in ``RUN_DIR/wandb.json``, so a resumed run continues the same
+    W&B run. ``folder`` holds W&B's own ``wandb/`` folder (default: the run folder).
+    ``finish_on_close=False`` keeps the W&B run open after training, for a caller that
+    evaluates first (``ganzoo bench``) and then calls :meth:`finish`.
+    """
+
+    def __init__(
+        self, run_dir: Path, config: Mapping[str, Any], mode: str, folder: Path | None = None,
+        group: str | None = None, finish_on_close: bool = True,
+    ) -> None:
+        if check_wandb_mode(mode) == "off":
+            raise ValueError("a WandbSink with --wandb off: make no sink instead")
+        self.run_dir = Path(run_dir)
+        self.config = dict(config)
+        self.mode = mode
+        self.folder = Path(folder) if folder is not None else self.run_dir
+        self.group = group
+        self.finish_on_close = finish_on_close
+        self._run = None
+
+    @property
+    def run(self):
+        if self._run is None:
+            id_file = self.run_dir / WANDB_ID_FILE
+            run_id = json.loads(id_file.read_text())["id"] if id_file.is_file() else secrets.token_hex(4)
+            self._run = _init_wandb(
+                self.mode, self.folder, id=run_id, resume="allow", name=self.run_dir.name, group=self.group,
+                job_type="train", config=self.config,
+            )
+            atomic_write_text(id_file, json.dumps({"id": run_id, "project": WANDB_PROJECT, "group": self.group}) + "\n")
+        return self._run
+
+    def log(self, record: dict[str, Any]) -> None:
+        values = {k: v for k, v in record.items() if k != "step" and v is not None}
+        self.run.log(values, step=record["step"])
+
+    def picture(self, name: str, path: Path, step: int) -> None:
+        self.run.log({name: _import_wandb().Image(str(path))}, step=step)
+
+    def log_final(self, metrics: Mapping[str, Any], protocol: Mapping[str, Any] | None = None) -> None:
+        """The final evaluation: numbers into the run's summary, the protocol into its config."""
+        self.run.summary.update({k: v for k, v in metrics.items() if v is not None})
+        if protocol is not None:
+            self.run.config.update({"eval_protocol": dict(protocol)}, allow_val_change=True)
+
+    def finish(self) -> None:
+        if self._run is not None:
+            self._run.finish()
+            self._run = None
+
+    def close(self) -> None:
+        if self.finish_on_close:
+            self.finish()
+
+
+def log_wandb_table(name: str, columns: list[str], rows: list[list[Any]], mode: str, folder: Path, group: str | None) -> None:
+    """One W&B run (job type ``leaderboard``) holding ``rows`` as a ``wandb.Table`` called ``name``."""
+    wandb = _import_wandb()
+    run = _init_wandb(check_wandb_mode(mode), Path(folder), name=f"{group or name}-{name}", group=group, job_type="leaderboard")
+    run.log({name: wandb.Table(columns=columns, data=rows)})
+    run.finish()
+
+
+def announce_wandb(mode: str, folder: Path) -> None:
+    if mode == "offline":
+        print(offline_note(folder), file=sys.stderr)

@@ -90,6 +90,7 @@ class Trainer:
         self.images_seen = 0
         self.elapsed = 0.0
         self.window = ScalarWindow()  # scalars since the last metrics line; checkpointed
+        self._sinks: list[Sink] = []  # the open sinks, while fit() runs
         self._stop_requested = False
         self._last_plot = time.perf_counter()
 
@@ -177,6 +178,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         sink = JsonlSink(self.run_dir / "metrics.jsonl", resume_step=self.step, log_every=cfg.log_every) if main else None
         sinks = ([sink] if sink else []) + (self.extra_sinks if main else [])
+        self._sinks = sinks
         if self.progress:
             print(f"{cfg.model} on {cfg.dataset}: steps {self.step}->{cfg.steps} on {self.device}, run folder {self.run_dir}", file=sys.stderr)
         bar = tqdm(
@@ -214,6 +216,7 @@ class Trainer:
         finally:
             restore()
             bar.close()
+            self._sinks = []
             for s in sinks:
                 s.close()
         return TrainResult(self.step, interrupted=self._stop_requested and self.step < cfg.steps)
@@ -240,6 +243,10 @@ class Trainer:
     def save_pictures(self, path: Path) -> None:
         title = f"{self.config.model} on {self.config.dataset}, step {self.step}"
         save_samples(self.picture_samples(), self.info, path, title)
+        for sink in self._sinks:
+            picture = getattr(sink, "picture", None)  # optional: only sinks that show pictures (W&B) have it
+            if picture is not None:
+                picture("samples", path, self.step)
 
     def _plot_losses(self) -> None:
         self._last_plot = time.perf_counter()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import struct
 import subprocess
 import sys
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -77,3 +79,49 @@ def ganzoo_process():
         return subprocess.run([sys.executable, "-m", "ganzoo.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
     return run
+
+
+def _wandb_records(run_folder) -> list:
+    """The records of an offline W&B run, read with W&B's own protobuf types from its ``.wandb`` log.
+
+    The file is W&B's header (``:W&B``, magic, version: 7 bytes) then a LevelDB-style log:
+    32 KiB blocks of chunks, each with a 7-byte header (CRC, length, type: 1 full, 2 first, 3 middle, 4 last).
+    """
+    from wandb.proto import wandb_internal_pb2
+
+    data = next(run_folder.glob("run-*.wandb")).read_bytes()
+    assert data[:4] == b":W&B"
+    block, pos, pending, records = 32768, 7, b"", []
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # too little room left in a block for a header: padding
+            pos += block - pos % block
+            continue
+        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        if kind == 0:
+            break
+        pending += data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+            pending = b""
+    return records
+
+
+def _as_dict(items) -> dict:
+    """W&B's key/value records as a dict; keys are ``key`` or, in newer versions, a ``nested_key`` path."""
+    out: dict = {}
+    for item in items:
+        path = [item.key] if item.key else list(item.nested_key)
+        target = out
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = json.loads(item.value_json)
+    return out
+
+
+@pytest.fixture
+def wandb_log():
+    """Readers for what W&B wrote offline: ``records(run_folder)`` and ``as_dict(items)``."""
+    return SimpleNamespace(records=_wandb_records, as_dict=_as_dict)

@@ -1,0 +1,268 @@
+"""``ganzoo bench`` and ``ganzoo leaderboard``: a tiny two-model, two-seed bench end to end with W&B
+offline (read back from the files W&B wrote), re-runs that train nothing, resume of an interrupted
+entry, the HTML page in headless Chromium, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ganzoo.bench import live_schedule, steps_for_kimg
+from ganzoo.model import Phase
+from ganzoo.results import STORE_FILE
+
+# 4 kimg at the 2-D presets' batch of 256: 16 batches, i.e. 8 vanilla steps (D and G each draw a batch)
+# and 3 wgan-gp steps (5 critic batches + 1 G batch per step: 18 batches).
+TINY = ["--kimg", "4", "--eval-n", "300", "--set", "width=16", "--set", "depth=1", "--set", "data.n=2000", "--quiet"]
+BENCH = ["bench", "--models", "vanilla,wgan-gp", "--datasets", "ring8", "--seeds", "2", *TINY]
+RUNS = ["vanilla-ring8", "wgan-gp-ring8"]
+
+
+@pytest.fixture(scope="module")
+def wandb_env(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("wandb")
+    return {"WANDB_MODE": "offline", "WANDB_DIR": str(folder), "WANDB_SILENT": "true", "GANZOO_CACHE": str(folder / "cache")}
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory, wandb_env):
+    """The bench folder after one run of the command (W&B offline), and that run's process."""
+    out = tmp_path_factory.mktemp("bench") / "b"
+    proc = run_ganzoo([*BENCH, "--out", str(out), "--wandb", "offline"], wandb_env)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def run_ganzoo(args: list[str], extra_env: dict[str, str]) -> subprocess.CompletedProcess:
+    # Its own process: W&B starts a service process and must not linger in the test process.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **extra_env}
+    env.pop("WANDB_API_KEY", None)
+    return subprocess.run([sys.executable, "-m", "ganzoo.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def store_rows(out, sql: str) -> list[tuple]:
+    with sqlite3.connect(out / STORE_FILE) as db:
+        return db.execute(sql).fetchall()
+
+
+def test_the_budget_counts_every_batch_the_phases_draw():
+    two = [Phase("D", "D", "D"), Phase("G", "G", "G")]
+    critic = [Phase("D", "D", "D", repeats=5), Phase("G", "G", "G")]
+    lazy = [Phase("D", "D", "D"), Phase("R1", "D", "D", every=4), Phase("G", "G", "G")]
+    assert steps_for_kimg(two, 64, 2) == 16  # 32 batches, 2 per step
+    assert steps_for_kimg(critic, 64, 2) == 6  # 32 batches, 6 per step: 36 drawn after 6 steps
+    assert steps_for_kimg(lazy, 100, 0.9) == 4  # steps 0..3 draw 3 + 2 + 2 + 2 = 9 batches
+    assert steps_for_kimg(lazy, 100, 1) == 5  # 10 batches need a fifth step (step 4 draws 3 again)
+    schedule = live_schedule(100)
+    assert schedule["eval_every"] % schedule["log_every"] == 0 and 100 / schedule["eval_every"] <= 8
+
+
+def test_bench_trains_evaluates_stores_and_writes_the_leaderboard(bench):
+    out, proc = bench
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert len(runs) == 4 and all(any(r.startswith(n) for n in RUNS) for r in runs)
+    for run in runs:
+        report = json.loads((out / "runs" / run / "eval.json").read_text())
+        assert report["protocol"]["n_generated"] == 300 and report["protocol"]["checkpoint"] == "last"
+    # The budget: 4 kimg of real images each, so the models ran different step counts, and the trainer's own kimg agrees.
+    steps = dict(store_rows(out, "SELECT DISTINCT model, steps FROM results WHERE model != 'real data'"))
+    assert steps == {"vanilla": 8, "wgan-gp": 3}
+    for run in runs:
+        last = [json.loads(line) for line in (out / "runs" / run / "metrics.jsonl").read_text().splitlines()][-1]
+        assert 4.0 <= last["kimg"] < 4.0 + 6 * 256 / 1000
+    # One row per (run, metric), each with its protocol; modes agree with eval.json.
+    rows = store_rows(out, "SELECT run, value, seed, kimg, batch_size, eval_protocol_json, params_json FROM results WHERE metric = 'modes' AND model != 'real data'")
+    assert len(rows) == 4
+    for run, value, seed, kimg, batch, protocol, params in rows:
+        assert value == json.loads((out / run / "eval.json").read_text())["metrics"]["mixture-modes"]["modes"]
+        assert kimg == 4 and batch == 256 and json.loads(protocol)["n_generated"] == 300
+        assert set(json.loads(params)) == {"G", "D"} and all(n > 0 for n in json.loads(params).values())
+    assert {r[0] for r in store_rows(out, "SELECT model FROM results")} == {"vanilla", "wgan-gp", "real data"}
+    # The leaderboard: one row per model plus the floor, mean +- std over the 2 seeds.
+    with open(out / "leaderboard.csv") as f:
+        table = list(csv.DictReader(f))
+    by_model = {r["model"].split(" (")[0]: r for r in table}
+    assert set(by_model) == {"vanilla", "wgan-gp", "real data"}
+    modes = [value for run, value, *_ in rows if run.startswith("runs/vanilla")]
+    assert float(by_model["vanilla"]["modes_mean"]) == pytest.approx(sum(modes) / 2)
+    assert by_model["vanilla"]["n_seeds"] == "2" and float(by_model["vanilla"]["train_seconds_mean"]) > 0
+    assert float(by_model["real data"]["modes_mean"]) == 8  # held-out real points cover every mode
+    md = (out / "leaderboard.md").read_text()
+    assert "| vanilla | 4 | 8 | 256 | 2 |" in md and "real data (held-out" in md and " ± " in md
+    assert "vanilla" in proc.stdout and "wrote" in proc.stdout
+
+
+def test_rerunning_the_same_bench_trains_and_evaluates_nothing(bench, wandb_env):
+    out, _ = bench
+    checkpoints = sorted(out.glob("runs/*/checkpoints/last.pt"))
+    before = {p: p.stat().st_mtime_ns for p in [*checkpoints, *out.glob("runs/*/eval.json")]}
+    trainings = store_rows(out, "SELECT COUNT(*) FROM trainings")[0][0]
+    proc = run_ganzoo([*BENCH, "--out", str(out), "--wandb", "offline"], wandb_env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("done earlier: skipped") == 4
+    assert "0 trained, 0 evaluated" in proc.stdout
+    assert store_rows(out, "SELECT COUNT(*) FROM trainings")[0][0] == trainings == 4
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_wandb_offline_holds_config_scalars_pictures_final_metrics_and_the_table(bench, wandb_env, wandb_log):
+    wandb_records, as_dict = wandb_log.records, wandb_log.as_dict
+    out, proc = bench
+    assert "wandb sync" in proc.stderr  # the one-line note on how to upload later
+    folders = sorted((Path(wandb_env["WANDB_DIR"]) / "wandb").glob("offline-run-*"))
+    by_name, group = {}, None
+    for folder in folders:
+        records = wandb_records(folder)
+        run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+        by_name[run.display_name] = (folder, records, run)
+        group = group or run.run_group
+    train_runs = [n for n in by_name if n.startswith(("vanilla", "wgan-gp"))]
+    assert len(train_runs) == 4 and group == out.name
+    assert all(by_name[n][2].run_group == group for n in by_name)
+
+    folder, records, run = by_name[next(n for n in train_runs if n.startswith("vanilla") and n.endswith("seed1"))]
+    config = as_dict(run.config.update)
+    for r in records:
+        if r.WhichOneof("record_type") == "config":
+            config.update(as_dict(r.config.update))
+    assert config["model"] == "vanilla" and config["seed"] == 1 and config["model_config"]["width"] == 16
+    assert config["bench"]["kimg"] == 4 and config["eval_protocol"]["n_generated"] == 300
+    history = [as_dict(r.history.item) for r in records if r.WhichOneof("record_type") == "history"]
+    logged = [(h["_step"], h["loss/D"]) for h in history if "loss/D" in h]
+    run_dir = out / "runs" / run.display_name
+    jsonl = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [(r["step"], pytest.approx(r["loss/D"])) for r in jsonl]
+    assert any("eval/modes" in h for h in history)
+    pictures = [h["samples"] for h in history if "samples" in h]
+    assert pictures and pictures[-1]["_type"] == "image-file"
+    png = folder / "files" / pictures[-1]["path"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = {}
+    for r in records:
+        if r.WhichOneof("record_type") == "summary":
+            summary.update(as_dict(r.summary.update))
+    eval_report = json.loads((run_dir / "eval.json").read_text())
+    assert summary["final/modes"] == eval_report["metrics"]["mixture-modes"]["modes"]
+
+    board = next(n for n in by_name if n.endswith("leaderboard"))
+    folder, records, _ = by_name[board]
+    tables = [h["leaderboard"] for h in (as_dict(r.history.item) for r in records if r.WhichOneof("record_type") == "history") if "leaderboard" in h]
+    assert tables and tables[0]["_type"] == "table-file"
+    table = json.loads((folder / "files" / tables[0]["path"]).read_text())
+    assert "modes_mean" in table["columns"] and len(table["data"]) == 3
+    models = [row[table["columns"].index("model")] for row in table["data"]]
+    assert "vanilla" in models and "wgan-gp" in models
+
+
+def test_leaderboard_html_renders_in_headless_chromium(bench, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    out, _ = bench
+    page = (out / "leaderboard.html").read_text()
+    assert "http://" not in page and "https://" not in page and page.count('src="data:image/png;base64,') >= 4
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,2400"]
+    url = (out / "leaderboard.html").as_uri()
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    # The page's own script counted the pictures the browser decoded (naturalWidth > 0).
+    shown = re.search(r'data-shown="(\d+)" data-total="(\d+)"', dom)
+    assert shown, dom[-500:]
+    assert int(shown[1]) == int(shown[2]) >= 4  # curves, coverage bars, two scatter plots
+    assert dom.count('<tr class="model">') == 2 and dom.count('<tr class="real">') == 1 and "wgan-gp" in dom
+    # The screenshot (kept in tmp_path) against one of the same page with its pictures taken out.
+    bare = tmp_path / "bare.html"
+    bare.write_text(re.sub(r'src="data:image/png;base64,[^"]*"', 'src=""', page))
+    shot, bare_shot = tmp_path / "leaderboard.png", tmp_path / "bare.png"
+    subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    subprocess.run([*flags, f"--screenshot={bare_shot}", bare.as_uri()], capture_output=True, timeout=120)
+    assert non_white(shot) > non_white(bare_shot) + 0.01 > 0.01  # the table alone marks the bare page; pictures add far more
+
+
+def non_white(png) -> float:
+    from PIL import Image
+
+    pixels = Image.open(png).convert("L")
+    return sum(pixels.histogram()[:250]) / (pixels.width * pixels.height)
+
+
+def test_an_interrupted_entry_resumes_from_its_checkpoint(tmp_path, cli, monkeypatch):
+    from ganzoo.trainer import Trainer
+
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "b"
+    args = ["bench", "--models", "vanilla", "--datasets", "ring8", "--seeds", "1", *TINY, "--out", str(out), "--wandb", "off"]
+    step = Trainer.train_step
+
+    def stop_at_step_3(self):  # what a Ctrl-C does: the trainer finishes the step, saves and stops
+        step(self)
+        if self.step == 3:
+            self._stop_requested = True
+
+    monkeypatch.setattr(Trainer, "train_step", stop_at_step_3)
+    code, _, err = cli(*args)
+    assert code == 130 and "same ganzoo bench command" in err
+    assert not (out / "leaderboard.md").exists()
+    monkeypatch.setattr(Trainer, "train_step", step)
+    code, out_text, err = cli(*args)
+    assert code == 0, err
+    assert "resuming from step 3" in err
+    assert store_rows(out, "SELECT from_step, to_step FROM trainings") == [(0, 3), (3, 8)]
+    assert "| vanilla | 4 | 8 |" in (out / "leaderboard.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "vanila", "--datasets", "ring8", "--kimg", "1"], "unknown model 'vanila'"),
+    (["--models", "vanilla", "--datasets", "ring9", "--kimg", "1"], "unknown dataset 'ring9'"),
+    (["--models", "vanilla", "--datasets", "ring8", "--kimg", "0"], "bad --kimg"),
+    (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--seeds", "two"], "bad --seeds"),
+    (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--wandb", "maybe"], "bad --wandb"),
+    (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--set", "widht=3"], "did you mean width"),
+    (["--models", "progan-lite", "--datasets", "ring8", "--kimg", "1"], "nothing to run"),
+])
+def test_bad_bench_input_is_one_line_and_exit_2_and_makes_no_folder(tmp_path, cli, args, message):
+    code, out, err = cli("bench", *args, "--out", str(tmp_path / "b"))
+    assert code == 2 and message in err and len(err.strip().splitlines()) <= 2 and "Traceback" not in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_bench_refuses_a_folder_that_is_not_a_bench_folder(tmp_path, cli):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    (tmp_path / "file").write_text("keep me too")
+    for out in ("mine", "file"):
+        code, _, err = cli("bench", "--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--out", str(tmp_path / out))
+        assert code == 2 and "--out" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"] and (tmp_path / "file").read_text() == "keep me too"
+
+
+def test_incompatible_pairs_are_skipped_in_one_line(tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    # No --set here: progan-lite has no width option, and an option a model lacks is an error, not a skip.
+    args = ["--kimg", "4", "--eval-n", "300", "--set", "data.n=2000", "--quiet", "--wandb", "off", "--seeds", "1"]
+    code, out, err = cli("bench", "--models", "vanilla,progan-lite", "--datasets", "ring8", *args, "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    assert "skip progan-lite on ring8: progan-lite is for images" in err
+    runs = [p.name for p in (tmp_path / "b" / "runs").iterdir()]
+    assert len(runs) == 1 and runs[0].startswith("vanilla-ring8-4kimg-set") and runs[0].endswith("-seed0")
+    code, _, err = cli("bench", "--models", "vanilla,progan-lite", "--datasets", "ring8", *args, "--set", "width=16", "--out", str(tmp_path / "c"))
+    assert code == 2 and "unknown option 'width' for model progan-lite" in err
+
+
+def test_leaderboard_combines_bench_folders_and_refuses_others(tmp_path, cli, bench):
+    out, _ = bench
+    code, text, err = cli("leaderboard", str(out), str(out), "--out", str(tmp_path / "board"))
+    assert code == 0, err
+    assert "| vanilla |" in text and (tmp_path / "board" / "leaderboard.html").is_file()
+    code, _, err = cli("leaderboard", str(tmp_path))
+    assert code == 2 and "not a bench folder" in err
+    assert not (tmp_path / STORE_FILE).exists()
