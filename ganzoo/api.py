@@ -242,7 +242,9 @@ def _wandb_sinks(mode: str, run_dir: Path, config: RunConfig) -> list:
     if check_wandb_mode(mode) == "off":
         return []
     announce_wandb(mode, run_dir)
-    return [WandbSink(run_dir, config.to_dict(), mode)]
+    sink = WandbSink(run_dir, config.to_dict(), mode)
+    sink.start()  # a W&B that cannot start fails here, before any training
+    return [sink]
 
 
 def resume(

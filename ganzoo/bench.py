@@ -248,6 +248,7 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
     if mode != "off":
         wandb_config = {**config.to_dict(), "bench": {"kimg": entry.kimg, "params": entry.params, "config_hash": config_hash(config)}}
         sink = WandbSink(run_dir, wandb_config, mode, folder=out, group=group, finish_on_close=False)
+        sink.start()  # a W&B that cannot start fails the entry here, before any training
     try:
         step = _reached_step(run_dir, config)
         if step < config.steps:

@@ -167,8 +167,8 @@ class WandbSink:
     """Logs one training run to Weights & Biases: its config, every named scalar by step,
     the sample pictures, and (from :meth:`log_final`) the final metrics.
 
-    W&B starts on the first thing logged, so a run that fails its checks never opens one.
-    The W&B run id is kept in ``RUN_DIR/wandb.json``, so a resumed run continues the same
+    W&B starts on :meth:`start` or the first thing logged, never in the constructor, so a
+    run that fails its checks never opens one. The W&B run id is kept in ``RUN_DIR/wandb.json``, so a resumed run continues the same
     W&B run. ``folder`` holds W&B's own ``wandb/`` folder (default: the run folder).
     ``finish_on_close=False`` keeps the W&B run open after training, for a caller that
     evaluates first (``ganzoo bench``) and then calls :meth:`finish`.
@@ -187,17 +187,24 @@ class WandbSink:
         self.group = group
         self.finish_on_close = finish_on_close
         self._run = None
+        self._id, self._id_saved = "", False
+
+    def start(self):
+        """Start the W&B run now (callers do, before training, so that a W&B failure costs no training)."""
+        return self.run
 
     @property
     def run(self):
         if self._run is None:
             id_file = self.run_dir / WANDB_ID_FILE
-            run_id = json.loads(id_file.read_text())["id"] if id_file.is_file() else secrets.token_hex(4)
+            self._id = json.loads(id_file.read_text())["id"] if id_file.is_file() else secrets.token_hex(4)
             self._run = _init_wandb(
-                self.mode, self.folder, id=run_id, resume="allow", name=self.run_dir.name, group=self.group,
+                self.mode, self.folder, id=self._id, resume="allow", name=self.run_dir.name, group=self.group,
                 job_type="train", config=self.config,
             )
-            atomic_write_text(id_file, json.dumps({"id": run_id, "project": WANDB_PROJECT, "group": self.group}) + "\n")
+        if not self._id_saved and self.run_dir.is_dir():  # a new run's folder appears only once training starts
+            atomic_write_text(self.run_dir / WANDB_ID_FILE, json.dumps({"id": self._id, "project": WANDB_PROJECT, "group": self.group}) + "\n")
+            self._id_saved = True
         return self._run
 
     def log(self, record: dict[str, Any]) -> None:
@@ -215,6 +222,7 @@ class WandbSink:
 
     def finish(self) -> None:
         if self._run is not None:
+            self.run  # a run that logged nothing still leaves its id for a resume
             self._run.finish()
             self._run = None
 
