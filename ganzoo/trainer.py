@@ -75,6 +75,9 @@ class Trainer:
         callbacks: list | None = None,
     ) -> None:
         self.gan = gan.to(device)
+        # Only parameters that take gradients when the trainer gets them are switched on and off
+        # per phase: a parameter a plugin froze (requires_grad False) stays frozen.
+        self._trainable = {name: [p for p in net.parameters() if p.requires_grad] for name, net in gan.networks.items()}
         self.info = dataset.info
         self.config = config
         self.run_dir = Path(run_dir)
@@ -149,12 +152,12 @@ class Trainer:
     # -- the loop ----------------------------------------------------------
     def train_step(self) -> None:
         """Run every phase due at this step; each phase updates only its own network."""
-        networks = self.gan.networks
         for phase in self.gan.objective.phases:
             if self.step % phase.every:
                 continue
-            for name, net in networks.items():
-                net.requires_grad_(name == phase.network)
+            for name, params in self._trainable.items():
+                for param in params:
+                    param.requires_grad_(name == phase.network)
             optimizer = self.gan.optimizers[phase.optimizer]
             for _ in range(phase.repeats):
                 real, labels = self.batcher.next()

@@ -160,6 +160,35 @@ def test_trainer_runs_declared_phases_and_updates_only_the_phase_network(tmp_pat
     assert "loss/G" in lines[0] and "loss/G" not in lines[1] and "fake_mean" in lines[0]
 
 
+class _FrozenLayerPlugin:
+    """vanilla with the generator's first layer frozen by the plugin, as for fine-tuning."""
+
+    def __init__(self, vanilla: ganzoo.ModelSpec) -> None:
+        self.vanilla = vanilla
+
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        vanilla = self.vanilla
+
+        def build(info, c):
+            gan = vanilla.build(info, c)
+            gan.networks["G"].net[0].requires_grad_(False)
+            return gan
+
+        register(ganzoo.ModelSpec(name="frozen-first-layer", summary="vanilla, G's first layer frozen", build=build, config=vanilla.config, presets=vanilla.presets))
+
+
+def test_a_parameter_the_plugin_froze_stays_frozen(tmp_path, register_plugin):
+    register_plugin(_FrozenLayerPlugin(ganzoo.plugins.models().get("vanilla")), "frozen-first-layer")
+    info = ganzoo.DatasetInfo("ring8", "vector", (2,))
+    torch.manual_seed(0)  # as training seeds itself (seed 0) before building, so these are the initial weights
+    before = ganzoo.create_model("frozen-first-layer", info, width=16, depth=1).networks["G"].state_dict()
+    run = ganzoo.train("frozen-first-layer", "ring8", steps=5, out=tmp_path / "f", **TINY)
+    after = {k[len("net.G."):]: v for k, v in _weights(run.path).items() if k.startswith("net.G.")}
+    assert torch.equal(after["net.0.weight"], before["net.0.weight"]) and torch.equal(after["net.0.bias"], before["net.0.bias"])
+    assert not torch.equal(after["net.2.weight"], before["net.2.weight"])  # the rest of G trained
+
+
 def test_run_folder_has_config_metrics_pictures_and_checkpoint(tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=20, out=tmp_path / "r", sample_every=10, log_every=10, **TINY)
     names = {p.relative_to(run.path).as_posix() for p in run.path.rglob("*") if p.is_file()}
