@@ -19,6 +19,7 @@ import hashlib
 import importlib.metadata
 import json
 import math
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -147,6 +148,9 @@ def plan(
             except GanzooError as exc:
                 skipped.append(f"skip {model} on {dataset}: {exc}")
                 continue
+            except Exception as exc:  # a plugin's bug: that model is skipped, the others still run
+                skipped.append(f"skip {model} on {dataset}: its builder raised {type(exc).__name__}: {first_line(exc)}")
+                continue
             steps = steps_for_kimg(gan.objective.phases, base.batch_size, kimg)
             schedule = live_schedule(steps)
             eval_every = schedule.pop("eval_every")
@@ -216,9 +220,10 @@ def run_bench(
               f"({time.perf_counter() - start:.0f} s into the bench)", file=sys.stderr)
         try:
             done = _run_entry(entry, store, out, mode, group, progress, result)
-        except GanzooError as exc:
-            result.failed.append(f"{entry.name}: {exc}")
-            print(f"  failed: {exc}", file=sys.stderr)
+        except Exception as exc:  # one failing entry (a user error or a plugin's bug) must not stop the others
+            reason = str(exc) if isinstance(exc, GanzooError) else f"{type(exc).__name__}: {first_line(exc)}"
+            result.failed.append(f"{entry.name}: {reason}")
+            print(f"  failed: {reason}", file=sys.stderr)
             continue
         if not done:
             result.interrupted = True
@@ -244,16 +249,21 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
     if store.has(rel) and _evaluated_at(eval_file, config.steps, entry.eval_n):
         print("  done earlier: skipped", file=sys.stderr)
         return True
+    step = _reached_step(run_dir, config)
+    if step == 0 and run_dir.exists():
+        # Killed before its first checkpoint: nothing in it can be resumed, and the folder is
+        # this bench's own attempt at this very entry (same recipe and seed).
+        print("  an earlier attempt left no checkpoint: training afresh", file=sys.stderr)
+        shutil.rmtree(run_dir)
     sink = None
     if mode != "off":
         wandb_config = {**config.to_dict(), "bench": {"kimg": entry.kimg, "params": entry.params, "config_hash": config_hash(config)}}
         sink = WandbSink(run_dir, wandb_config, mode, folder=out, group=group, finish_on_close=False)
         sink.start()  # a W&B that cannot start fails the entry here, before any training
     try:
-        step = _reached_step(run_dir, config)
         if step < config.steps:
             began = time.perf_counter()
-            if step == 0 and not run_dir.exists():
+            if step == 0:
                 run = api.train(config=config.to_dict(), out=run_dir, progress=progress, sinks=[sink] if sink else None, eval_every=entry.eval_every)
             else:
                 print(f"  resuming from step {step}", file=sys.stderr)
@@ -285,13 +295,15 @@ def _reached_step(run_dir: Path, config: RunConfig) -> int:
     """The step an existing run folder has reached (0 for none); refuses a folder made for another recipe."""
     if not run_dir.exists():
         return 0
-    if not (run_dir / "config.yaml").is_file() or not (run_dir / "checkpoints" / "last.pt").is_file():
-        raise GanzooError(f"{run_dir} exists but holds no checkpoint to resume; move it away to train this entry afresh")
+    if not (run_dir / "config.yaml").is_file():
+        raise GanzooError(f"{run_dir} exists but is not a run folder; move it away to train this entry")
     existing = api.load_run(run_dir).config
     if config_hash(existing) != config_hash(config) or existing.seed != config.seed:
         raise GanzooError(f"{run_dir} was trained with another config; move it away, or bench into another --out")
     from .checkpoint import load_checkpoint
 
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        return 0  # the same recipe, stopped before its first checkpoint
     return int(load_checkpoint(run_dir / "checkpoints" / "last.pt", map_location="cpu")["step"])
 
 
@@ -307,8 +319,16 @@ def _evaluated_at(eval_file: Path, steps: int, n: int) -> bool:
 
 
 def _metric_rows(report: dict[str, Any]) -> list[tuple[str, str, float | None]]:
-    return [(source, key, value) for source, values in report["metrics"].items() for key, value in values.items()
-            if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))]
+    """``(metric plugin, number's name, value)``; a name an earlier plugin already gave is prefixed with its plugin."""
+    rows, names = [], set()
+    for source, values in report["metrics"].items():
+        for key, value in values.items():
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                continue
+            name = f"{source}/{key}" if key in names else key
+            names.add(name)
+            rows.append((source, name, value))
+    return rows
 
 
 def _train_seconds(run_dir: Path) -> float | None:

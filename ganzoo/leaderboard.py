@@ -37,7 +37,8 @@ class Group:
     kimg: float
     config_hash: str
     runs: list[dict[str, Any]] = field(default_factory=list)  # one per seed: the run's shared fields plus "metrics"
-    note: str = ""  # for real-data rows: the dataset options that set it apart from the dataset's other real-data rows
+    note: str = ""  # what sets this row apart from the dataset's other rows of the same model (or real-data rows)
+    repeats: int = 0  # runs of a seed this group already had (e.g. a bench folder given twice, as a copy): left out
 
     @property
     def is_real(self) -> bool:
@@ -94,7 +95,11 @@ def group_rows(rows: Iterable[dict[str, Any]]) -> dict[str, list[Group]]:
     for run in runs.values():
         p = run["eval_protocol"]
         key = (run["dataset"], run["model"], run["kimg"], run["config_hash"], p.get("n_generated"), p.get("n_real"))
-        groups.setdefault(key, Group(run["dataset"], run["model"], run["kimg"], run["config_hash"])).runs.append(run)
+        group = groups.setdefault(key, Group(run["dataset"], run["model"], run["kimg"], run["config_hash"]))
+        if run["seed"] in group.seeds:
+            group.repeats += 1  # the same recipe and seed again: one seed must not count twice in mean and std
+            continue
+        group.runs.append(run)
     by_dataset: dict[str, list[Group]] = {}
     for g in groups.values():
         by_dataset.setdefault(g.dataset, []).append(g)
@@ -107,7 +112,23 @@ def group_rows(rows: Iterable[dict[str, Any]]) -> dict[str, list[Group]]:
 
         gs.sort(key=order)
         _note_dataset_options([g for g in gs if g.is_real])
+        for model in {g.model for g in gs if not g.is_real}:
+            _note_differences([g for g in gs if g.model == model])
     return dict(sorted(by_dataset.items()))
+
+
+def _note_differences(same_model: list[Group]) -> None:
+    """Tell apart rows of one model on one dataset: other budget, recipe or evaluation N."""
+    if len(same_model) < 2:
+        return
+    aspects = {
+        "kimg": lambda g: f"{fmt(g.kimg)} kimg",
+        "recipe": lambda g: f"recipe {g.config_hash[:8]}",
+        "n": lambda g: f"N={g.protocol.get('n_generated')}",
+    }
+    differing = [name for name, text in aspects.items() if len({text(g) for g in same_model}) > 1]
+    for g in same_model:
+        g.note = ", ".join(aspects[name](g) for name in differing)
 
 
 def _note_dataset_options(real: list[Group]) -> None:
@@ -136,7 +157,7 @@ def params_text(params: dict[str, int]) -> str:
 def row_label(g: Group) -> str:
     if g.is_real:
         return f"real data (held-out, N={g.protocol.get('n_generated')}{', ' + g.note if g.note else ''})"
-    return g.model
+    return f"{g.model} ({g.note})" if g.note else g.model
 
 
 @dataclass
@@ -186,8 +207,13 @@ def markdown(groups: dict[str, list[Group]], sources: list[Path]) -> str:
         if model_groups:
             p = model_groups[0].protocol
             net = f", feature network {p['feature_network']} (sha256 {p['feature_weights_sha256'][:12]}...)" if "feature_network" in p else ""
-            lines.append(f"Evaluation: N generated {p.get('n_generated')}, N real {p.get('n_real')}, latent seed {p.get('seed')}, "
-                         f"{p.get('checkpoint')} checkpoint{net}; split: {p.get('real_split')}.")
+            n_gen = sorted({g.protocol.get("n_generated") for g in model_groups}, key=str)
+            n_real = sorted({g.protocol.get("n_real") for g in model_groups}, key=str)
+            lines.append(f"Evaluation: N generated {' or '.join(map(str, n_gen))}, N real {' or '.join(map(str, n_real))}, "
+                         f"latent seed {p.get('seed')}, {p.get('checkpoint')} checkpoint{net}; split: {p.get('real_split')}.")
+            repeats = sum(g.repeats for g in gs)
+            if repeats:
+                lines.append(f"{repeats} run(s) repeating a recipe and seed already counted (a bench folder given twice?) are left out.")
             lines.append("")
         head = ["model", "kimg", "steps", "batch", "seeds", *cols, "train s", "params"]
         lines.append("| " + " | ".join(head) + " |")

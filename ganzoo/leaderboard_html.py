@@ -84,7 +84,7 @@ def live_curves(group: Group) -> dict[str, list[tuple[float, float]]]:
 
 
 def curves_png(groups: list[Group], dataset: str) -> bytes | None:
-    curves = {g.model: live_curves(g) for g in groups if not g.is_real}
+    curves = {row_label(g): live_curves(g) for g in groups if not g.is_real}
     metrics = sorted({m for c in curves.values() for m in c})
     if not metrics:
         return None
@@ -117,7 +117,7 @@ def coverage_png(groups: list[Group], dataset: str) -> bytes | None:
     stds = [g.mean_std(covered)[1] for g in shown]
     colors = ["tab:green" if g.is_real else "tab:blue" for g in shown]
     ax.bar(range(len(shown)), means, yerr=stds, capsize=4, color=colors)
-    ax.set_xticks(range(len(shown)), ["real data" if g.is_real else g.model for g in shown], rotation=20, fontsize=8)
+    ax.set_xticks(range(len(shown)), ["real data" if g.is_real else row_label(g) for g in shown], rotation=20, fontsize=8)
     total = next((g.mean_std(total_key)[0] for g in shown if g.mean_std(total_key)), None)
     if total:
         ax.axhline(total, color="tab:red", linestyle="--", linewidth=1, label=f"all {fmt(total)}")
@@ -161,7 +161,7 @@ def _dataset_section(dataset: str, groups: list[Group]) -> str:
         final = run_dir / "final.png"
         vector = vector or _kind(run_dir) == "vector"
         if final.is_file():
-            caption = f"{g.model}, {fmt(g.kimg)} kimg, seed {g.seeds[0]}"
+            caption = f"{row_label(g)}, {fmt(g.kimg)} kimg, seed {g.seeds[0]}"
             css = " class=scatter" if vector else " class=grid"
             figures.append(f"<figure>{_img(final.read_bytes(), caption, css)}<figcaption>{html.escape(caption)}</figcaption></figure>")
     kind = "Scatter plots over the modes" if vector else "Final sample grids"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import ganzoo
 from ganzoo.bench import live_schedule, steps_for_kimg
 from ganzoo.model import Phase
 from ganzoo.results import STORE_FILE
@@ -266,3 +267,102 @@ def test_leaderboard_combines_bench_folders_and_refuses_others(tmp_path, cli, be
     code, _, err = cli("leaderboard", str(tmp_path))
     assert code == 2 and "not a bench folder" in err
     assert not (tmp_path / STORE_FILE).exists()
+
+
+def test_a_copy_of_a_bench_folder_does_not_count_its_seeds_twice(tmp_path, cli, bench):
+    out, _ = bench
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    code, _, err = cli("leaderboard", str(out), "--out", str(tmp_path / "one"))
+    assert code == 0, err
+    code, _, err = cli("leaderboard", str(out), str(copy), "--out", str(tmp_path / "both"))
+    assert code == 0, err
+    one, both = ([r for r in csv.DictReader(open(tmp_path / name / "leaderboard.csv"))] for name in ("one", "both"))
+    assert [(r["model"], r["n_seeds"], r["seeds"], r["modes_mean"], r["modes_std"]) for r in both] == \
+           [(r["model"], r["n_seeds"], r["seeds"], r["modes_mean"], r["modes_std"]) for r in one]
+    assert "left out" in (tmp_path / "both" / "leaderboard.md").read_text()
+
+
+class _BrokenModels:
+    """A third-party plugin with two bugs: one model's builder raises, the other's loss raises in training."""
+
+    def __init__(self, vanilla: ganzoo.ModelSpec) -> None:
+        self.vanilla = vanilla
+
+    def _fails_in_training(self, info, c):
+        gan = self.vanilla.build(info, c)
+
+        class Broken(type(gan.objective)):
+            def loss(self, phase, batch):
+                raise KeyError("a bug in the plugin")
+
+        gan.objective.__class__ = Broken
+        return gan
+
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        v = self.vanilla
+        register(ganzoo.ModelSpec(name="broken-builder", summary="raises when built", build=lambda info, c: {}["oops"], config=v.config, presets=v.presets))
+        register(ganzoo.ModelSpec(name="broken-loss", summary="raises in training", build=self._fails_in_training, config=v.config, presets=v.presets))
+
+
+def test_a_broken_plugin_fails_its_own_entries_and_the_others_still_run(tmp_path, cli, monkeypatch, register_plugin):
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    register_plugin(_BrokenModels(ganzoo.plugins.models().get("vanilla")), "broken-models")
+    code, _, err = cli("bench", "--models", "broken-builder,broken-loss,vanilla", "--datasets", "ring8", "--seeds", "1", *TINY,
+                       "--wandb", "off", "--out", str(tmp_path / "b"))
+    assert "Traceback" not in err
+    assert "skip broken-builder on ring8: its builder raised KeyError: 'oops'" in err
+    assert "failed: KeyError: 'a bug in the plugin'" in err
+    assert code != 0  # the bench says an entry failed
+    board = (tmp_path / "b" / "leaderboard.md").read_text()
+    assert "| vanilla |" in board and "| broken-" not in board
+
+
+def test_an_entry_killed_before_its_first_checkpoint_trains_afresh_with_the_same_result(tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "b"
+    args = ["bench", "--models", "vanilla", "--datasets", "ring8", "--seeds", "1", *TINY, "--out", str(out), "--wandb", "off"]
+    code, _, err = cli(*args)
+    assert code == 0, err
+    (run,) = (out / "runs").iterdir()
+    before = json.loads((run / "eval.json").read_text())["metrics"]
+    # What a kill -9 during the first steps leaves: the run folder, no checkpoint, no evaluation.
+    shutil.rmtree(run / "checkpoints")
+    (run / "eval.json").unlink()
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert "left no checkpoint: training afresh" in err
+    assert store_rows(out, "SELECT from_step, to_step FROM trainings") == [(0, 8), (0, 8)]
+    assert json.loads((run / "eval.json").read_text())["metrics"] == before  # same seed, same recipe: same numbers
+
+
+def test_two_metric_plugins_may_use_the_same_number_name(tmp_path, cli, monkeypatch, register_plugin):
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+
+    class SamePrecision:
+        @ganzoo.hookimpl
+        def register_metrics(self, register):
+            register(ganzoo.MetricSpec(name="my-precision", summary="a precision of its own", kinds=("vector",),
+                                       compute=lambda ctx: {"precision": 0.5}))
+
+    register_plugin(SamePrecision(), "same-precision")
+    code, _, err = cli("bench", "--models", "vanilla", "--datasets", "ring8", "--seeds", "1", *TINY, "--wandb", "off", "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    metrics = dict(store_rows(tmp_path / "b", "SELECT metric, source FROM results WHERE model = 'vanilla'"))
+    assert metrics["precision"] == "mixture-prdc" and metrics["my-precision/precision"] == "my-precision"
+
+
+def test_rows_of_one_model_that_differ_in_evaluation_n_or_recipe_say_so():
+    from ganzoo.leaderboard import group_rows, row_label
+
+    def row(run, n, recipe, seed=0):
+        return {"bench": "b", "run": run, "metric": "modes", "source": "mixture-modes", "value": 8.0, "dataset": "ring8",
+                "model": "vanilla", "kimg": 4.0, "config_hash": recipe, "seed": seed, "config": {},
+                "eval_protocol": {"n_generated": n, "n_real": n}}
+
+    groups = group_rows([row("a", 1000, "aaaaaaaa11"), row("b", 300, "aaaaaaaa11"), row("c", 300, "bbbbbbbb22")])["ring8"]
+    assert sorted(row_label(g) for g in groups) == [
+        "vanilla (recipe aaaaaaaa, N=1000)", "vanilla (recipe aaaaaaaa, N=300)", "vanilla (recipe bbbbbbbb, N=300)"]
+    (alone,) = group_rows([row("a", 1000, "aaaaaaaa11"), row("b", 1000, "aaaaaaaa11", seed=1)])["ring8"]
+    assert row_label(alone) == "vanilla" and alone.seeds == [0, 1]
