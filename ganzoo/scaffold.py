@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.resources
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -40,6 +41,10 @@ def check_name(name: str) -> None:
     models = plugins.models()
     if name in models.names():
         raise GanzooError(f"model {name!r} is already registered by plugin {models.owner(name)}; choose another NAME")
+    module = package_names(name)["module"]
+    if importlib.util.find_spec(module) is not None:
+        # e.g. NAME "plugins" -> ganzoo_plugins, ganzoo's own built-ins: the two would shadow each other
+        raise GanzooError(f"a Python module called {module} already exists; choose another NAME")
     dist = package_names(name)["dist"]
     try:
         importlib.metadata.distribution(dist)

@@ -60,6 +60,7 @@ def test_new_plugin_installs_is_listed_trains_and_passes_its_own_tests(cli, ganz
     ("my--gan", "invalid plugin name 'my--gan'"),
     ("ganzoo-mine", "NAME is the model's name; the package will be called ganzoo-NAME (try 'mine')"),
     ("vanilla", "model 'vanilla' is already registered by plugin ganzoo_plugins.vanilla; choose another NAME"),
+    ("plugins", "a Python module called ganzoo_plugins already exists; choose another NAME"),
 ])
 def test_bad_names_are_one_line_errors_and_write_nothing(cli, tmp_path, name, message):
     code, out, err = cli("new-plugin", name, "--dir", str(tmp_path / "pkg"))
