@@ -167,12 +167,7 @@ def evaluate(
         "dataset": run.config.dataset,
         "protocol": {
             "n_generated": n,
-            "n_real": len(real),
-            "n_heldout": len(heldout),
-            "real_split": SPLIT,
-            "dataset_source": real_fields["source"],
-            "dataset_size": real_fields["dataset_size"],
-            "seed": seed,
+            **_reference_protocol(real, heldout, real_fields, seed),
             "checkpoint": checkpoint,
             "step": step,
             "generator": gan.ema_name if gan.ema_name in gan.networks else gan.generator,
@@ -191,6 +186,18 @@ def evaluate(
     return report
 
 
+def _reference_protocol(real: torch.Tensor, heldout: torch.Tensor, real_fields: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The protocol fields of the real data and the seed, the same for a run's report and the real-data floor's."""
+    return {
+        "n_real": len(real),
+        "n_heldout": len(heldout),
+        "real_split": SPLIT,
+        "dataset_source": real_fields["source"],
+        "dataset_size": real_fields["dataset_size"],
+        "seed": seed,
+    }
+
+
 def evaluate_real_data(config: RunConfig, n: int | None = None, metrics: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
     """The real-data floor: every metric with held-out real samples in the generator's place.
 
@@ -206,8 +213,7 @@ def evaluate_real_data(config: RunConfig, n: int | None = None, metrics: list[st
     results, more_skipped, seconds = run_metrics(ctx, specs)
     skipped.update(more_skipped)
     protocol = {
-        "n_generated": len(heldout), "n_real": len(real), "n_heldout": len(heldout), "real_split": SPLIT,
-        "dataset_source": real_fields["source"], "dataset_size": real_fields["dataset_size"], "seed": seed,
+        "n_generated": len(heldout), **_reference_protocol(real, heldout, real_fields, seed),
         "generator": "held-out real data", "versions": versions(), **ctx.protocol,
     }
     return {"dataset": dataset.info.name, "protocol": protocol, "metrics": results, "skipped": skipped, "seconds": seconds}

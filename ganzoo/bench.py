@@ -16,7 +16,6 @@ image-only models on 2-D data) is reported in one line and skipped.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import math
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import api, plugins
+from .checkpoint import load_checkpoint
 from .errors import GanzooError, first_line
 from .model import Phase
 from .results import REAL_DATA, STORE_FILE, Entry, Store
@@ -300,8 +300,6 @@ def _reached_step(run_dir: Path, config: RunConfig) -> int:
     existing = api.load_run(run_dir).config
     if config_hash(existing) != config_hash(config) or existing.seed != config.seed:
         raise GanzooError(f"{run_dir} was trained with another config; move it away, or bench into another --out")
-    from .checkpoint import load_checkpoint
-
     if not (run_dir / "checkpoints" / "last.pt").is_file():
         return 0  # the same recipe, stopped before its first checkpoint
     return int(load_checkpoint(run_dir / "checkpoints" / "last.pt", map_location="cpu")["step"])
@@ -336,19 +334,12 @@ def _train_seconds(run_dir: Path) -> float | None:
     return records[-1].get("time") if records else None
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("ganzoo")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _entry_row(entry: Planned, rel: str, report: dict[str, Any], eval_seconds: float | None) -> Entry:
     c = entry.config
     return Entry(
         run=rel, model=c.model, dataset=c.dataset, seed=c.seed, kimg=entry.kimg, steps=c.steps, batch_size=c.batch_size,
         config_hash=config_hash(c), config=c.to_dict(), eval_protocol=report["protocol"],
-        train_seconds=_train_seconds(entry.run_dir), eval_seconds=eval_seconds, params=entry.params, ganzoo_version=_version(),
+        train_seconds=_train_seconds(entry.run_dir), eval_seconds=eval_seconds, params=entry.params, ganzoo_version=plugins.ganzoo_version(),
     )
 
 
@@ -372,7 +363,7 @@ def _real_data_floors(entries: list[Planned], store: Store) -> int:
             run=run, model=REAL_DATA, dataset=config.dataset, seed=0, kimg=0.0, steps=0, batch_size=0,
             config_hash=digest, config={"dataset": config.dataset, "dataset_config": config.dataset_config},
             eval_protocol=report["protocol"], train_seconds=None, eval_seconds=time.perf_counter() - began,
-            params={}, ganzoo_version=_version(),
+            params={}, ganzoo_version=plugins.ganzoo_version(),
         ), _metric_rows(report))
         added += 1
     return added

@@ -116,7 +116,7 @@ def load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
-    ganzoo_dist = ("ganzoo", _builtin_version())
+    ganzoo_dist = ("ganzoo", ganzoo_version())
     for module_name in DEFAULT_PLUGINS:
         try:
             _add(importlib.import_module(module_name), module_name, ganzoo_dist)
@@ -208,7 +208,8 @@ def plugin_infos() -> list[PluginInfo]:
     return [infos[name] for name in sorted(infos)]
 
 
-def _builtin_version() -> str:
+def ganzoo_version() -> str:
+    """The installed ganzoo's version ("dev" when running from a source tree)."""
     try:
         return importlib.metadata.version("ganzoo")
     except importlib.metadata.PackageNotFoundError:  # running from a source tree
