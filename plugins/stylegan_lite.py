@@ -48,21 +48,34 @@ help here. ``mbstd_group`` 32 (the whole batch), as in StyleGAN2-ADA's CIFAR con
 
 Known limitation: at this size and budget (25 thousand images seen; the paper trains for
 tens of millions) the generator collapses towards one digit shape within a few hundred
-steps under every setting we tried: lr 2e-4 to 1e-2, separate G/D rates, r1_gamma 0.005 to
+steps under every setting tried: lr 2e-4 to 1e-2, separate G/D rates, r1_gamma 0.005 to
 10, minibatch-stddev group 1, 4 or 32, 32 or 64 channels, batch 32 or 64, with or without
-style mixing, Adam beta1 0 or 0.5, 2 D steps per G step, a 2-layer mapping or none,
+style mixing, Adam beta1 0 or 0.5, 2 D steps per G step, a 1-, 2- or 4-layer mapping or none,
 mapping lr_mul 1, EMA off, noise inputs off, no skip outputs, style-affine bias 0, affine
 learning rate x0.1 or x10, smaller affine or tRGB initialisation, pixel norm after each
 styled conv, path-length regularisation, translation+cutout augmentation of D's inputs,
 ProGAN-lite's discriminator instead of the residual one, the WGAN-GP objective, and 2,000
 steps. Lower learning rates (2e-4) avoid the collapse for 600 steps but have not learned
-digit shapes by then. A control pins the cause on the style-based generator: ProGAN-lite's
-generator (non-growing, z through a dense 4x4 layer) trained with this plugin's exact
-objective, discriminator and learning rates draws varied digit shapes after 400 steps.
-Diversity falls within the first 100 steps; a faster style-affine learning rate speeds the
-collapse and a slower one delays it, but keeping the styles' z-dependent part large does
-not prevent it, and replacing the learned constant by a z-dependent input (for diagnosis
-only) does not either. The mechanism is not yet understood; this is an open problem.
+digit shapes by then. A control: ProGAN-lite's generator (non-growing, z through a dense
+4x4 layer) trained with this plugin's exact objective, discriminator and learning rates
+draws varied digit shapes after 400 steps.
+
+What the diagnostics say so far (``benchmarks/stylegan_collapse.py``, one seed each, digit
+classes counted by the shipped LeNet every 50 steps; the commands and numbers are in the
+issue 3 notes). The collapse does not need the styles: with modulation switched off (s = 1),
+noise off and z fed through a dense 4x4 input instead of the constant, this synthesis
+network still collapses to one class by 400 steps. Two other parts each push towards
+collapse. (1) The skip outputs with bilinear upsampling: the same style-free network with
+one tRGB at 32x32 and nearest-neighbour upsampling (ProGAN's topology, still with
+demodulated convolutions and noise inputs) keeps 4-7 confident classes from step 400 to
+800, as ProGAN-lite's generator does (also 4-7). (2) The mapping network: ProGAN-lite's
+generator behind a 4-layer mapping (lr_mul 0.01 or 1) collapses to one class by 100-300 steps, behind a
+1-layer one its EMA keeps 3-7 classes to 400 steps; a random 4-layer mapping shrinks the
+participation ratio of w's covariance from 124 to 32 and adds a common component as large
+as the spread. The full generator with one tRGB, nearest upsampling and a 1- or 2-layer
+mapping only delays the collapse (2-5 classes at 200-400 steps, one or two by 600-800),
+so with the learned constant and modulation back in, a further factor remains; it is not
+yet identified.
 """
 
 from __future__ import annotations
