@@ -73,9 +73,10 @@ generator behind a 4-layer mapping (lr_mul 0.01 or 1) collapses to one class by 
 1-layer one its EMA keeps 3-7 classes to 400 steps; a random 4-layer mapping shrinks the
 participation ratio of w's covariance from 124 to 32 and adds a common component as large
 as the spread. The full generator with one tRGB, nearest upsampling and a 1- or 2-layer
-mapping only delays the collapse (2-5 classes at 200-400 steps, one or two by 600-800).
+mapping only delays the collapse (1-5 classes at 200-400 steps, two or fewer by 600-800).
 The constant and the modulation both contribute: that generator with a dense input of z in
-place of the constant (diagnostic only) and modulation on keeps 4-7 classes to step 500,
+place of the constant (diagnostic only) and modulation on keeps 3-6 classes from step 200
+to 550,
 then falls to 3 (1-layer mapping) or 2 (4-layer) by step 800. No setting that keeps every
 StyleGAN part has avoided the collapse at this budget.
 """
