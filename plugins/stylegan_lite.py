@@ -76,9 +76,8 @@ as the spread. The full generator with one tRGB, nearest upsampling and a 1- or 
 mapping only delays the collapse (1-5 classes at 200-400 steps, two or fewer by 600-800).
 The constant and the modulation both contribute: that generator with a dense input of z in
 place of the constant (diagnostic only) and modulation on keeps 3-6 classes from step 200
-to 550,
-then falls to 3 (1-layer mapping) or 2 (4-layer) by step 800. No setting that keeps every
-StyleGAN part has avoided the collapse at this budget.
+to 550, then falls to 3 (1-layer mapping) or 2 (4-layer) by step 800. No setting that
+keeps every StyleGAN part has avoided the collapse at this budget.
 """
 
 from __future__ import annotations
