@@ -4,15 +4,14 @@ StyleGAN", i.e. StyleGAN2) at 32x32.
 
 What "lite" keeps:
 
-- a **mapping network** z -> w: pixel-normalised z through a few equalized-lr linear layers
-  whose learning rate is scaled by 0.01 (the paper's ``lr_mul``), so w moves slowly;
+- a **mapping network** z -> w: pixel-normalised z through equalized-lr linear layers whose
+  learning rate is scaled by 0.01 (the paper's ``lr_mul``), so w moves slowly;
 - a **learned constant** 4x4 input; z enters only through the styles;
 - **modulated convolutions with weight demodulation** (StyleGAN2): each layer's 3x3 weights
   are scaled per input channel by a style ``s = A(w)`` and then renormalised to unit norm per
   output channel, which replaces AdaIN and removes its droplet artefacts;
 - **per-layer noise inputs** with a learned per-channel strength (initialised to zero);
-- a **skip generator** (an RGB output at every resolution, upsampled and summed) and a
-  **residual discriminator** with **minibatch standard deviation**, as in StyleGAN2;
+- a **residual discriminator** with **minibatch standard deviation**, as in StyleGAN2;
 - **style mixing regularisation**: with probability ``mixing_prob`` (0.9 in the paper) a
   training fake uses two latents z1, z2 and switches from w1 to w2 at a random crossover
   layer (drawn per sample), so that neighbouring layers' styles cannot rely on each other;
@@ -31,53 +30,59 @@ sampling goes through ``GAN.sample``, which switches to eval) each layer uses on
 image stored as a buffer (``noise_const``, the "const" noise mode of NVlabs' generate.py).
 Samples are therefore deterministic given z, and truncation 0 gives one image for every z.
 
+Where it departs from StyleGAN2, and why. The paper's generator, built as described, collapsed
+to one digit shape within a few hundred steps on the bundled digits under every learning
+rate, R1 weight, batch size, channel count, augmentation and regulariser tried (about 60
+runs over two sessions; ``benchmarks/stylegan_collapse.py`` reproduces them). The diagnosis:
+the generator can turn down the part of each image that depends on z relative to a part
+shared by every z, and at this budget it does so faster than the discriminator punishes it.
+Two changes take those shared paths away; a third is for size:
+
+- **the coarse layers' styles start with a small shared part.** Every style is an affine
+  function of ``w - w_avg`` (a reparameterisation: the bias absorbs ``A(w_avg)``), so the
+  bias is exactly the style of the mean latent. The paper initialises it at 1; then the
+  generator can shrink the affine's weights until every z gets nearly the same style, and
+  it did (the z-dependent spread of the styles fell from about 0.7 of their mean at
+  initialisation to 0.3-0.45 by the collapse). Demodulation makes a conv ignore the overall scale of its style, so a style
+  whose shared part is small cannot be turned down that way. The 4x4 and 8x8 convs, which
+  lay out the digit, start with bias ``coarse_style_bias`` = 0.25; finer layers keep 1.
+  (0 works as well against the collapse, but then truncation leaves those layers unchanged
+  for every psi > 0 and jumps at psi = 0; 0.25 keeps psi -> 0 continuous.) Without this
+  change, the generator with the other two still fell to one or two classes by step 600-800.
+- **one tRGB at 32x32 and nearest-neighbour upsampling** (StyleGAN1's topology without
+  progressive growing) instead of StyleGAN2's skip outputs at every resolution with bilinear
+  upsampling: with the skips, even a style-free version of this network fed z through a
+  dense input collapsed, and with one tRGB and nearest upsampling it behaved like
+  ProGAN-lite's generator. With the first change but the skips kept (bias 0, a 1-layer
+  mapping), a run fell to one class around step 500 and recovered to 4-6 by step 1,600,
+  against 9 without the skips.
+- **a 2-layer mapping** (StyleGAN2-ADA's CIFAR-10 setting) instead of 8. A deeper random
+  mapping concentrates w (4 layers: the participation ratio of its covariance falls from 124
+  to 32 and its mean grows as large as its spread), and a 4-layer mapping made even
+  ProGAN-lite's generator collapse; with the two changes above, though, a 4-layer mapping
+  also kept 10 classes to step 1,600, so this one is for size rather than stability.
+
+What the default run gives is in the README ("Models"): varied but mostly malformed strokes,
+all ten classes (class KL 0.34 at N = 10,000); a 3-seed bench is in ``benchmarks/leaderboard/``.
+Single runs differ a lot: the same seed with a 1-layer mapping drew mostly 0s and 8s.
+
 What it leaves out: progressive growing (StyleGAN1; StyleGAN2 drops it too), path length
-regularisation of G, lazy G regularisation, the FIR blur filters (bilinear upsampling and
-average pooling instead), the 8-layer 512-wide mapping (4 layers, 128 wide here),
-conditioning, mixed precision, and ADA augmentation.
+regularisation of G, lazy G regularisation, the FIR blur filters (nearest-neighbour
+upsampling and average pooling instead), StyleGAN2's skip generator (above), the 8-layer
+512-wide mapping (2 layers, 128 wide here), conditioning, mixed precision, and ADA
+augmentation.
 
 Defaults and why (for the bundled 5,000 MNIST digits at 32x32 on 2 CPU cores):
-``channels`` 32 at 4-16 px and 16 at 32 px, ``latent_dim`` = ``w_dim`` = 128, a 4-layer
-mapping, batch 32 and 800 steps: 3 min 25 s on one CPU thread here (the 32x32 convolutions
-dominate; 64 channels runs 2.4 times slower). ``d_steps`` (D steps per G step) is 1 as in the paper. Adam(2e-3, betas (0, 0.99)) for
-G and D as in StyleGAN2, with D's lr and betas adjusted for lazy R1 as in its appendix B.
+``channels`` 32 at 4-16 px and 16 at 32 px, ``latent_dim`` = ``w_dim`` = 128, batch 32 and
+1,600 steps: 3 min 53 s with torch's default two threads on the 2-core machine (the 32x32
+convolutions dominate; 64 channels runs 2.4 times slower). ``d_steps`` (D steps per G step)
+is 1 as in the paper. Adam(2e-3, betas (0, 0.99)) for G and D as in StyleGAN2, with D's lr
+and betas adjusted for lazy R1 as in its appendix B.
 ``r1_gamma`` 0.1: StyleGAN2-ADA uses 0.01-0.05 for low-resolution data; 1.0 and 10 did not
 help here. ``mbstd_group`` 32 (the whole batch), as in StyleGAN2-ADA's CIFAR configuration.
-``ema_decay`` 0.999 (the core ramps it up, so over 800 steps it averages the last ~100).
-``mixing_prob`` 0.9 and ``r1_every`` 16 are the paper's.
-
-Known limitation: at this size and budget (25 thousand images seen; the paper trains for
-tens of millions) the generator collapses towards one digit shape within a few hundred
-steps under every setting tried: lr 2e-4 to 1e-2, separate G/D rates, r1_gamma 0.005 to
-10, minibatch-stddev group 1, 4 or 32, 32 or 64 channels, batch 32 or 64, with or without
-style mixing, Adam beta1 0 or 0.5, 2 D steps per G step, a 1-, 2- or 4-layer mapping or none,
-mapping lr_mul 1, EMA off, noise inputs off, no skip outputs, style-affine bias 0, affine
-learning rate x0.1 or x10, smaller affine or tRGB initialisation, pixel norm after each
-styled conv, path-length regularisation, translation+cutout augmentation of D's inputs,
-ProGAN-lite's discriminator instead of the residual one, the WGAN-GP objective, and 2,000
-steps. Lower learning rates (2e-4) avoid the collapse for 600 steps but have not learned
-digit shapes by then. A control: ProGAN-lite's generator (non-growing, z through a dense
-4x4 layer) trained with this plugin's exact objective, discriminator and learning rates
-draws varied digit shapes after 400 steps.
-
-What the diagnostics say so far (``benchmarks/stylegan_collapse.py``, one seed each, digit
-classes counted by the shipped LeNet every 50 steps; the commands and numbers are in the
-issue 3 notes). The collapse does not need the styles: with modulation switched off (s = 1),
-noise off and z fed through a dense 4x4 input instead of the constant, this synthesis
-network still collapses to one class by 400 steps. Two other parts each push towards
-collapse. (1) The skip outputs with bilinear upsampling: the same style-free network with
-one tRGB at 32x32 and nearest-neighbour upsampling (ProGAN's topology, still with
-demodulated convolutions and noise inputs) keeps 4-7 confident classes from step 400 to
-800, as ProGAN-lite's generator does (also 4-7). (2) The mapping network: ProGAN-lite's
-generator behind a 4-layer mapping (lr_mul 0.01 or 1) collapses to one class by 100-300 steps, behind a
-1-layer one its EMA keeps 3-7 classes to 400 steps; a random 4-layer mapping shrinks the
-participation ratio of w's covariance from 124 to 32 and adds a common component as large
-as the spread. The full generator with one tRGB, nearest upsampling and a 1- or 2-layer
-mapping only delays the collapse (1-5 classes at 200-400 steps, two or fewer by 600-800).
-The constant and the modulation both contribute: that generator with a dense input of z in
-place of the constant (diagnostic only) and modulation on keeps 3-6 classes from step 200
-to 550, then falls to 3 (1-layer mapping) or 2 (4-layer) by step 800. No setting that
-keeps every StyleGAN part has avoided the collapse at this budget.
+``ema_decay`` 0.999 (the core ramps it up). ``mixing_prob`` 0.9 and ``r1_every`` 16 are the
+paper's. ``--set coarse_style_bias=1`` restores the paper's style initialisation (and, in the
+runs here, the collapse); ``--set mapping_depth=8`` its mapping depth.
 """
 
 from __future__ import annotations
@@ -95,6 +100,7 @@ from ganzoo.penalties import r1_penalty
 
 SIZE = 32
 RESOLUTIONS = (4, 8, 16, 32)
+COARSE = 8  # the styled convs up to this resolution decide the digit's shape
 SQRT2 = math.sqrt(2.0)
 
 
@@ -133,14 +139,18 @@ class ModulatedConv2d(nn.Module):
 
     ``w'_{oik} = s_i * w_{oik}``, then with ``demodulate`` ``w''_{oik} = w'_{oik} / sqrt(sum_{i,k} w'^2_{oik} + eps)``:
     each output channel's weights have unit norm whatever the style. The style affine's bias
-    starts at 1 so that early on every channel is used unmodulated.
+    starts at ``style_bias``: 1 (the paper's) uses every channel unmodulated early on; 0
+    gives a style with no part shared by all latents (see the module docstring).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, w_dim: int, demodulate: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, w_dim: int,
+        demodulate: bool = True, style_bias: float = 1.0,
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.scale = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)  # equalized learning rate
-        self.affine = EqualizedLinear(w_dim, in_channels, bias_init=1.0)
+        self.affine = EqualizedLinear(w_dim, in_channels, bias_init=style_bias)
         self.padding = kernel_size // 2
         self.demodulate = demodulate
 
@@ -169,9 +179,12 @@ class ModulatedConv2d(nn.Module):
 class StyledConv(nn.Module):
     """(upsample) -> modulated 3x3 conv -> + per-channel-scaled noise -> + bias -> LeakyReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, upsample: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
+        upsample: bool = False, style_bias: float = 1.0,
+    ) -> None:
         super().__init__()
-        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim)
+        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, style_bias=style_bias)
         self.upsample = upsample
         self.noise_strength = nn.Parameter(torch.zeros(out_channels))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -180,7 +193,7 @@ class StyledConv(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self.upsample:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
         x = self.conv(x, w)
         n, _, h, width = x.shape
         noise = torch.randn(n, 1, h, width, device=x.device) if self.training else self.noise_const
@@ -215,20 +228,25 @@ def draw_crossover(n: int, num_ws: int, prob: float, device: torch.device | None
 class StyleGenerator(nn.Module):
     """z -> mapping -> w -> per-layer styles -> synthesis from a learned 4x4 constant to 32x32.
 
-    Style slots (``num_ws`` = 8 at 32x32), following StyleGAN2: the 4x4 conv uses slot 0,
-    then each resolution's tRGB shares its slot with the next block's first conv.
+    Seven styled convs (one at 4x4, two per doubling) and one tRGB at 32x32 take one style
+    slot each (``num_ws`` = 8). Every style is an affine function of ``w - w_avg``, so the
+    mean latent's styles are the affine biases; those of the coarse convs (up to ``COARSE``
+    pixels) start at ``coarse_style_bias``, the others at the paper's 1.
     """
 
-    def __init__(self, latent_dim: int, w_dim: int, mapping_depth: int, channels: dict[int, int], out_channels: int, w_avg_beta: float = 0.995) -> None:
+    def __init__(
+        self, latent_dim: int, w_dim: int, mapping_depth: int, channels: dict[int, int], out_channels: int,
+        w_avg_beta: float = 0.995, coarse_style_bias: float = 1.0,
+    ) -> None:
         super().__init__()
         self.mapping = MappingNetwork(latent_dim, w_dim, mapping_depth)
         self.const = nn.Parameter(torch.randn(1, channels[4], 4, 4))
-        self.convs = nn.ModuleList([StyledConv(channels[4], channels[4], w_dim, 4)])
-        self.to_rgbs = nn.ModuleList([ToRGB(channels[4], out_channels, w_dim)])
+        self.convs = nn.ModuleList([StyledConv(channels[4], channels[4], w_dim, 4, style_bias=coarse_style_bias)])
         for prev, res in zip(RESOLUTIONS[:-1], RESOLUTIONS[1:]):
-            self.convs.append(StyledConv(channels[prev], channels[res], w_dim, res, upsample=True))
-            self.convs.append(StyledConv(channels[res], channels[res], w_dim, res))
-            self.to_rgbs.append(ToRGB(channels[res], out_channels, w_dim))
+            bias = coarse_style_bias if res <= COARSE else 1.0
+            self.convs.append(StyledConv(channels[prev], channels[res], w_dim, res, upsample=True, style_bias=bias))
+            self.convs.append(StyledConv(channels[res], channels[res], w_dim, res, style_bias=bias))
+        self.to_rgb = ToRGB(channels[SIZE], out_channels, w_dim)
         self.num_ws = len(self.convs) + 1
         self.w_avg_beta = w_avg_beta
         self.register_buffer("w_avg", torch.zeros(w_dim))
@@ -245,15 +263,13 @@ class StyleGenerator(nn.Module):
 
     def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
         """Images from per-layer styles ``ws`` of shape ``(n, num_ws, w_dim)``."""
+        # The affines see w relative to its running mean (a reparameterisation: their biases
+        # absorb A(w_avg)), so that a zero bias means a style with no part common to all z.
+        ws = ws - self.w_avg
         x = self.const.expand(ws.shape[0], -1, -1, -1)
-        x = self.convs[0](x, ws[:, 0])
-        rgb = self.to_rgbs[0](x, ws[:, 1])
-        for i, to_rgb in enumerate(self.to_rgbs[1:]):
-            slot = 2 * i + 1
-            x = self.convs[slot](x, ws[:, slot])
-            x = self.convs[slot + 1](x, ws[:, slot + 1])
-            rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + to_rgb(x, ws[:, slot + 2])
-        return rgb
+        for slot, conv in enumerate(self.convs):
+            x = conv(x, ws[:, slot])
+        return self.to_rgb(x, ws[:, -1])
 
     def forward(
         self, z: torch.Tensor, truncation: float | None = None,
@@ -354,7 +370,7 @@ def build_stylegan_lite(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
         size = "x".join(map(str, info.shape[1:]))
         raise ganzoo.GanzooError(f"stylegan-lite makes 32x32 images but dataset {info.name} gives {size}; use --set data.size=32")
     channels = channels_at(c["channels"])
-    G = StyleGenerator(c["latent_dim"], c["w_dim"], c["mapping_depth"], channels, info.shape[0], c["w_avg_beta"])
+    G = StyleGenerator(c["latent_dim"], c["w_dim"], c["mapping_depth"], channels, info.shape[0], c["w_avg_beta"], c["coarse_style_bias"])
     D = StyleDiscriminator(channels, info.shape[0], c["mbstd_group"])
     betas = (c["beta1"], c["beta2"])
     # StyleGAN2 appendix B: with lazy regularisation every k steps, scale D's lr and betas by k/(k+1).
@@ -381,7 +397,8 @@ def register_models(register):
             config={
                 "latent_dim": ganzoo.Param(128, "size of z", min=1, max=4096),
                 "w_dim": ganzoo.Param(128, "size of w (the mapping network's width)", min=1, max=4096),
-                "mapping_depth": ganzoo.Param(4, "layers in the mapping network", min=1, max=16),
+                "mapping_depth": ganzoo.Param(2, "layers in the mapping network", min=1, max=16),
+                "coarse_style_bias": ganzoo.Param(0.25, "initial bias of the 4-8 px layers' style affines (the paper's is 1)"),
                 "channels": ganzoo.Param(32, "feature maps at 4-16 px (half at 32 px), in G and D", min=2, max=1024),
                 "g_lr": ganzoo.Param(2e-3, "G's Adam learning rate", min=0.0),
                 "d_lr": ganzoo.Param(2e-3, "D's Adam learning rate (scaled by r1_every/(r1_every+1) for lazy R1)", min=0.0),
@@ -395,6 +412,6 @@ def register_models(register):
                 "ema_decay": ganzoo.Param(0.999, "decay of the generator's EMA (0: off)", min=0.0, max=0.9999),
                 "w_avg_beta": ganzoo.Param(0.995, "decay of the running mean of w used by the truncation trick", min=0.0, max=1.0),
             },
-            presets={"image": {"steps": 800, "batch_size": 32, "data.size": 32}},
+            presets={"image": {"steps": 1600, "batch_size": 32, "data.size": 32}},
         )
     )

@@ -46,9 +46,10 @@ def test_truncation_zero_gives_one_image_for_every_z_and_one_gives_no_truncation
     plain = G(z)
     assert not torch.allclose(plain[0], plain[1])
     assert torch.allclose(G(z, truncation=1.0), plain, atol=1e-6)
-    # psi in between pulls the images towards the mean image.
-    half = G(z, truncation=0.5)
-    assert ((half - same).abs().mean() < (plain - same).abs().mean())
+    # A small psi pulls the images towards the mean image. (Not every psi does at init: the
+    # coarse styles' mean is small, 0.25, and demodulation ignores their overall scale.)
+    near = G(z, truncation=0.1)
+    assert ((near - same).abs().mean() < (plain - same).abs().mean())
 
 
 def test_sampling_is_deterministic_in_eval_mode_and_noisy_in_training_mode():
@@ -78,6 +79,40 @@ def test_style_mixing_uses_two_latents_switching_at_the_crossover_layer():
     assert torch.allclose(mixed(z1, z2, 0), G(z2), atol=1e-6)
     # The crossover picks which layers see which w: an early switch hands more of the image to z2.
     assert not torch.allclose(mixed(z1, z2, 2), mixed(z1, z2, 6))
+
+
+def test_images_depend_on_w_only_relative_to_its_running_mean():
+    G = _model().networks["G"].eval()
+    ws = torch.randn(3, G.num_ws, 16)
+    before = G.synthesis(ws)
+    shift = torch.randn(16)
+    G.w_avg += shift
+    assert torch.allclose(G.synthesis(ws + shift), before, atol=1e-5)
+    assert not torch.allclose(G.synthesis(ws), before, atol=1e-3)
+
+
+def test_coarse_styles_start_at_their_own_bias_and_the_others_at_one():
+    G = _model(coarse_style_bias=0.25).networks["G"]
+    mean_styles = [conv.conv.affine(torch.zeros(1, 16))[0] for conv in G.convs]  # the styles of w = w_avg
+    resolutions = [conv.noise_const.shape[-1] for conv in G.convs]
+    assert resolutions == [4, 8, 8, 16, 16, 32, 32]
+    for res, s in zip(resolutions, mean_styles):
+        assert torch.allclose(s, torch.full_like(s, 0.25 if res <= 8 else 1.0))
+    assert torch.allclose(G.to_rgb.conv.affine(torch.zeros(1, 16)), torch.ones(1, 4 // 2))
+
+
+def test_truncation_is_continuous_at_zero():
+    # With a zero style bias, demodulation would make a coarse layer ignore psi except at
+    # exactly 0; the nonzero coarse_style_bias keeps psi -> 0 a continuous path to the mean image.
+    G = _model().networks["G"]
+    G.train()
+    G(torch.randn(64, 16))
+    G.eval()
+    z = torch.randn(4, 16)
+    mean_image = G(z, truncation=0.0)
+    distances = [(G(z, truncation=psi) - mean_image).abs().mean().item() for psi in (1.0, 0.1, 0.01, 0.001)]
+    assert distances[1:] == sorted(distances[1:], reverse=True)
+    assert distances[2] < 0.1 * distances[0] and distances[3] < 0.01 * distances[0]
 
 
 def test_crossover_is_drawn_per_sample_with_the_mixing_probability():
