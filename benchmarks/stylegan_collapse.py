@@ -1,6 +1,10 @@
 """Diagnostics of stylegan-lite's mode collapse (issue 3): train variants, count digit classes as they go.
 
-This is a research script, not part of the product. Each variant is made by patching
+This is a research script, not part of the product. The flags were written against the
+plugin as it was when the collapse was diagnosed (commit cec0c96: StyleGAN2's skip outputs,
+bilinear upsampling, style biases of 1, a 4-layer mapping); to reproduce those runs, first
+``git checkout cec0c96 -- plugins/stylegan_lite.py``. On the current plugin ``base`` (no
+flags) monitors the shipped model; flags that patch the synthesis network assume the old one. Each variant is made by patching
 ``ganzoo_plugins.stylegan_lite`` before the run starts (flags below), so that the plugin itself
 stays the faithful StyleGAN2-lite it documents. Every 50 steps the script samples 256 fixed z
 from G and from the EMA generator (eval mode) and prints what the shipped LeNet sees:
@@ -28,7 +32,9 @@ Flags used in the runs reported in the plugin's docstring:
 - ``noskip``: one tRGB at 32x32 instead of skip outputs at every resolution;
 - ``nearest``: nearest-neighbour upsampling instead of bilinear;
 - ``pixnorm``: pixel norm after every styled conv;
-- ``afflr:M``, ``affgain:G``, ``affb:B``, ``wcent``, ``szc``, ``constlr:M``, ``constscale:S``,
+- ``szc:N`` with ``wcent``: the first N styled convs' style biases set to ``szb`` (default 0) and the
+  affines reading w - w_avg (the fix the plugin now ships, with N = 3 and 0.25);
+- ``afflr:M``, ``affgain:G``, ``affb:B``, ``constlr:M``, ``constscale:S``,
   ``blr:M``, ``rgbgain:G``, ``pl:W``: style-affine learning rate / init, affine bias,
   w centring, per-layer bias and constant learning rates, tRGB init, path-length regularisation.
 """
@@ -163,7 +169,7 @@ if "szc" in flags:  # affine bias 0 (zero-mean styles with wcent) for the first 
     def gi4(self, *a, **k):
         origG4(self, *a, **k)
         with torch.no_grad():
-            for c in self.convs[:nz]: c.conv.affine.bias.zero_()
+            for c in self.convs[:nz]: c.conv.affine.bias.fill_(flags.get("szb", 0.0))
     sg.StyleGenerator.__init__ = gi4
 if "zin" in flags or "noskip" in flags:  # DIAGNOSTIC ONLY: z-dependent 4x4 input from w (StyleGAN1's "traditional" input) instead of the const
     origG5 = sg.StyleGenerator.__init__
@@ -243,7 +249,8 @@ sets = dict(kv.split("=") for kv in sys.argv[4:])
 sets = {k: float(v) if "." in v or "e" in v else int(v) for k, v in sets.items()}
 LAT = sets.get("latent_dim", 128)
 def style_mods(G):
-    return [m.conv for m in G.convs] + [m.conv for m in G.to_rgbs]
+    to_rgbs = G.to_rgbs if hasattr(G, "to_rgbs") else [G.to_rgb]
+    return [m.conv for m in G.convs] + [m.conv for m in to_rgbs]
 class Div:
     def __init__(self): self.z = torch.randn(256, LAT, generator=torch.Generator().manual_seed(1))
     def after_step(self, tr):
