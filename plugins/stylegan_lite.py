@@ -22,8 +22,9 @@ What "lite" keeps:
 - **equalized learning rate** everywhere, **generator EMA** (the core's ``GAN(ema_decay=...)``;
   samples come from the EMA generator) and the **truncation trick**: G tracks the mean w
   as a buffer (updated like batch-norm statistics: in training mode, from each batch's
-  w of z1, ``w_avg <- lerp(mean w, w_avg, w_avg_beta)``) and ``G(z, truncation=psi)``
-  uses ``w_avg + psi * (w - w_avg)``; ``ganzoo sample RUN --truncation 0.7`` uses it.
+  w of z1, ``w_avg <- lerp(mean w, w_avg, w_avg_beta)``; the styles read ``w - w_avg``, see
+  below) and ``G(z, truncation=psi)`` uses ``w_avg + psi * (w - w_avg)``;
+  ``ganzoo sample RUN --truncation 0.7`` uses it.
 
 Noise at sampling: in training mode every noise input is fresh N(0, 1); in eval mode (all
 sampling goes through ``GAN.sample``, which switches to eval) each layer uses one fixed noise
@@ -39,15 +40,18 @@ shared by every z, and at this budget it does so faster than the discriminator p
 Two changes take those shared paths away; a third is for size:
 
 - **the coarse layers' styles start with a small shared part.** Every style is an affine
-  function of ``w - w_avg`` (a reparameterisation: the bias absorbs ``A(w_avg)``), so the
-  bias is exactly the style of the mean latent. The paper initialises it at 1; then the
-  generator can shrink the affine's weights until every z gets nearly the same style, and
-  it did (the z-dependent spread of the styles fell from about 0.7 of their mean at
-  initialisation to 0.3-0.45 by the collapse). Demodulation makes a conv ignore the overall scale of its style, so a style
-  whose shared part is small cannot be turned down that way. The 4x4 and 8x8 convs, which
+  function of ``w - w_avg`` (a reparameterisation: the bias absorbs ``A(w_avg)``), so once
+  ``w_avg`` has settled the bias is the style of the mean latent. (``w_avg`` starts at 0 and
+  settles over the first few hundred steps, so early on the shared part is the bias plus
+  ``A`` of the not-yet-tracked mean w; the runs below were made this way.) The paper
+  initialises the bias at 1; then the generator can shrink the affine's weights until every
+  z gets nearly the same style, and it did (the z-dependent spread of the styles fell from
+  about 0.7 of their mean at initialisation to 0.3-0.45 by the collapse). Demodulation makes
+  a conv ignore the overall scale of its style, so a style whose shared part is small cannot
+  be turned down that way. The 4x4 and 8x8 convs, which
   lay out the digit, start with bias ``coarse_style_bias`` = 0.25; finer layers keep 1.
   (0 works as well against the collapse, but then truncation leaves those layers unchanged
-  for every psi > 0 and jumps at psi = 0; 0.25 keeps psi -> 0 continuous.) Without this
+  for psi > 0 and changes abruptly just above psi = 0; 0.25 keeps psi -> 0 gradual.) Without this
   change, the generator with the other two still fell to one or two classes by step 600-800.
 - **one tRGB at 32x32 and nearest-neighbour upsampling** (StyleGAN1's topology without
   progressive growing) instead of StyleGAN2's skip outputs at every resolution with bilinear
@@ -81,8 +85,9 @@ and betas adjusted for lazy R1 as in its appendix B.
 ``r1_gamma`` 0.1: StyleGAN2-ADA uses 0.01-0.05 for low-resolution data; 1.0 and 10 did not
 help here. ``mbstd_group`` 32 (the whole batch), as in StyleGAN2-ADA's CIFAR configuration.
 ``ema_decay`` 0.999 (the core ramps it up). ``mixing_prob`` 0.9 and ``r1_every`` 16 are the
-paper's. ``--set coarse_style_bias=1`` restores the paper's style initialisation (and, in the
-runs here, the collapse); ``--set mapping_depth=8`` its mapping depth.
+paper's. ``--set coarse_style_bias=1`` restores the paper's initial style bias (the affines
+still read ``w - w_avg``; with bias 1 the runs here collapsed); ``--set mapping_depth=8`` its
+mapping depth. ``w_avg_beta`` matters for training too: the styles read ``w - w_avg``.
 """
 
 from __future__ import annotations
@@ -139,8 +144,9 @@ class ModulatedConv2d(nn.Module):
 
     ``w'_{oik} = s_i * w_{oik}``, then with ``demodulate`` ``w''_{oik} = w'_{oik} / sqrt(sum_{i,k} w'^2_{oik} + eps)``:
     each output channel's weights have unit norm whatever the style. The style affine's bias
-    starts at ``style_bias``: 1 (the paper's) uses every channel unmodulated early on; 0
-    gives a style with no part shared by all latents (see the module docstring).
+    starts at ``style_bias``: 1 (the paper's) uses every channel unmodulated early on; a
+    small one, given a centred w (``StyleGenerator.synthesis`` passes ``w - w_avg``), a
+    style with little part shared by all latents (see the module docstring).
     """
 
     def __init__(
@@ -229,9 +235,10 @@ class StyleGenerator(nn.Module):
     """z -> mapping -> w -> per-layer styles -> synthesis from a learned 4x4 constant to 32x32.
 
     Seven styled convs (one at 4x4, two per doubling) and one tRGB at 32x32 take one style
-    slot each (``num_ws`` = 8). Every style is an affine function of ``w - w_avg``, so the
-    mean latent's styles are the affine biases; those of the coarse convs (up to ``COARSE``
-    pixels) start at ``coarse_style_bias``, the others at the paper's 1.
+    slot each (``num_ws`` = 8), in that order. Every style is an affine function of
+    ``w - w_avg``, so once ``w_avg`` has settled the mean latent's styles are the affine
+    biases; those of the coarse convs (up to ``COARSE`` pixels) start at
+    ``coarse_style_bias``, the others at the paper's 1.
     """
 
     def __init__(
@@ -410,7 +417,7 @@ def register_models(register):
                 "mixing_prob": ganzoo.Param(0.9, "probability that a training fake mixes the styles of two latents", min=0.0, max=1.0),
                 "mbstd_group": ganzoo.Param(32, "minibatch stddev group size in D (capped at the batch size)", min=1, max=1024),
                 "ema_decay": ganzoo.Param(0.999, "decay of the generator's EMA (0: off)", min=0.0, max=0.9999),
-                "w_avg_beta": ganzoo.Param(0.995, "decay of the running mean of w used by the truncation trick", min=0.0, max=1.0),
+                "w_avg_beta": ganzoo.Param(0.995, "decay of the running mean of w that the styles are centred on and truncation pulls towards", min=0.0, max=0.9999),
             },
             presets={"image": {"steps": 1600, "batch_size": 32, "data.size": 32}},
         )
