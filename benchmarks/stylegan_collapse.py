@@ -62,10 +62,6 @@ for f in variant.split(","):
     k, _, v = f.partition(":"); flags[k] = float(v) if v else True
 
 if "wcent" in flags:  # affine sees w - w_avg (reparameterisation: bias absorbs A*w_avg)
-    def ms(self, w):
-        s = self.affine(w - self.w_center) if getattr(self, "w_center", None) is not None else self.affine(w)
-        return s
-    origfw = sg.ModulatedConv2d.forward
     def mcf(self, x, w):
         s = self.affine(w - self._G_w_avg()) ; weight = self.weight * self.scale
         out = F.conv2d(x * s[:, :, None, None], weight, padding=self.padding)
@@ -115,7 +111,6 @@ if "constlr" in flags:  # lr multiplier for the learned constant (stored /m, use
         origG3(self, *a, **k)
         with torch.no_grad(): self.const.div_(cm)
     sg.StyleGenerator.__init__ = gi3
-    origsyn = sg.StyleGenerator.synthesis
     def syn3(self, ws):
         x = self.const.expand(ws.shape[0], -1, -1, -1) * cm
         x = self.convs[0](x, ws[:, 0])

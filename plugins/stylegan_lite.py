@@ -248,11 +248,11 @@ class StyleGenerator(nn.Module):
         super().__init__()
         self.mapping = MappingNetwork(latent_dim, w_dim, mapping_depth)
         self.const = nn.Parameter(torch.randn(1, channels[4], 4, 4))
-        self.convs = nn.ModuleList([StyledConv(channels[4], channels[4], w_dim, 4, style_bias=coarse_style_bias)])
+        bias = {res: coarse_style_bias if res <= COARSE else 1.0 for res in RESOLUTIONS}
+        self.convs = nn.ModuleList([StyledConv(channels[4], channels[4], w_dim, 4, style_bias=bias[4])])
         for prev, res in zip(RESOLUTIONS[:-1], RESOLUTIONS[1:]):
-            bias = coarse_style_bias if res <= COARSE else 1.0
-            self.convs.append(StyledConv(channels[prev], channels[res], w_dim, res, upsample=True, style_bias=bias))
-            self.convs.append(StyledConv(channels[res], channels[res], w_dim, res, style_bias=bias))
+            self.convs.append(StyledConv(channels[prev], channels[res], w_dim, res, upsample=True, style_bias=bias[res]))
+            self.convs.append(StyledConv(channels[res], channels[res], w_dim, res, style_bias=bias[res]))
         self.to_rgb = ToRGB(channels[SIZE], out_channels, w_dim)
         self.num_ws = len(self.convs) + 1
         self.w_avg_beta = w_avg_beta
