@@ -31,10 +31,11 @@ from pathlib import Path
 import torch
 
 from ganzoo import plugins
-from ganzoo.api import build
+from ganzoo.run.build import build
 from ganzoo.losses import d_minimax_loss, g_nonsaturating_loss
-from ganzoo.runconfig import make_run_config
-from ganzoo.trainer import Trainer
+from ganzoo.run.config import make_run_config
+from ganzoo.run.folder import RunFolder
+from ganzoo.training.trainer import Trainer
 
 
 class _Clock:
@@ -54,7 +55,7 @@ def trainer_throughput(config, workdir: Path) -> float:
     gan, data = build(config, torch.device("cpu"))
     clock = _Clock()
     with contextlib.redirect_stderr(io.StringIO()):  # keep the progress bar's cost, not its output
-        Trainer(gan, data, config, workdir, torch.device("cpu"), sinks=[clock], progress=True).fit()
+        Trainer(gan, data, config, RunFolder(workdir), torch.device("cpu"), sinks=[clock], progress=True).fit()
     (s0, t0), (s1, t1) = clock.times[0], clock.times[-1]
     return (s1 - s0) / (t1 - t0)
 

@@ -1,4 +1,4 @@
-"""``ganzoo eval RUN_DIR``: score a run folder with every metric that fits its data, write ``eval.json``.
+"""``ganzoo eval RUN_DIR``: score a run folder with every metric that fits its data, and save the report in it.
 
 The protocol travels with the numbers: N generated and N real, the real split, the
 feature network and its weights hash, the seed, the checkpoint and whether the EMA
@@ -9,7 +9,6 @@ fields (k, subset sizes, thresholds) through ``ctx.note``.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 import time
 from pathlib import Path
@@ -18,24 +17,22 @@ from typing import Any
 import torch
 
 from ganzoo import plugins
-from ganzoo.api import MAX_SAMPLES, MAX_SEED, build_dataset, load_run
-from ganzoo.checkpoint import load_checkpoint
+from ganzoo.config import RunConfig
 from ganzoo.data import Dataset, DatasetInfo
-from ganzoo.errors import GanzooError, first_line
-from ganzoo.files import atomic_write_text
+from ganzoo.errors import GanzooError
 from ganzoo.model import GAN
-from ganzoo.runconfig import RunConfig
-from ganzoo.runtime import resolve_device
+from ganzoo.run.build import build_dataset
+from ganzoo.run.config import MAX_SEED
+from ganzoo.run.device import resolve_device
+from ganzoo.run.folder import CHECKPOINT_NAMES
+from ganzoo.run.run import MAX_SAMPLES, Run, load_run
 from ganzoo.specs import MetricSpec
-from ganzoo.trainer import load_networks
 
 from .context import EvalContext, MetricSkipped
 from .quantise import QUANTISATION
 from .splits import HELDOUT_FRACTION, SPLIT_SEED, stratified_split
 
-EVAL_FILE = "eval.json"
 DEFAULT_N = {"image": 10_000, "vector": 2_500}  # 2,500: the VEEGAN/PacGAN protocol for 2-D mixtures
-CHECKPOINTS = ("last", "best")
 SAMPLE_BATCH = 1000
 SPLIT = f"stratified by label, {HELDOUT_FRACTION:.0%} held out per class, seed {SPLIT_SEED}; reference = train part"
 
@@ -118,18 +115,16 @@ def _number(v: Any) -> Any:
     return v
 
 
-def _load(run_dir: Path, checkpoint: str, device: torch.device):
-    if checkpoint not in CHECKPOINTS:
-        raise GanzooError(f"bad --checkpoint {checkpoint!r} (valid: {', '.join(CHECKPOINTS)})")
+def _load(run_dir: Path, checkpoint: str, device: torch.device) -> tuple[Run, int]:
+    if checkpoint not in CHECKPOINT_NAMES:
+        raise GanzooError(f"bad --checkpoint {checkpoint!r} (valid: {', '.join(CHECKPOINT_NAMES)})")
     run = load_run(run_dir)
-    path = run.path / "checkpoints" / f"{checkpoint}.pt"
-    if checkpoint == "best" and not path.is_file():
-        raise GanzooError(f"{run.path} has no best checkpoint ({path}); train with --eval-every K to track one, or use --checkpoint last")
-    run.load(str(device))
-    state = load_checkpoint(path, map_location="cpu")
-    if checkpoint != "last":
-        load_networks(run.gan, state)
-    return run, int(state.get("step", 0))
+    if checkpoint == "best" and not run.folder.has_checkpoint("best"):
+        raise GanzooError(
+            f"{run.path} has no best checkpoint ({run.folder.checkpoint_file('best')}); train with --eval-every K to track one, or use --checkpoint last"
+        )
+    run.load(str(device), checkpoint)
+    return run, run.folder.checkpoint_step(checkpoint) or 0
 
 
 def evaluate(
@@ -144,7 +139,7 @@ def evaluate(
     write: bool = True,
     use_cache: bool = True,
 ) -> dict[str, Any]:
-    """Score ``run_dir`` and (with ``write``) save the report as ``RUN_DIR/eval.json``; returns the report."""
+    """Score ``run_dir`` and (with ``write``) save the report in the run folder; returns the report."""
     if n is not None and not 2 <= n <= MAX_SAMPLES:
         raise GanzooError(f"bad --n {n} (valid: 2 to {MAX_SAMPLES})")
     if not 0 <= seed <= MAX_SEED:
@@ -182,7 +177,7 @@ def evaluate(
         "seconds": seconds,
     }
     if write:
-        atomic_write_text(run.path / EVAL_FILE, json.dumps(report, indent=2) + "\n")
+        run.folder.write_eval_report(report)
     return report
 
 

@@ -5,35 +5,33 @@ points from the generator (the EMA copy when there is one) with a fixed seed, co
 the cheap metrics that fit the data (those registered with ``live=True``: FID at a small
 stated N, classes or modes covered, KL), and hands them back to the trainer as named
 scalars ``eval/<name>``, which go to ``metrics.jsonl`` and every other sink like the
-losses. It redraws ``eval.png`` (each live scalar against the step) and keeps
-``checkpoints/best.pt``: the full checkpoint of the step with the best value of the
+losses. It redraws the run's evaluation curves (each live scalar against the step) and keeps
+the run's best checkpoint: the full checkpoint of the step with the best value of the
 chosen metric so far. FID can get much worse late in training, so the last checkpoint is
 not always the one to keep.
 
 Sampling uses its own ``torch.Generator`` and every metric is deterministic, so a run with
-live evaluation still resumes bit for bit; the best value so far is kept in
-``checkpoints/best.json`` so that a resumed run keeps comparing against it.
+live evaluation still resumes bit for bit; the best value so far is kept beside the best
+checkpoint (:meth:`RunFolder.save_checkpoint`'s record) so that a resumed run keeps
+comparing against it. It sees the trainer only through :class:`ganzoo.training.callbacks.StepInfo`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ganzoo.checkpoint import save_checkpoint
+from ganzoo.config import RunConfig
 from ganzoo.data import Dataset
 from ganzoo.errors import GanzooError
-from ganzoo.files import atomic_write, atomic_write_text
-from ganzoo.tracking import read_jsonl
+from ganzoo.files import atomic_write
+from ganzoo.run.session import CallbackFactory
+from ganzoo.training.callbacks import StepInfo
 
 from .context import EvalContext
 from .evaluate import draw_samples, real_split, run_metrics, select_metrics
-
-if TYPE_CHECKING:
-    from ganzoo.trainer import Trainer
 
 PREFIX = "eval/"
 LIVE_N = {"image": 1000, "vector": 2500}  # 1,000 images: the floor's N with the bundled MNIST
@@ -56,8 +54,21 @@ def default_best_metric(scalars: list[str]) -> str | None:
     return None
 
 
+def live_evaluation(every: int | None, n: int | None = None, best_metric: str | None = None) -> CallbackFactory:
+    """The factory the run layer calls, once the dataset is built, to make the live-evaluation callback."""
+    if every is None:
+        raise GanzooError("--eval-n and --best-metric need --eval-every K")
+
+    def make(data: Dataset, config: RunConfig) -> list[LiveEval]:
+        if every < 1 or every % config.log_every:
+            raise GanzooError(f"bad --eval-every {every} (valid: a multiple of --log-every {config.log_every})")
+        return [LiveEval(data, every, n, best_metric)]
+
+    return make
+
+
 class LiveEval:
-    """Trainer callback: ``after_step(trainer)`` returns ``{"eval/<name>": value}`` every ``every`` steps."""
+    """Trainer callback: ``after_step(info)`` returns ``{"eval/<name>": value}`` every ``every`` steps."""
 
     def __init__(self, dataset: Dataset, every: int, n: int | None = None, best_metric: str | None = None) -> None:
         if every < 1:
@@ -79,7 +90,7 @@ class LiveEval:
         if best_metric is not None and best_metric not in valid:
             raise GanzooError(f"bad --best-metric {best_metric!r} for {self.info.name} (valid: {', '.join(valid)})")
         self._best: dict[str, Any] | None = None
-        self._loaded_for: Path | None = None
+        self._history: dict[str, list[tuple[int, float]]] = {}  # the curves' points so far
 
     def _known_keys(self) -> list[str]:
         # What each live metric reports, without running it: the spec names are enough to choose defaults.
@@ -92,10 +103,19 @@ class LiveEval:
     def _metric_name(self) -> str | None:
         return self.best_metric or default_best_metric([k.removeprefix(PREFIX) for k in self._known_keys()])
 
-    def after_step(self, trainer: "Trainer") -> dict[str, float]:
-        if trainer.step % self.every:
+    def on_fit_start(self, info: StepInfo) -> None:
+        # A resumed run continues its curves and keeps comparing against its earlier best.
+        self._history = {}
+        for record in info.folder.metrics():
+            for key, value in record.items():
+                if key.startswith(PREFIX) and value is not None:
+                    self._history.setdefault(key, []).append((record["step"], value))
+        self._best = info.folder.checkpoint_record("best")
+
+    def after_step(self, info: StepInfo) -> dict[str, float]:
+        if info.step % self.every:
             return {}
-        fake = draw_samples(trainer.gan, self.n, LIVE_SEED)
+        fake = draw_samples(info.gan, self.n, LIVE_SEED)
         ctx = replace(self.base, fake=fake, protocol={}, _memo={k: v for k, v in self.base._memo.items() if "fake" not in k})
         results, _, _ = run_metrics(ctx, self.specs)
         self.base._memo.update({k: v for k, v in ctx._memo.items() if "fake" not in k})
@@ -104,16 +124,16 @@ class LiveEval:
             PREFIX + key: math.nan if value is None else float(value)
             for values in results.values() for key, value in values.items() if _is_live_scalar(key, value)
         }
-        if trainer.process.is_main:
-            self._track_best(trainer, scalars)
-            self._plot(trainer, scalars)
+        for key, value in scalars.items():
+            self._history.setdefault(key, [])
+            if math.isfinite(value):
+                self._history[key].append((info.step, value))
+        self._track_best(info, scalars)
+        save_eval_curves(self._history, info.folder.eval_picture, f"{info.title}: live evaluation, N={self.n}")
         return scalars
 
     # -- best checkpoint ---------------------------------------------------
-    def _best_file(self, trainer: "Trainer") -> Path:
-        return trainer.run_dir / "checkpoints" / "best.json"
-
-    def _track_best(self, trainer: "Trainer", scalars: dict[str, float]) -> None:
+    def _track_best(self, info: StepInfo, scalars: dict[str, float]) -> None:
         name = self._metric_name()
         if name is None or PREFIX + name not in scalars:
             return
@@ -123,30 +143,18 @@ class LiveEval:
         worst = math.inf if lower else -math.inf
         value = scalars[PREFIX + name]
         value = value if math.isfinite(value) else worst
-        if self._loaded_for != trainer.run_dir:  # a resumed run compares against its earlier best
-            path = self._best_file(trainer)
-            self._best = json.loads(path.read_text()) if path.is_file() else None
-            self._loaded_for = trainer.run_dir
         best = self._best
         if best is not None and best.get("metric") == name:
-            previous = worst if best["value"] is None else best["value"]
+            previous = best.get("value")
+            previous = worst if not isinstance(previous, (int, float)) else previous
             if not (value < previous if lower else value > previous):
                 return
-        save_checkpoint(trainer.state_dict(), trainer.run_dir / "checkpoints" / "best.pt")
-        self._best = {
-            "metric": name, "value": value if math.isfinite(value) else None, "step": trainer.step,
+        record = {
+            "metric": name, "value": value if math.isfinite(value) else None,
             **{k: v for k, v in self.describe().items() if k != "best_metric"},
         }
-        atomic_write_text(self._best_file(trainer), json.dumps(self._best, indent=2) + "\n")
-
-    # -- the curve -----------------------------------------------------------
-    def _plot(self, trainer: "Trainer", latest: dict[str, float]) -> None:
-        path = trainer.run_dir / "metrics.jsonl"
-        records = [r for r in read_jsonl(path) if any(k.startswith(PREFIX) for k in r)] if path.exists() else []
-        points = {k: [(r["step"], r[k]) for r in records if r.get(k) is not None] for k in latest}
-        for k, v in latest.items():  # this step's values are not in metrics.jsonl yet
-            points[k].append((trainer.step, v))
-        save_eval_curves(points, trainer.run_dir / "eval.png", f"{trainer.config.model} on {trainer.config.dataset}: live evaluation, N={self.n}")
+        info.folder.save_checkpoint(info.snapshot(), "best", record=record)
+        self._best = {**record, "step": info.step}
 
 
 def save_eval_curves(points: dict[str, list[tuple[int, float]]], path: Path, title: str) -> Path:

@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--eval-n", type=int, help="samples per live evaluation (default 1000 images, 2500 points)")
     run.add_argument("--best-metric", help="live metric that picks checkpoints/best.pt (default fid, kl or reverse_kl)")
     run.add_argument("--wandb", default="off", metavar="MODE", help="also log to Weights & Biases: online, offline (sync later with `wandb sync`) or off (default)")
+    run.set_defaults(func=_cmd_run)
 
     bench = sub.add_parser("bench", help="train and evaluate models x datasets x seeds on an equal budget; write the leaderboard",
                            description="Train every (model, dataset, seed) on the same budget of real images seen, evaluate each at one protocol, "
@@ -64,22 +65,28 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--wandb", metavar="MODE", help="online, offline or off (default: online when logged in to W&B, else offline)")
     bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="option for every model (repeatable); data.KEY=VALUE for datasets")
     bench.add_argument("--quiet", action="store_true", help="no training progress bars")
+    bench.set_defaults(func=_cmd_bench)
     board = sub.add_parser("leaderboard", help="print and export the leaderboard of one or more bench folders",
                            description="Aggregate the results stores of the bench folders (mean +- std over seeds), print the table and write leaderboard.md/.csv/.html.")
     board.add_argument("bench_dirs", nargs="*", default=["bench"], metavar="BENCH_DIR", help="bench folders to combine (default ./bench)")
     board.add_argument("--out", metavar="DIR", help="where to write the leaderboard files (default: the first bench folder)")
+    board.set_defaults(func=_cmd_leaderboard)
 
     models = sub.add_parser("models", help="list models, or show one model's options")
     models.add_argument("name", nargs="?", help="show this model's options and defaults")
     models.add_argument("--json", action="store_true", help="machine-readable output")
+    models.set_defaults(func=lambda args: _cmd_list(args, plugins.models(), "model"))
     datasets = sub.add_parser("datasets", help="list datasets, or show one dataset's options")
     datasets.add_argument("name", nargs="?", help="show this dataset's options and defaults")
     datasets.add_argument("--json", action="store_true", help="machine-readable output")
+    datasets.set_defaults(func=lambda args: _cmd_list(args, plugins.datasets(), "dataset"))
     plugs = sub.add_parser("plugins", help="list plugins with their version, hooks and health")
     plugs.add_argument("--json", action="store_true", help="machine-readable output")
+    plugs.set_defaults(func=_cmd_plugins)
     new = sub.add_parser("new-plugin", help="write a ready-to-install model plugin package", description="Write a plugin package (pyproject.toml with the entry point, a model module that trains, a test, a README) for a new model NAME.")
     new.add_argument("name", metavar="NAME", help="the model's name: lower-case words joined by '-', e.g. my-gan")
     new.add_argument("--dir", metavar="PATH", help="folder to create (default: ./ganzoo-NAME); must not exist yet")
+    new.set_defaults(func=_cmd_new_plugin)
 
     sample = sub.add_parser("sample", help="draw samples from a trained run into a picture")
     sample.add_argument("run_dir", metavar="RUN_DIR")
@@ -89,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--truncation", type=float, help="truncation psi in [0, 2] for models with a mapping network (1 = none)")
     sample.add_argument("--device", default="cpu", help="cpu (default), auto, cuda")
     sample.add_argument("--out", default="samples.png", help="PNG file to write (default samples.png)")
+    sample.set_defaults(func=_cmd_sample)
 
     ev = sub.add_parser("eval", help="score a trained run (FID, IS, KID, precision/recall, mode coverage) into eval.json", description="Score a run folder with every metric that fits its data; writes RUN_DIR/eval.json and prints a table.")
     ev.add_argument("run_dir", metavar="RUN_DIR")
@@ -100,8 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", default="last", choices=("last", "best"), help="which checkpoint to score (best: tracked by --eval-every)")
     ev.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity Inception-v3 weights for RGB data (never downloaded)")
     ev.add_argument("--json", action="store_true", help="print eval.json instead of the table")
+    ev.set_defaults(func=_cmd_eval)
     metrics = sub.add_parser("metrics", help="list evaluation metrics")
     metrics.add_argument("--json", action="store_true", help="machine-readable output")
+    metrics.set_defaults(func=_cmd_metrics)
     return p
 
 
@@ -127,14 +137,13 @@ def _cmd_run(args) -> int:
     if run.interrupted:
         print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {run.path}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    final = run.path / "final.png"
     print(f"run folder: {run.path}")
-    print(f"final samples: {final}")
+    print(f"final samples: {run.folder.final_picture}")
     return 0
 
 
 def _cmd_bench(args) -> int:
-    from .bench import run_bench
+    from .bench.runner import run_bench
 
     sets = dict(parse_set(item) for item in args.set)
     result = run_bench(args.models, args.datasets, args.seeds, args.kimg, out=args.out, eval_n=args.eval_n, wandb=args.wandb, sets=sets, progress=not args.quiet)
@@ -151,7 +160,7 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_leaderboard(args) -> int:
-    from .leaderboard import write_leaderboard
+    from .bench.leaderboard import write_leaderboard
 
     board = write_leaderboard([Path(d) for d in args.bench_dirs], Path(args.out or args.bench_dirs[0]))
     print(board.markdown, end="")
@@ -222,7 +231,8 @@ def _cmd_sample(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from .eval.evaluate import EVAL_FILE, evaluate, format_report
+    from .eval.evaluate import evaluate, format_report
+    from .run.folder import RunFolder
 
     names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     if args.metrics is not None and not names:
@@ -233,7 +243,7 @@ def _cmd_eval(args) -> int:
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     if not args.json:
-        print(f"wrote {Path(report['run']) / EVAL_FILE}")
+        print(f"wrote {RunFolder(report['run']).eval_report_file}")
     return 0
 
 
@@ -253,33 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _one_line_warnings
     args = _parser().parse_args(argv)
     try:
-        if args.command == "run":
-            return _cmd_run(args)
-        if args.command == "models":
-            return _cmd_list(args, plugins.models(), "model")
-        if args.command == "datasets":
-            return _cmd_list(args, plugins.datasets(), "dataset")
-        if args.command == "plugins":
-            return _cmd_plugins(args)
-        if args.command == "new-plugin":
-            return _cmd_new_plugin(args)
-        if args.command == "sample":
-            return _cmd_sample(args)
-        if args.command == "eval":
-            return _cmd_eval(args)
-        if args.command == "metrics":
-            return _cmd_metrics(args)
-        if args.command == "bench":
-            return _cmd_bench(args)
-        if args.command == "leaderboard":
-            return _cmd_leaderboard(args)
+        return args.func(args)
     except GanzooError as exc:
         print(f"ganzoo {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("ganzoo: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 import yaml
@@ -70,6 +70,27 @@ TRAINER_SCHEMA: dict[str, Param] = {
     "log_every": Param(50, "steps between metrics.jsonl lines", min=1),
 }
 
+
+@dataclass
+class RunConfig:
+    """A run's complete, resolved configuration: which model on which data, the trainer's
+    options, and both option sets. Built and checked by :func:`ganzoo.run.config.make_run_config`;
+    saved in and read from a run folder by :class:`ganzoo.run.folder.RunFolder`."""
+
+    model: str
+    dataset: str
+    steps: int
+    batch_size: int
+    seed: int
+    device: str
+    sample_every: int
+    checkpoint_every: int
+    log_every: int
+    model_config: dict[str, Any] = field(default_factory=dict)
+    dataset_config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def check_schema(schema: Schema) -> None:

@@ -71,23 +71,17 @@ class Dataset:
 
 
 class Batcher:
-    """Endless shuffled batches (a new permutation each epoch), resumable from ``state_dict``.
+    """Endless shuffled batches (a new permutation each epoch), resumable from ``state_dict``."""
 
-    With several processes, each rank takes every ``world_size``-th index of the same
-    permutation, so ranks see disjoint data without talking to each other.
-    """
-
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device, rank: int = 0, world_size: int = 1):
-        per_rank = len(dataset) // world_size
-        if batch_size > per_rank:
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device):
+        if batch_size > len(dataset):
             raise GanzooError(
-                f"batch size {batch_size} is larger than the {per_rank} samples of dataset {dataset.info.name}"
-                + (f" per process" if world_size > 1 else "") + f" (use --batch-size {per_rank} or less)"
+                f"batch size {batch_size} is larger than the {len(dataset)} samples of dataset {dataset.info.name}"
+                f" (use --batch-size {len(dataset)} or less)"
             )
         self.x = dataset.x.to(device)
         self.labels = dataset.labels.to(device) if dataset.labels is not None else None
         self.batch_size = batch_size
-        self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.position = 0
@@ -95,7 +89,7 @@ class Batcher:
 
     def _new_epoch_order(self, permutation: torch.Tensor) -> None:
         self._permutation = permutation.cpu()
-        self._order = permutation[self.rank :: self.world_size].to(self.x.device)
+        self._order = permutation.to(self.x.device)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.position + self.batch_size > len(self._order):
@@ -107,7 +101,6 @@ class Batcher:
         return self.x[index], (self.labels[index] if self.labels is not None else None)
 
     def state_dict(self) -> dict:
-        # The whole permutation, so that any rank can pick up its share.
         return {"generator": self.generator.get_state(), "permutation": self._permutation, "epoch": self.epoch, "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 import ganzoo
-from ganzoo.bench import live_schedule, steps_for_kimg
+from ganzoo.bench.plan import live_schedule, steps_for_kimg
 from ganzoo.model import Phase
-from ganzoo.results import STORE_FILE
+from ganzoo.bench.store import STORE_FILE
 
 # 4 kimg at the 2-D presets' batch of 256: 16 batches, i.e. 8 vanilla steps (D and G each draw a batch)
 # and 3 wgan-gp steps (5 critic batches + 1 G batch per step: 18 batches).
@@ -197,7 +197,7 @@ def non_white(png) -> float:
 
 
 def test_an_interrupted_entry_resumes_from_its_checkpoint(tmp_path, cli, monkeypatch):
-    from ganzoo.trainer import Trainer
+    from ganzoo.training.trainer import Trainer
 
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "b"
@@ -354,7 +354,7 @@ def test_two_metric_plugins_may_use_the_same_number_name(tmp_path, cli, monkeypa
 
 
 def test_rows_of_one_model_that_differ_in_evaluation_n_or_recipe_say_so():
-    from ganzoo.leaderboard import group_rows, row_label
+    from ganzoo.bench.leaderboard import group_rows, row_label
 
     def row(run, n, recipe, seed=0):
         return {"bench": "b", "run": run, "metric": "modes", "source": "mixture-modes", "value": 8.0, "dataset": "ring8",

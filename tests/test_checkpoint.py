@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from ganzoo import checkpoint
-from ganzoo.checkpoint import load_checkpoint, save_checkpoint
+from ganzoo.training import checkpoint
+from ganzoo.training.checkpoint import load_checkpoint, save_checkpoint
 from ganzoo.errors import CheckpointError
 
 
@@ -45,7 +45,7 @@ def test_a_process_killed_before_the_rename_leaves_the_old_checkpoint(tmp_path):
     # A real kill -9 in the middle of save_checkpoint: after the new bytes are on disk, before the rename.
     script = f"""
 import os, signal, torch
-from ganzoo import checkpoint
+from ganzoo.training import checkpoint
 path = {str(tmp_path / "last.pt")!r}
 checkpoint.save_checkpoint({{"step": 1, "w": torch.ones(10)}}, path)
 os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)

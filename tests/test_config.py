@@ -6,7 +6,7 @@ import pytest
 
 from ganzoo.config import Param, parse_set, resolve
 from ganzoo.errors import GanzooError
-from ganzoo.runconfig import make_run_config, read_config_file
+from ganzoo.run.config import make_run_config, read_config_file
 
 
 def test_set_values_are_parsed_as_yaml_numbers_and_words():

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import ganzoo
-from ganzoo.checkpoint import load_checkpoint
+from ganzoo.training.checkpoint import load_checkpoint
 from ganzoo.model import Batch
 from ganzoo.nn import EqualizedConv2d, EqualizedLinear, MinibatchStdDev
 from ganzoo_plugins.progan_lite import fade_reals, schedule

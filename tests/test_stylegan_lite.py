@@ -8,8 +8,9 @@ import torch
 import ganzoo
 from ganzoo.data import Dataset, DatasetInfo
 from ganzoo.penalties import r1_penalty
-from ganzoo.runconfig import RunConfig
-from ganzoo.trainer import Trainer
+from ganzoo.config import RunConfig
+from ganzoo.run.folder import RunFolder
+from ganzoo.training.trainer import Trainer
 from ganzoo_plugins.stylegan_lite import ModulatedConv2d, draw_crossover, mix_styles
 
 IMAGES = DatasetInfo("toy", "image", (1, 32, 32))
@@ -164,7 +165,7 @@ def _trainer(gan: ganzoo.GAN, tmp_path) -> Trainer:
     data = Dataset(torch.rand(64, 1, 32, 32) * 2 - 1, IMAGES)
     config = RunConfig(model="stylegan-lite", dataset="toy", steps=40, batch_size=8, seed=0, device="cpu",
                        sample_every=1000, checkpoint_every=1000, log_every=1000)
-    return Trainer(gan, data, config, tmp_path, torch.device("cpu"), progress=False)
+    return Trainer(gan, data, config, RunFolder(tmp_path), torch.device("cpu"), progress=False)
 
 
 def test_lazy_r1_runs_every_16_steps_on_d_with_its_weight_scaled_by_16(tmp_path):

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import ganzoo
-from ganzoo.checkpoint import load_checkpoint
+from ganzoo.training.checkpoint import load_checkpoint
 
 TINY = dict(set={"width": 16, "depth": 1, "data.n": 512, "dropout": 0.3}, batch_size=32, progress=False)
 
@@ -193,7 +193,7 @@ def test_run_folder_has_config_metrics_pictures_and_checkpoint(tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=20, out=tmp_path / "r", sample_every=10, log_every=10, **TINY)
     names = {p.relative_to(run.path).as_posix() for p in run.path.rglob("*") if p.is_file()}
     assert names == {"config.yaml", "dataset.json", "metrics.jsonl", "final.png", "loss.png", "checkpoints/last.pt",
-                     "samples/step-0000010.png", "samples/step-0000020.png"}
+                     "checkpoints/last.json", "samples/step-0000010.png", "samples/step-0000020.png"}
     loaded = ganzoo.load_run(run.path)
     assert loaded.config.steps == 20 and loaded.config.model_config["width"] == 16
     assert loaded.sample(7).shape == (7, 2)
@@ -308,3 +308,24 @@ def test_a_damaged_dataset_json_is_a_clear_error(tmp_path):
         (run.path / "dataset.json").write_text(text)
         with pytest.raises(ganzoo.GanzooError, match="dataset.json is damaged"):
             ganzoo.load_run(run.path).sample(2)
+
+
+def test_a_checkpoints_step_is_read_without_loading_it_and_a_stale_record_is_not_believed(tmp_path, monkeypatch):
+    from ganzoo.run import folder as folder_module
+    from ganzoo.run.folder import RunFolder
+
+    run = ganzoo.train("vanilla", "ring8", steps=12, out=tmp_path / "r", checkpoint_every=5, log_every=4, **TINY)
+    folder = RunFolder(run.path)
+    loads = []
+    real_load = folder_module.load_checkpoint
+    monkeypatch.setattr(folder_module, "load_checkpoint", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    assert folder.checkpoint_step("last") == 12 and loads == []  # from the JSON beside it
+    # A crash between the checkpoint's rename and its JSON's leaves the JSON of the previous
+    # checkpoint: it no longer matches the file on disk, so the step comes from the checkpoint.
+    stale = folder.checkpoint_record("last") | {"step": 10}
+    state = folder.load_checkpoint("last")
+    folder_module.save_checkpoint(state, folder.checkpoint_file("last"))  # the checkpoint alone, rewritten
+    (folder.checkpoint_dir / "last.json").write_text(json.dumps(stale))
+    loads.clear()
+    assert folder.checkpoint_step("last") == 12 and len(loads) == 1
+    assert folder.checkpoint_step("best") is None

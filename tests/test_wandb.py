@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from ganzoo.tracking import default_wandb_mode
+from ganzoo.training.wandb_sink import default_wandb_mode
 
 TINY = ["--dataset", "ring8", "--set", "width=16", "--set", "depth=1", "--set", "data.n=1000", "--batch-size", "64", "--log-every", "2", "--sample-every", "4", "--quiet"]
 

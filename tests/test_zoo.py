@@ -13,7 +13,7 @@ from ganzoo.model import GAN
 from ganzoo.nn import MLPDiscriminator, MLPGenerator
 from ganzoo.objectives import AdversarialObjective
 from ganzoo.losses import d_minimax_loss, g_nonsaturating_loss
-from ganzoo.runconfig import make_run_config
+from ganzoo.run.config import make_run_config
 
 
 def _tiny_gan(ema_decay: float) -> GAN:
@@ -76,11 +76,12 @@ def test_after_step_runs_after_every_optimizer_step(tmp_path):
     objective = Recording(G, D, 2, d_minimax_loss, g_nonsaturating_loss, d_repeats=3)
     gan = GAN({"G": G, "D": D}, {"G": torch.optim.SGD(G.parameters(), 0.1), "D": torch.optim.SGD(D.parameters(), 0.1)}, objective, 2)
     from ganzoo.data import Dataset, DatasetInfo
-    from ganzoo.runconfig import RunConfig
-    from ganzoo.trainer import Trainer
+    from ganzoo.config import RunConfig
+    from ganzoo.run.folder import RunFolder
+    from ganzoo.training.trainer import Trainer
 
     data = Dataset(torch.randn(64, 2), DatasetInfo("toy", "vector", (2,)))
-    trainer = Trainer(gan, data, RunConfig(model="x", dataset="toy", steps=2, batch_size=16, seed=0, device="cpu", sample_every=100, checkpoint_every=100, log_every=100), tmp_path, torch.device("cpu"), progress=False)
+    trainer = Trainer(gan, data, RunConfig(model="x", dataset="toy", steps=2, batch_size=16, seed=0, device="cpu", sample_every=100, checkpoint_every=100, log_every=100), RunFolder(tmp_path), torch.device("cpu"), progress=False)
     trainer.train_step()
     trainer.train_step()
     assert calls == ["D", "D", "D", "G"] * 2

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import torch
 
-from .data import DatasetInfo
-from .files import atomic_write
-from .tracking import read_jsonl
+from ..data import DatasetInfo
+from ..files import atomic_write
 
 
 IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
@@ -66,9 +65,8 @@ def save_samples(samples: torch.Tensor, info: DatasetInfo, path: Path, title: st
     return save_scatter(samples, info, path, title)
 
 
-def save_loss_curves(metrics_path: Path, path: Path, title: str = "") -> Path | None:
-    """Every logged ``loss/*`` scalar against the step, with the other scalars in a second panel."""
-    records = read_jsonl(metrics_path) if Path(metrics_path).exists() else []
+def save_loss_curves(records: list[dict], path: Path, title: str = "") -> Path | None:
+    """Every logged ``loss/*`` scalar of the metrics ``records`` against the step, with the other scalars in a second panel."""
     if not records:
         return None
     import matplotlib

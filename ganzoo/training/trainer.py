@@ -18,18 +18,21 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .errors import CheckpointError, first_line
-from .data import Batcher, Dataset
-from .model import GAN, Batch
-from .plots import save_loss_curves, save_samples
-from .runconfig import RunConfig
-from .runtime import ProcessInfo
-from .tracking import JsonlSink, ScalarWindow, Sink
+from ..config import RunConfig
+from ..data import Batcher, Dataset
+from ..errors import CheckpointError, first_line
+from ..model import GAN, Batch
+from .callbacks import StepInfo, TrainerCallback
+from .pictures import save_loss_curves, save_samples
+from .sinks import ScalarWindow, Sink
+
+if TYPE_CHECKING:
+    from ..run.folder import RunFolder
 
 # During training the loss curve is redrawn at checkpoints at most this often: drawing it
 # costs a fraction of a second, and metrics.jsonl already holds every number.
@@ -60,19 +63,18 @@ class TrainResult:
 
 
 class Trainer:
-    """Train ``gan`` on ``dataset`` as ``config`` says, writing into ``run_dir`` (rank 0 only)."""
+    """Train ``gan`` on ``dataset`` as ``config`` says, writing into ``folder`` (a :class:`ganzoo.run.folder.RunFolder`)."""
 
     def __init__(
         self,
         gan: GAN,
         dataset: Dataset,
         config: RunConfig,
-        run_dir: Path,
+        folder: "RunFolder",
         device: torch.device,
         sinks: list[Sink] | None = None,
         progress: bool = True,
-        process: ProcessInfo | None = None,
-        callbacks: list | None = None,
+        callbacks: list[TrainerCallback] | None = None,
     ) -> None:
         self.gan = gan.to(device)
         # Only parameters that take gradients when the trainer gets them are switched on and off
@@ -80,15 +82,12 @@ class Trainer:
         self._trainable = {name: [p for p in net.parameters() if p.requires_grad] for name, net in gan.networks.items()}
         self.info = dataset.info
         self.config = config
-        self.run_dir = Path(run_dir)
+        self.folder = folder
         self.device = device
-        self.process = process or ProcessInfo.from_env()
-        self.batcher = Batcher(dataset, config.batch_size, config.seed, device, self.process.rank, self.process.world_size)
+        self.batcher = Batcher(dataset, config.batch_size, config.seed, device)
         self.extra_sinks = list(sinks or [])
-        # Objects with after_step(trainer) -> {name: number} (live evaluation); their numbers
-        # join the window like the losses, so every sink logs them at the next metrics line.
         self.callbacks = list(callbacks or [])
-        self.progress = progress and self.process.is_main
+        self.progress = progress
         self.step = 0
         self.images_seen = 0
         self.elapsed = 0.0
@@ -96,11 +95,6 @@ class Trainer:
         self._sinks: list[Sink] = []  # the open sinks, while fit() runs
         self._stop_requested = False
         self._last_plot = time.perf_counter()
-
-    # -- paths -------------------------------------------------------------
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.run_dir / "checkpoints" / "last.pt"
 
     # -- checkpoints -------------------------------------------------------
     def state_dict(self) -> dict:
@@ -137,17 +131,23 @@ class Trainer:
         self.elapsed = float(state["elapsed"])
 
     def resume(self) -> None:
-        """Continue from ``run_dir``'s last checkpoint."""
-        # Load on the CPU: state dicts copy themselves to their tensors' devices, and RNG states must be CPU tensors.
-        state = load_checkpoint(self.checkpoint_path, map_location="cpu")
+        """Continue from the run folder's last checkpoint."""
+        # Loaded on the CPU: state dicts copy themselves to their tensors' devices, and RNG states must be CPU tensors.
+        state = self.folder.load_checkpoint("last")
         try:
             self.load_state_dict(state)
         except CheckpointError as exc:
-            raise CheckpointError(f"{self.checkpoint_path}: {exc}") from None
+            raise CheckpointError(f"{self.folder.checkpoint_file('last')}: {exc}") from None
 
     def save(self) -> None:
-        if self.process.is_main:
-            save_checkpoint(self.state_dict(), self.checkpoint_path)
+        self.folder.save_checkpoint(self.state_dict(), "last")
+
+    def step_info(self) -> StepInfo:
+        return StepInfo(self.step, self.gan, self.folder, self.title, self.state_dict)
+
+    @property
+    def title(self) -> str:
+        return f"{self.config.model} on {self.config.dataset}"
 
     # -- the loop ----------------------------------------------------------
     def train_step(self) -> None:
@@ -176,17 +176,15 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until ``config.steps``; Ctrl-C stops after the current step with a checkpoint saved."""
         cfg = self.config
-        main = self.process.is_main
-        if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        sink = JsonlSink(self.run_dir / "metrics.jsonl", resume_step=self.step, log_every=cfg.log_every) if main else None
-        sinks = ([sink] if sink else []) + (self.extra_sinks if main else [])
+        sinks: list[Sink] = [self.folder.open_metrics_log(self.step, cfg.log_every), *self.extra_sinks]
         self._sinks = sinks
+        for callback in self.callbacks:
+            callback.on_fit_start(self.step_info())
         if self.progress:
-            print(f"{cfg.model} on {cfg.dataset}: steps {self.step}->{cfg.steps} on {self.device}, run folder {self.run_dir}", file=sys.stderr)
+            print(f"{self.title}: steps {self.step}->{cfg.steps} on {self.device}, run folder {self.folder}", file=sys.stderr)
         bar = tqdm(
             total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True,
-            desc=f"{cfg.model} on {cfg.dataset}", disable=not self.progress, mininterval=0.5,
+            desc=self.title, disable=not self.progress, mininterval=0.5,
         )
         restore = self._catch_sigint()
         start, start_elapsed = time.perf_counter(), self.elapsed
@@ -195,13 +193,15 @@ class Trainer:
                 self.train_step()
                 bar.update(1)
                 self.elapsed = start_elapsed + time.perf_counter() - start
-                for callback in self.callbacks:
-                    for key, value in callback.after_step(self).items():
-                        self.window.add(key, torch.tensor(float(value), device=self.device))
+                if self.callbacks:
+                    info = self.step_info()
+                    for callback in self.callbacks:
+                        for key, value in callback.after_step(info).items():
+                            self.window.add(key, torch.tensor(float(value), device=self.device))
                 if self.step % cfg.log_every == 0:
                     self._log(sinks, bar, self.window.pop_means())
-                if main and self.step % cfg.sample_every == 0:
-                    self.save_pictures(self.run_dir / "samples" / f"step-{self.step:07d}.png")
+                if self.step % cfg.sample_every == 0:
+                    self.save_pictures(self.folder.sample_picture(self.step))
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
                     if time.perf_counter() - self._last_plot > LOSS_PLOT_SECONDS:
@@ -212,10 +212,9 @@ class Trainer:
             if unlogged:
                 self._log(sinks, bar, unlogged)
             self.save()
-            if main:
-                finished = self.step >= cfg.steps
-                self.save_pictures(self.run_dir / "final.png" if finished else self.run_dir / "samples" / f"step-{self.step:07d}.png")
-                self._plot_losses()
+            finished = self.step >= cfg.steps
+            self.save_pictures(self.folder.final_picture if finished else self.folder.sample_picture(self.step))
+            self._plot_losses()
         finally:
             restore()
             bar.close()
@@ -244,8 +243,7 @@ class Trainer:
         return self.gan.sample(n, labels=labels, generator=generator)
 
     def save_pictures(self, path: Path) -> None:
-        title = f"{self.config.model} on {self.config.dataset}, step {self.step}"
-        save_samples(self.picture_samples(), self.info, path, title)
+        save_samples(self.picture_samples(), self.info, path, f"{self.title}, step {self.step}")
         for sink in self._sinks:
             picture = getattr(sink, "picture", None)  # optional: only sinks that show pictures (W&B) have it
             if picture is not None:
@@ -253,8 +251,7 @@ class Trainer:
 
     def _plot_losses(self) -> None:
         self._last_plot = time.perf_counter()
-        if self.process.is_main:
-            save_loss_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss.png", f"{self.config.model} on {self.config.dataset}")
+        save_loss_curves(self.folder.metrics(), self.folder.loss_picture, self.title)
 
     # -- Ctrl-C ------------------------------------------------------------
     def _catch_sigint(self):
@@ -267,8 +264,7 @@ class Trainer:
             if self._stop_requested:
                 raise KeyboardInterrupt
             self._stop_requested = True
-            if self.process.is_main:
-                print("\nstopping after this step to save a checkpoint (Ctrl-C again to abort at once)", file=sys.stderr)
+            print("\nstopping after this step to save a checkpoint (Ctrl-C again to abort at once)", file=sys.stderr)
 
         signal.signal(signal.SIGINT, handler)
         return lambda: signal.signal(signal.SIGINT, previous)

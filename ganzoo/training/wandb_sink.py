@@ -1,107 +1,21 @@
-"""Named scalars from the objectives, averaged over a window and handed to sinks.
-
-``metrics.jsonl`` (one JSON object per line) is always written; other sinks (W&B) plug
-in beside it with the same two methods. A sink that also has ``picture(name, path, step)``
-is handed every sample picture the trainer draws.
-"""
+"""Weights & Biases as a trainer sink, imported lazily: W&B is slow to import and never needed otherwise."""
 
 from __future__ import annotations
 
 import json
-import math
 import netrc
 import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping
 from urllib.parse import urlparse
 
-import torch
-
-from .errors import GanzooError, first_line
-from .files import atomic_write_text
-
-
-class Sink(Protocol):
-    def log(self, record: dict[str, Any]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class ScalarWindow:
-    """Running sums of detached tensors; reading the means is the only host sync."""
-
-    def __init__(self) -> None:
-        self._sums: dict[str, torch.Tensor] = {}
-        self._counts: dict[str, int] = {}
-
-    def add(self, name: str, value: torch.Tensor) -> None:
-        if name in self._sums:
-            self._sums[name] += value
-            self._counts[name] += 1
-        else:
-            self._sums[name] = value.detach().clone().float()
-            self._counts[name] = 1
-
-    def means(self) -> dict[str, float]:
-        return {name: float(total) / self._counts[name] for name, total in self._sums.items()}
-
-    def pop_means(self) -> dict[str, float]:
-        means = self.means()
-        self._sums.clear()
-        self._counts.clear()
-        return means
-
-    def state_dict(self) -> dict:
-        return {"sums": {k: v.cpu() for k, v in self._sums.items()}, "counts": dict(self._counts)}
-
-    def load_state_dict(self, state: dict, device: torch.device) -> None:
-        self._sums = {k: v.to(device) for k, v in state["sums"].items()}
-        self._counts = {k: int(v) for k, v in state["counts"].items()}
-
-
-class JsonlSink:
-    """Appends one JSON object per line and flushes it, so a crash loses at most the line being written.
-
-    When a run resumes from step ``resume_step``, lines logged after that step (by the
-    run that crashed) and the partial line a stopped run writes off the ``log_every``
-    grid are dropped first, so the file is the one an unbroken run would have written.
-    """
-
-    def __init__(self, path: Path, resume_step: int | None = None, log_every: int = 1) -> None:
-        self.path = Path(path)
-        if resume_step is not None and self.path.exists():
-            kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step and r.get("step", 0) % log_every == 0]
-            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
-        self._file = open(self.path, "a")
-
-    def log(self, record: dict[str, Any]) -> None:
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-        self._file.write(json.dumps(clean) + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete line of a jsonl file (a torn last line from a crash is skipped)."""
-    records = []
-    with open(path) as f:
-        for line in f:
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
-
-
-# -- Weights & Biases ------------------------------------------------------------------
+from ..errors import GanzooError, first_line
+from ..files import atomic_write_text
 
 WANDB_MODES = ("online", "offline", "off")
 WANDB_PROJECT = "ganzoo"
-WANDB_ID_FILE = "wandb.json"  # in a run folder: the W&B run id, so a resumed run logs into the same W&B run
 
 
 def wandb_logged_in() -> bool:
@@ -168,22 +82,24 @@ class WandbSink:
     the sample pictures, and (from :meth:`log_final`) the final metrics.
 
     W&B starts on :meth:`start` or the first thing logged, never in the constructor, so a
-    run that fails its checks never opens one. The W&B run id is kept in ``RUN_DIR/wandb.json``, so a resumed run continues the same
-    W&B run. ``folder`` holds W&B's own ``wandb/`` folder (default: the run folder).
+    run that fails its checks never opens one. The W&B run id is kept in ``id_file`` (in the
+    run folder) once that folder exists, so a resumed run continues the same W&B run.
+    ``folder`` holds W&B's own ``wandb/`` folder.
     ``finish_on_close=False`` keeps the W&B run open after training, for a caller that
     evaluates first (``ganzoo bench``) and then calls :meth:`finish`.
     """
 
     def __init__(
-        self, run_dir: Path, config: Mapping[str, Any], mode: str, folder: Path | None = None,
+        self, id_file: Path, name: str, config: Mapping[str, Any], mode: str, folder: Path,
         group: str | None = None, finish_on_close: bool = True,
     ) -> None:
         if check_wandb_mode(mode) == "off":
             raise ValueError("a WandbSink with --wandb off: make no sink instead")
-        self.run_dir = Path(run_dir)
+        self.id_file = Path(id_file)
+        self.name = name
         self.config = dict(config)
         self.mode = mode
-        self.folder = Path(folder) if folder is not None else self.run_dir
+        self.folder = Path(folder)
         self.group = group
         self.finish_on_close = finish_on_close
         self._run = None
@@ -196,14 +112,13 @@ class WandbSink:
     @property
     def run(self):
         if self._run is None:
-            id_file = self.run_dir / WANDB_ID_FILE
-            self._id = json.loads(id_file.read_text())["id"] if id_file.is_file() else secrets.token_hex(4)
+            self._id = json.loads(self.id_file.read_text())["id"] if self.id_file.is_file() else secrets.token_hex(4)
             self._run = _init_wandb(
-                self.mode, self.folder, id=self._id, resume="allow", name=self.run_dir.name, group=self.group,
+                self.mode, self.folder, id=self._id, resume="allow", name=self.name, group=self.group,
                 job_type="train", config=self.config,
             )
-        if not self._id_saved and self.run_dir.is_dir():  # a new run's folder appears only once training starts
-            atomic_write_text(self.run_dir / WANDB_ID_FILE, json.dumps({"id": self._id, "project": WANDB_PROJECT, "group": self.group}) + "\n")
+        if not self._id_saved and self.id_file.parent.is_dir():  # a new run's folder appears only once training starts
+            atomic_write_text(self.id_file, json.dumps({"id": self._id, "project": WANDB_PROJECT, "group": self.group}) + "\n")
             self._id_saved = True
         return self._run
 

@@ -4,7 +4,7 @@ Runs are grouped by what makes their numbers comparable: dataset, model, budget 
 recipe (config hash) and evaluation N. Each group shows mean +- sample standard deviation
 over its seeds. Each dataset also gets a "real data" row, held-out real samples scored as
 if generated: the floor a perfect generator would reach. Outputs: ``leaderboard.md``,
-``leaderboard.csv`` and a self-contained ``leaderboard.html`` (:mod:`ganzoo.leaderboard_html`).
+``leaderboard.csv`` and a self-contained ``leaderboard.html`` (:mod:`ganzoo.bench.html`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import GanzooError
-from .files import atomic_write_text
-from .results import REAL_DATA, read_stores
+from ..errors import GanzooError
+from ..files import atomic_write_text
+from .store import REAL_DATA, read_stores
 
 # Left out of the tables (still in the store): per-class counts, constants, within-run spreads.
 HIDDEN = re.compile(r"^class_\d+$|_total$|_std$")
@@ -246,7 +246,7 @@ def write_leaderboard(bench_dirs: list[Path], out: Path, html: bool = True) -> L
     writer.writerows([["" if v is None else v for v in r] for r in table])
     files = [atomic_write_text(out / "leaderboard.md", text), atomic_write_text(out / "leaderboard.csv", buffer.getvalue())]
     if html:
-        from .leaderboard_html import render_html
+        from .html import render_html
 
         files.append(atomic_write_text(out / "leaderboard.html", render_html(groups, list(bench_dirs), text)))
     return Leaderboard(groups, columns, table, text, files)

@@ -1,17 +1,12 @@
-"""Where code runs: the device, and this process's place among several (torchrun).
-
-Nothing here is global state: a trainer asks once and keeps the answer, so several
-processes launched by torchrun each get their own rank from the environment.
-"""
+"""Where code runs: the device, and a guard against launching ganzoo as several processes."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import torch
 
-from .errors import GanzooError
+from ..errors import GanzooError
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,17 +27,12 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-@dataclass(frozen=True)
-class ProcessInfo:
-    """This process's rank among ``world_size`` (1 unless launched by torchrun). Rank 0 writes files."""
-
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls) -> "ProcessInfo":
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)))
+def check_single_process() -> None:
+    """Refuse to run under a launcher such as torchrun: each process would train its own
+    unsynchronised model. Data-parallel training is not supported yet."""
+    world = os.environ.get("WORLD_SIZE", "1")
+    if world.strip() not in ("", "1"):
+        raise GanzooError(
+            f"WORLD_SIZE={world}: ganzoo does not train data-parallel yet, and {world} processes would each train "
+            "their own unsynchronised model; run ganzoo as one process (without torchrun)"
+        )

@@ -12,12 +12,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import statistics
 from pathlib import Path
 
+from ..errors import GanzooError
+from ..run.folder import RunFolder
 from .leaderboard import Group, fmt, metric_columns, params_text, row_label
-from .tracking import read_jsonl
 
 LIVE_PREFIX = "eval/"
 COVERAGE = (("modes", "modes_total"), ("classes", "classes_total"))  # (covered, out of)
@@ -75,8 +75,7 @@ def live_curves(group: Group) -> dict[str, list[tuple[float, float]]]:
     """``{metric: [(kimg, mean over seeds)]}`` from the runs' live evaluation lines."""
     per_point: dict[str, dict[float, list[float]]] = {}
     for run_dir in group.run_dirs():
-        path = run_dir / "metrics.jsonl"
-        for record in read_jsonl(path) if path.is_file() else []:
+        for record in RunFolder(run_dir).metrics():
             for key, value in record.items():
                 if key.startswith(LIVE_PREFIX) and value is not None:
                     per_point.setdefault(key.removeprefix(LIVE_PREFIX), {}).setdefault(round(record["kimg"], 3), []).append(value)
@@ -157,9 +156,9 @@ def _dataset_section(dataset: str, groups: list[Group]) -> str:
     for g in groups:
         if g.is_real:
             continue
-        run_dir = g.run_dirs()[0]
-        final = run_dir / "final.png"
-        vector = vector or _kind(run_dir) == "vector"
+        folder = RunFolder(g.run_dirs()[0])
+        final = folder.final_picture
+        vector = vector or _kind(folder) == "vector"
         if final.is_file():
             caption = f"{row_label(g)}, {fmt(g.kimg)} kimg, seed {g.seeds[0]}"
             css = " class=scatter" if vector else " class=grid"
@@ -170,11 +169,12 @@ def _dataset_section(dataset: str, groups: list[Group]) -> str:
     return "<section>" + "\n".join(parts) + "</section>"
 
 
-def _kind(run_dir: Path) -> str | None:
+def _kind(folder: RunFolder) -> str | None:
     try:
-        return json.loads((run_dir / "dataset.json").read_text())["kind"]
-    except (OSError, ValueError, KeyError):
+        info = folder.read_dataset_info()
+    except GanzooError:
         return None
+    return info.kind if info else None
 
 
 def render_html(groups: dict[str, list[Group]], sources: list[Path], markdown_text: str) -> str:

@@ -1,54 +1,25 @@
-"""A run's complete configuration: which model on which data, the trainer's options, and both option sets.
+"""Resolving a run's configuration (:class:`ganzoo.config.RunConfig`) from defaults, presets, a file and flags.
 
 Values are layered, lowest first: the trainer's and the specs' defaults, the model's
 preset for the dataset's kind, a YAML file (``--config``), then flags and ``--set``.
-The resolved result is written to the run folder as ``config.yaml``; passing that file
-back with ``--config`` reproduces the run.
+The resolved result is saved in the run folder (:class:`ganzoo.run.folder.RunFolder`);
+passing that file back with ``--config`` reproduces the run.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from . import plugins
-from .config import TRAINER_SCHEMA, resolve
-from .errors import GanzooError, first_line
-from .files import atomic_write_text
+from .. import plugins
+from ..config import TRAINER_SCHEMA, RunConfig, resolve
+from ..errors import GanzooError, first_line
 
 DATA_PREFIX = "data."
-
-
-@dataclass
-class RunConfig:
-    model: str
-    dataset: str
-    steps: int
-    batch_size: int
-    seed: int
-    device: str
-    sample_every: int
-    checkpoint_every: int
-    log_every: int
-    model_config: dict[str, Any] = field(default_factory=dict)
-    dataset_config: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def save(self, path: Path) -> None:
-        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
-
-    @classmethod
-    def load(cls, path: Path) -> "RunConfig":
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-            return cls(**data)
-        except (OSError, yaml.YAMLError, TypeError) as exc:
-            raise GanzooError(f"{path}: not a readable ganzoo config.yaml ({first_line(exc)})") from None
+MAX_SEED = TRAINER_SCHEMA["seed"].max
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import GanzooError, first_line
+from ..errors import GanzooError, first_line
 
 STORE_FILE = "results.sqlite"
 REAL_DATA = "real data"  # the model name of the real-data floor rows

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError, first_line
-from .files import atomic_write
+from ..errors import CheckpointError, first_line
+from ..files import atomic_write
 
 FORMAT = "ganzoo-checkpoint-1"
 

@@ -1,0 +1,157 @@
+"""Planning a bench: the entries (model, dataset, seed), their budget in steps and their live-evaluation schedule.
+
+The budget is ``kimg``: thousands of real images the trainer draws. Every phase repeat
+draws a batch, so a model with five critic steps per generator step runs fewer generator
+steps for the same budget. Planning builds each model once (to read its phases and count
+its parameters) and trains nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import plugins
+from ..config import RunConfig
+from ..errors import GanzooError, first_line
+from ..model import Phase
+from ..run.build import build
+from ..run.config import MAX_SEED, make_run_config
+from ..run.device import resolve_device
+
+RUNS = "runs"
+CURVE_POINTS = 8  # live evaluations per run: enough for a curve, cheap next to training
+MAX_KIMG = 100_000.0
+MAX_SEEDS = 100
+
+
+@dataclass
+class Planned:
+    """One (model, dataset, seed) of a bench, resolved before anything trains."""
+
+    config: RunConfig
+    kimg: float
+    eval_every: int
+    eval_n: int  # generated samples for the final evaluation
+    params: dict[str, int]
+    run_dir: Path
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    def label(self) -> str:
+        return f"{self.config.model} on {self.config.dataset}, seed {self.config.seed}"
+
+
+# -- parsing the command line ----------------------------------------------------------------
+
+def parse_names(text: str, registry, what: str) -> list[str]:
+    """``a,b`` or ``all``; each name is checked (unknown names: one line with close matches)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise GanzooError(f"--{what} is empty (give names such as {', '.join(s.name for s in list(registry)[:2])}, or all)")
+    if names == ["all"]:
+        return [s.name for s in registry]
+    return list(dict.fromkeys(registry.get(n).name for n in names))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``N`` means seeds 0..N-1; a comma-separated list (``0,5,7``) means exactly those seeds."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise GanzooError(f"bad --seeds {text!r} (valid: a count such as 3, or a list such as 0,5,7)") from None
+    if "," not in text:
+        if len(values) != 1 or not 1 <= values[0] <= MAX_SEEDS:
+            raise GanzooError(f"bad --seeds {text!r} (valid: a count from 1 to {MAX_SEEDS}, or a list such as 0,5,7)")
+        return list(range(values[0]))
+    if not values or any(not 0 <= v <= MAX_SEED for v in values):
+        raise GanzooError(f"bad --seeds {text!r} (valid: seeds from 0 to {MAX_SEED})")
+    return list(dict.fromkeys(values))
+
+
+# -- the budget ----------------------------------------------------------------------------
+
+def steps_for_kimg(phases: Sequence[Phase], batch_size: int, kimg: float) -> int:
+    """Generator steps after which the trainer has drawn at least ``kimg`` thousand real images.
+
+    At step s every phase with ``s % every == 0`` draws ``repeats`` batches, so the count
+    per step repeats with the least common multiple of the phases' intervals.
+    """
+    batches = math.ceil(kimg * 1000 / batch_size)
+    period = math.lcm(*(p.every for p in phases))
+    per_step = [sum(p.repeats for p in phases if s % p.every == 0) for s in range(period)]
+    cycles, rest = divmod(batches, sum(per_step))
+    steps = cycles * period
+    while rest > 0:
+        rest -= per_step[steps % period]
+        steps += 1
+    return max(1, steps)
+
+
+def live_schedule(steps: int) -> dict[str, int]:
+    """Log, picture, checkpoint and live-evaluation intervals giving about ``CURVE_POINTS`` points."""
+    every = max(1, math.ceil(steps / CURVE_POINTS))
+    log_every = max(1, every // 5)
+    every = log_every * math.ceil(every / log_every)  # live evaluation must fall on a log line
+    return {"log_every": log_every, "sample_every": every, "checkpoint_every": every, "eval_every": every}
+
+
+def config_hash(config: RunConfig) -> str:
+    """Equal for the runs of one recipe: everything but the seed and the device."""
+    recipe = {k: v for k, v in config.to_dict().items() if k not in ("seed", "device")}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def parameter_counts(gan) -> dict[str, int]:
+    # The EMA copy is the generator again; counting it would double the generator.
+    return {name: sum(p.numel() for p in net.parameters()) for name, net in gan.networks.items() if name != gan.ema_name}
+
+
+# -- planning --------------------------------------------------------------------------------
+
+def plan(
+    models: list[str], datasets: list[str], seeds: list[int], kimg: float, out: Path, sets: dict[str, Any], eval_n: int | None = None,
+) -> tuple[list[Planned], list[str]]:
+    """The entries to run, and one line for each (model, dataset) that cannot train together.
+
+    Options that are wrong for a model (a ``--set`` key it does not have) are errors, not
+    skips: they are the user's to fix. A model whose builder refuses the data is a skip.
+    """
+    from ..eval.evaluate import DEFAULT_N
+
+    entries, skipped = [], []
+    device = resolve_device("cpu")
+    for dataset in datasets:
+        n = eval_n or DEFAULT_N[plugins.datasets().get(dataset).kind]
+        for model in models:
+            base = make_run_config(model, dataset, sets=sets, device="cpu")
+            try:
+                with _quiet_rng():
+                    gan, _ = build(base, device)
+            except GanzooError as exc:
+                skipped.append(f"skip {model} on {dataset}: {exc}")
+                continue
+            except Exception as exc:  # a plugin's bug: that model is skipped, the others still run
+                skipped.append(f"skip {model} on {dataset}: its builder raised {type(exc).__name__}: {first_line(exc)}")
+                continue
+            steps = steps_for_kimg(gan.objective.phases, base.batch_size, kimg)
+            schedule = live_schedule(steps)
+            eval_every = schedule.pop("eval_every")
+            suffix = f"-set{config_hash(base)[:8]}" if sets else ""
+            for seed in seeds:
+                config = make_run_config(model, dataset, sets=sets, seed=seed, steps=steps, device="auto", **schedule)
+                run_dir = out / RUNS / f"{model}-{dataset}-{kimg:g}kimg{suffix}-seed{seed}"
+                entries.append(Planned(config, kimg, eval_every, n, parameter_counts(gan), run_dir))
+    return entries, skipped
+
+
+def _quiet_rng():
+    import torch
+
+    return torch.random.fork_rng(devices=[])  # planning builds models; it must not move the caller's RNG
