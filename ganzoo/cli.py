@@ -160,7 +160,7 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_leaderboard(args) -> int:
-    from .bench.leaderboard import write_leaderboard
+    from .bench.publish import write_leaderboard
 
     board = write_leaderboard([Path(d) for d in args.bench_dirs], Path(args.out or args.bench_dirs[0]))
     print(board.markdown, end="")

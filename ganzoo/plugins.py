@@ -76,7 +76,20 @@ pm.add_hookspecs(hookspecs)
 _loaded = False
 _load_errors: dict[str, PluginInfo] = {}  # plugins that never got registered (import errors)
 _dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
-_registries: tuple | None = None  # (plugin set key, models, datasets, infos, metrics)
+
+
+@dataclass
+class Registries:
+    """The tables the hooks fill, for one set of registered plugins (``key``)."""
+
+    key: tuple
+    models: Registry[ModelSpec]
+    datasets: Registry[DatasetSpec]
+    metrics: Registry[MetricSpec]
+    infos: dict[str, PluginInfo]
+
+
+_registries: Registries | None = None
 
 
 def _broken(name: str, error: str, dist: tuple[str, str] | None = None) -> None:
@@ -141,20 +154,23 @@ def load_plugins() -> None:
 
 
 def _plugin_key() -> tuple:
-    return tuple(sorted((name, id(plugin)) for name, plugin in pm.list_name_plugin()))
+    # The plugin objects themselves, not their ids: a key that holds them keeps an id from being
+    # reused by a new plugin of the same name (tests register and drop throwaway plugins).
+    return tuple(sorted(pm.list_name_plugin(), key=lambda item: item[0]))
 
 
-def _build_registries():
-    """Call every plugin's hooks one plugin at a time, so one failure stays with its plugin."""
+def _build_registries() -> Registries:
+    """Call every plugin's hooks through pluggy, one plugin at a time, so one failure stays with its plugin."""
     global _registries
     load_plugins()
     key = _plugin_key()
-    if _registries is not None and _registries[0] == key:
+    if _registries is not None and _registries.key == key:
         return _registries
-    models: Registry[ModelSpec] = Registry("model", ModelSpec)
-    datasets: Registry[DatasetSpec] = Registry("dataset", DatasetSpec)
-    metrics: Registry[MetricSpec] = Registry("metric", MetricSpec)
-    infos: dict[str, PluginInfo] = {}
+    tables = Registries(
+        key, Registry("model", ModelSpec), Registry("dataset", DatasetSpec), Registry("metric", MetricSpec), {},
+    )
+    infos = tables.infos
+    plugins_by_name = dict(pm.list_name_plugin())
     for name, plugin in pm.list_name_plugin():
         dist = _dists.get(name)
         infos[name] = PluginInfo(
@@ -163,9 +179,12 @@ def _build_registries():
             version=dist[1] if dist else None,
             hooks=sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()),
         )
-    for hook_name, registry in (("register_models", models), ("register_datasets", datasets), ("register_metrics", metrics)):
+    for hook_name, registry in (("register_models", tables.models), ("register_datasets", tables.datasets), ("register_metrics", tables.metrics)):
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             info = infos[impl.plugin_name]
+            # pluggy calls the hook with every other plugin left out: an exception here is this plugin's alone.
+            others = [p for n, p in plugins_by_name.items() if n != impl.plugin_name]
+            call_hook = pm.subset_hook_caller(hook_name, remove_plugins=others)
 
             def register(spec, _info=info, _registry=registry):
                 try:
@@ -176,35 +195,35 @@ def _build_registries():
                     _info.registered.setdefault(_registry.kind, []).append(spec.name)
 
             try:
-                impl.function(register=register)
+                call_hook(register=register)
             except SpecError as exc:  # raised while the hook built a spec: the spec is at fault, not the hook
                 _report(info, f"hook {hook_name} built an invalid spec: {exc}")
             except Exception as exc:
                 _report(info, f"hook {hook_name} raised {type(exc).__name__}: {exc}")
     for name, broken in _load_errors.items():
         infos.setdefault(name, broken)
-    _registries = (key, models, datasets, infos, metrics)
-    return _registries
+    _registries = tables
+    return tables
 
 
 def models() -> Registry[ModelSpec]:
     """The model table, built from all loaded plugins."""
-    return _build_registries()[1]
+    return _build_registries().models
 
 
 def datasets() -> Registry[DatasetSpec]:
     """The dataset table, built from all loaded plugins."""
-    return _build_registries()[2]
+    return _build_registries().datasets
 
 
 def metrics() -> Registry[MetricSpec]:
     """The metric table, built from all loaded plugins."""
-    return _build_registries()[4]
+    return _build_registries().metrics
 
 
 def plugin_infos() -> list[PluginInfo]:
     """Every plugin with its distribution, hooks, what it registered and its errors."""
-    infos = _build_registries()[3]
+    infos = _build_registries().infos
     return [infos[name] for name in sorted(infos)]
 
 

@@ -261,3 +261,26 @@ def test_builders_that_fail_or_describe_data_badly_are_one_line_errors_before_an
     with pytest.raises(GanzooError, match="dataset tensor-extra could not be built .*TypeError"):
         ganzoo.train("vanilla", "tensor-extra", out=tmp_path / "b", progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_hooks_are_called_through_pluggy_once_per_plugin(register_plugin):
+    # pluggy's call monitoring sees every hook call it makes: one per plugin per hook, each with
+    # that plugin's implementation alone, so one plugin's exception cannot cut another's call short.
+    class Counted:
+        @ganzoo.hookimpl
+        def register_models(self, register):
+            register(_spec("counted-model"))
+
+    register_plugin(Counted(), "counted")
+    calls = []
+    undo = plugins.pm.add_hookcall_monitoring(
+        lambda hook_name, impls, kwargs: calls.append((hook_name, [impl.plugin_name for impl in impls])), lambda *args: None,
+    )
+    try:
+        assert "counted-model" in plugins.models()
+    finally:
+        undo()
+    model_calls = [names for hook, names in calls if hook == "register_models"]
+    implementers = [impl.plugin_name for impl in plugins.pm.hook.register_models.get_hookimpls()]
+    assert sorted(names[0] for names in model_calls) == sorted(implementers) and all(len(names) == 1 for names in model_calls)
+    assert {hook for hook, _ in calls} == {"register_models", "register_datasets", "register_metrics"}

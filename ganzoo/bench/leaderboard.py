@@ -3,14 +3,12 @@
 Runs are grouped by what makes their numbers comparable: dataset, model, budget (kimg),
 recipe (config hash) and evaluation N. Each group shows mean +- sample standard deviation
 over its seeds. Each dataset also gets a "real data" row, held-out real samples scored as
-if generated: the floor a perfect generator would reach. Outputs: ``leaderboard.md``,
-``leaderboard.csv`` and a self-contained ``leaderboard.html`` (:mod:`ganzoo.bench.html`).
+if generated: the floor a perfect generator would reach. The files
+(``leaderboard.md``, ``.csv``, ``.html``) are written by :mod:`ganzoo.bench.publish`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import statistics
@@ -18,9 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import GanzooError
-from ..files import atomic_write_text
-from .store import REAL_DATA, read_stores
+from .store import REAL_DATA
 
 # Left out of the tables (still in the store): per-class counts, constants, within-run spreads.
 HIDDEN = re.compile(r"^class_\d+$|_total$|_std$")
@@ -160,15 +156,6 @@ def row_label(g: Group) -> str:
     return f"{g.model} ({g.note})" if g.note else g.model
 
 
-@dataclass
-class Leaderboard:
-    groups: dict[str, list[Group]]
-    columns: list[str]  # the CSV's (and W&B table's) columns
-    rows: list[list[Any]]
-    markdown: str
-    files: list[Path]
-
-
 def csv_table(groups: dict[str, list[Group]]) -> tuple[list[str], list[list[Any]]]:
     metrics = list(dict.fromkeys(m for gs in groups.values() for m in metric_columns(gs)))
     columns = [
@@ -225,28 +212,3 @@ def markdown(groups: dict[str, list[Group]], sources: list[Path]) -> str:
                      *(g.cell(m) for m in cols), fmt(_round(g.mean_of("train_seconds"))) if not g.is_real else "", params_text(first["params"])]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def write_leaderboard(bench_dirs: list[Path], out: Path, html: bool = True) -> Leaderboard:
-    """Aggregate the stores of ``bench_dirs`` and write ``leaderboard.md``/``.csv``/``.html`` into ``out``."""
-    rows = read_stores(bench_dirs)
-    if not rows:
-        raise GanzooError(f"no results in {', '.join(map(str, bench_dirs))} yet (run ganzoo bench first)")
-    groups = group_rows(rows)
-    columns, table = csv_table(groups)
-    text = markdown(groups, list(bench_dirs))
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise GanzooError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    writer.writerows([["" if v is None else v for v in r] for r in table])
-    files = [atomic_write_text(out / "leaderboard.md", text), atomic_write_text(out / "leaderboard.csv", buffer.getvalue())]
-    if html:
-        from .html import render_html
-
-        files.append(atomic_write_text(out / "leaderboard.html", render_html(groups, list(bench_dirs), text)))
-    return Leaderboard(groups, columns, table, text, files)

@@ -97,7 +97,7 @@ def run_bench(
             break
     if not result.interrupted and store.has_results():
         new_floors = _real_data_floors(entries, store)
-        from .leaderboard import write_leaderboard
+        from .publish import write_leaderboard
 
         board = result.board = write_leaderboard([out], out)
         if mode != "off" and (result.trained or result.evaluated or new_floors):  # a re-run that changed nothing logs nothing

@@ -1,0 +1,49 @@
+"""Writing a leaderboard: aggregate the results stores of bench folders and write
+``leaderboard.md``, ``leaderboard.csv`` and the self-contained ``leaderboard.html``."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import GanzooError
+from ..files import atomic_write_text
+from .html import render_html
+from .leaderboard import Group, csv_table, group_rows, markdown
+from .store import read_stores
+
+
+@dataclass
+class Leaderboard:
+    groups: dict[str, list[Group]]
+    columns: list[str]  # the CSV's (and W&B table's) columns
+    rows: list[list[Any]]
+    markdown: str
+    files: list[Path]
+
+
+
+def write_leaderboard(bench_dirs: list[Path], out: Path, html: bool = True) -> Leaderboard:
+    """Aggregate the stores of ``bench_dirs`` and write ``leaderboard.md``/``.csv``/``.html`` into ``out``."""
+    rows = read_stores(bench_dirs)
+    if not rows:
+        raise GanzooError(f"no results in {', '.join(map(str, bench_dirs))} yet (run ganzoo bench first)")
+    groups = group_rows(rows)
+    columns, table = csv_table(groups)
+    text = markdown(groups, list(bench_dirs))
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GanzooError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    writer.writerows([["" if v is None else v for v in r] for r in table])
+    files = [atomic_write_text(out / "leaderboard.md", text), atomic_write_text(out / "leaderboard.csv", buffer.getvalue())]
+    if html:
+        files.append(atomic_write_text(out / "leaderboard.html", render_html(groups, list(bench_dirs), text)))
+    return Leaderboard(groups, columns, table, text, files)
