@@ -283,7 +283,7 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
         store.put(_entry_row(entry, rel, report, eval_seconds), _metric_rows(report))
         if sink:
             sink.log_final({f"final/{k}": v for _, k, v in _metric_rows(report)}, report["protocol"])
-        numbers = ", ".join(f"{k} {v:.4g}" for _, k, v in _metric_rows(report) if v is not None and not k.startswith("class_"))
+        numbers = ", ".join(f"{k} {v:.4g}" for source, k, v in _metric_rows(report) if v is not None and plugins.metric_number(source, k).shown)
         print(f"  {numbers}", file=sys.stderr)
     finally:
         if sink:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import warnings
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--eval-every", type=int, metavar="K", help="every K steps, log cheap metrics (FID at small N, modes/classes covered, KL), plot eval.png, keep checkpoints/best.pt")
     run.add_argument("--eval-n", type=int, help="samples per live evaluation (default 1000 images, 2500 points)")
-    run.add_argument("--best-metric", help="live metric that picks checkpoints/best.pt (default fid, kl or reverse_kl)")
+    run.add_argument("--best-metric", metavar="NAME", help="live number that picks checkpoints/best.pt (default: the live metrics' first-ranked number, such as fid)")
     run.add_argument("--wandb", default="off", metavar="MODE", help="also log to Weights & Biases: online, offline (sync later with `wandb sync`) or off (default)")
 
     bench = sub.add_parser("bench", help="train and evaluate models x datasets x seeds on an equal budget; write the leaderboard",
@@ -239,7 +240,8 @@ def _cmd_eval(args) -> int:
 
 def _cmd_metrics(args) -> int:
     registry = plugins.metrics()
-    rows = [{"name": s.name, "summary": s.summary, "kinds": list(s.kinds), "live": s.live, "plugin": registry.owner(s.name)} for s in registry]
+    rows = [{"name": s.name, "summary": s.summary, "kinds": list(s.kinds), "live": s.live, "plugin": registry.owner(s.name),
+             "numbers": [dataclasses.asdict(n) for n in s.numbers]} for s in registry]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
