@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                            description="Aggregate the results stores of the bench folders (mean +- std over seeds), print the table and write leaderboard.md/.csv/.html.")
     board.add_argument("bench_dirs", nargs="*", default=["bench"], metavar="BENCH_DIR", help="bench folders to combine (default ./bench)")
     board.add_argument("--out", metavar="DIR", help="where to write the leaderboard files (default: the first bench folder)")
+    board.add_argument("--rank-by", metavar="NAME", help="number that orders each dataset's rows (default: the metrics' declared rank order, fid first)")
 
     models = sub.add_parser("models", help="list models, or show one model's options")
     models.add_argument("name", nargs="?", help="show this model's options and defaults")
@@ -154,7 +155,7 @@ def _cmd_bench(args) -> int:
 def _cmd_leaderboard(args) -> int:
     from .leaderboard import write_leaderboard
 
-    board = write_leaderboard([Path(d) for d in args.bench_dirs], Path(args.out or args.bench_dirs[0]))
+    board = write_leaderboard([Path(d) for d in args.bench_dirs], Path(args.out or args.bench_dirs[0]), rank_by=args.rank_by)
     print(board.markdown, end="")
     print("wrote " + ", ".join(str(f) for f in board.files))
     return 0
