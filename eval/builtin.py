@@ -132,17 +132,53 @@ def compute_inception(ctx: EvalContext) -> dict[str, float]:
     return out
 
 
+# What each metric's numbers are: every consumer (live evaluation's best checkpoint, the
+# leaderboard's ranking, columns and coverage bars, ganzoo eval's table) reads these.
+N = ganzoo.MetricNumber
+LOWER, HIGHER = "lower", "higher"
+FID = N("fid", LOWER, rank=1, help="Frechet distance to the reference")
+FID_NUMBERS = (
+    FID,
+    N("fid_floor", LOWER, live=False, help="held-out real data scored like a generator: the floor"),
+    N("fid_at_floor_n", LOWER, live=False, help="the generator's FID at the floor's N"),
+)
+IS_NUMBERS = (N("is", HIGHER, help="Inception Score"), N("is_std", shown=False, help="spread over the splits"))
+KID_NUMBERS = (N("kid", LOWER, help="kernel distance"), N("kid_std", shown=False, help="spread over the subsets"))
+PR_NUMBERS = (N("precision", HIGHER), N("recall", HIGHER))
+DC_NUMBERS = (N("density", HIGHER), N("coverage", HIGHER))
+CONFIDENT = N("confident", HIGHER, help="share of samples the classifier is confident about")
+CLASS_NUMBERS = (
+    N("classes", HIGHER, out_of="classes_total", help="classes with at least one confident sample"),
+    N("classes_total", shown=False, live=False),
+    N("class_kl", LOWER, rank=4, help="KL(confident class histogram || uniform)"),
+    CONFIDENT,
+    N("class_*", shown=False, live=False, help="confident samples per class"),
+)
+STACKED_NUMBERS = (
+    N("modes", HIGHER, out_of="modes_total", help="digit triples with at least one confident sample"),
+    N("modes_total", shown=False, live=False),
+    N("kl", LOWER, rank=2, help="KL(confident triple histogram || uniform)"),
+    CONFIDENT,
+)
+MIXTURE_NUMBERS = (
+    N("modes", HIGHER, out_of="modes_total", help="modes with at least one high-quality sample"),
+    N("modes_total", shown=False, live=False),
+    N("hq", HIGHER, help="share of samples within 3 std of their nearest mode"),
+    N("reverse_kl", LOWER, rank=3, help="KL(high-quality mode histogram || uniform)"),
+)
+INCEPTION_NUMBERS = (FID, *IS_NUMBERS, *KID_NUMBERS)
+
 METRICS = [
-    ganzoo.MetricSpec("fid", "Frechet distance of MNIST-classifier features, with the real-data floor", ("image",), compute_fid, _digits, live=True),
-    ganzoo.MetricSpec("is", "Inception Score computed with the MNIST classifier's logits", ("image",), compute_is, _digits),
-    ganzoo.MetricSpec("kid", "Kernel distance (unbiased MMD, cubic kernel) of MNIST-classifier features", ("image",), compute_kid, _digits),
-    ganzoo.MetricSpec("precision-recall", "Improved precision and recall (k=3) in MNIST-classifier feature space", ("image",), compute_pr, _digits),
-    ganzoo.MetricSpec("density-coverage", "Density and coverage (k=5) in MNIST-classifier feature space", ("image",), compute_dc, _digits),
-    ganzoo.MetricSpec("classes", "Digit classes covered by confident predictions, KL to uniform, per-class counts", ("image",), compute_classes, _digit_classes, live=True),
-    ganzoo.MetricSpec("stacked-modes", "Stacked MNIST: digit triples covered (of 1000) and KL to uniform", ("image",), compute_stacked, _stacked, live=True),
-    ganzoo.MetricSpec("mixture-modes", "Modes covered, share of high-quality samples and reverse KL on 2-D mixtures", ("vector",), compute_mixture_modes, _mixture, live=True),
-    ganzoo.MetricSpec("mixture-prdc", "Precision, recall, density and coverage in data space", ("vector",), compute_mixture_prdc),
-    ganzoo.MetricSpec("inception", "FID, IS and KID with Inception-v3 (RGB data; needs its weights on disk)", ("image",), compute_inception, _rgb),
+    ganzoo.MetricSpec("fid", "Frechet distance of MNIST-classifier features, with the real-data floor", ("image",), compute_fid, _digits, live=True, numbers=FID_NUMBERS),
+    ganzoo.MetricSpec("is", "Inception Score computed with the MNIST classifier's logits", ("image",), compute_is, _digits, numbers=IS_NUMBERS),
+    ganzoo.MetricSpec("kid", "Kernel distance (unbiased MMD, cubic kernel) of MNIST-classifier features", ("image",), compute_kid, _digits, numbers=KID_NUMBERS),
+    ganzoo.MetricSpec("precision-recall", "Improved precision and recall (k=3) in MNIST-classifier feature space", ("image",), compute_pr, _digits, numbers=PR_NUMBERS),
+    ganzoo.MetricSpec("density-coverage", "Density and coverage (k=5) in MNIST-classifier feature space", ("image",), compute_dc, _digits, numbers=DC_NUMBERS),
+    ganzoo.MetricSpec("classes", "Digit classes covered by confident predictions, KL to uniform, per-class counts", ("image",), compute_classes, _digit_classes, live=True, numbers=CLASS_NUMBERS),
+    ganzoo.MetricSpec("stacked-modes", "Stacked MNIST: digit triples covered (of 1000) and KL to uniform", ("image",), compute_stacked, _stacked, live=True, numbers=STACKED_NUMBERS),
+    ganzoo.MetricSpec("mixture-modes", "Modes covered, share of high-quality samples and reverse KL on 2-D mixtures", ("vector",), compute_mixture_modes, _mixture, live=True, numbers=MIXTURE_NUMBERS),
+    ganzoo.MetricSpec("mixture-prdc", "Precision, recall, density and coverage in data space", ("vector",), compute_mixture_prdc, numbers=PR_NUMBERS + DC_NUMBERS),
+    ganzoo.MetricSpec("inception", "FID, IS and KID with Inception-v3 (RGB data; needs its weights on disk)", ("image",), compute_inception, _rgb, numbers=INCEPTION_NUMBERS),
 ]
 
 

@@ -225,11 +225,17 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"feature network {p['feature_network']} sha256 {p['feature_weights_sha256'][:16]}...")
     lines.append(f"{'metric':<18} {'value':<34} seconds")
     for name, values in report["metrics"].items():
-        counts = {k: v for k, v in values.items() if k.startswith("class_") and k != "class_kl"}
-        shown = ", ".join(f"{k} {_fmt(v)}" for k, v in values.items() if k not in counts)
-        lines.append(f"{name:<18} {shown:<34} {report['seconds'].get(name, 0):.1f}")
-        if counts:
-            lines.append(f"{'':<18} per class: {' '.join(str(v) for v in counts.values())}")
+        # Numbers the metric declares not shown (spreads, totals, per-class counts) go on a line of their own.
+        shown, rest = [], {}
+        for key, value in values.items():
+            number = plugins.metric_number(name, key)
+            if number.shown:
+                shown.append(f"{key} {_fmt(value)}")
+            else:
+                rest.setdefault(number.name if number.is_pattern else key, []).append(_fmt(value))
+        lines.append(f"{name:<18} {', '.join(shown):<34} {report['seconds'].get(name, 0):.1f}")
+        if rest:
+            lines.append(f"{'':<18} " + ", ".join(f"{k} {' '.join(v)}" for k, v in rest.items()))
     for name, reason in report["skipped"].items():
         lines.append(f"{name:<18} skipped: {reason}")
     return "\n".join(lines)

@@ -3,12 +3,13 @@
 :class:`LiveEval` is a trainer callback. Every ``every`` steps it samples ``n`` images or
 points from the generator (the EMA copy when there is one) with a fixed seed, computes
 the cheap metrics that fit the data (those registered with ``live=True``: FID at a small
-stated N, classes or modes covered, KL), and hands them back to the trainer as named
-scalars ``eval/<name>``, which go to ``metrics.jsonl`` and every other sink like the
-losses. It redraws the run's evaluation curves (each live scalar against the step) and keeps
-the run's best checkpoint: the full checkpoint of the step with the best value of the
-chosen metric so far. FID can get much worse late in training, so the last checkpoint is
-not always the one to keep.
+stated N, classes or modes covered, KL), and hands the numbers those metrics declare live
+back to the trainer as named scalars ``eval/<name>``, which go to the metrics log and
+every other sink like the losses. It redraws the run's evaluation curves (each live scalar
+against the step) and keeps the run's best checkpoint: the full checkpoint of the step with
+the best value of the chosen number so far (``--best-metric``: any live number declared
+with a direction; by default the one with the smallest declared rank). FID can get much
+worse late in training, so the last checkpoint is not always the one to keep.
 
 Sampling uses its own ``torch.Generator`` and every metric is deterministic, so a run with
 live evaluation still resumes bit for bit; the best value so far is kept beside the best
@@ -28,6 +29,7 @@ from ganzoo.data import Dataset
 from ganzoo.errors import GanzooError
 from ganzoo.files import atomic_write
 from ganzoo.run.session import CallbackFactory
+from ganzoo.specs import MetricNumber, MetricSpec
 from ganzoo.training.callbacks import StepInfo
 
 from .context import EvalContext
@@ -36,22 +38,26 @@ from .evaluate import draw_samples, real_split, run_metrics, select_metrics
 PREFIX = "eval/"
 LIVE_N = {"image": 1000, "vector": 2500}  # 1,000 images: the floor's N with the bundled MNIST
 LIVE_SEED = 0
-# Which way is better, for the numbers a live metric may be tracked by.
-LOWER_IS_BETTER = {"fid", "kid", "class_kl", "reverse_kl", "kl"}
-HIGHER_IS_BETTER = {"modes", "classes", "hq", "is", "precision", "recall", "density", "coverage", "confident"}
-SKIP_KEYS = ("modes_total", "classes_total", "fid_floor", "fid_at_floor_n")  # constants, or equal to fid at live N
 
 
-def _is_live_scalar(key: str, value: Any) -> bool:
-    per_class = key.startswith("class_") and key != "class_kl"  # ten counts would crowd the curves
-    return (value is None or isinstance(value, (int, float))) and key not in SKIP_KEYS and not per_class
+def _is_live_scalar(spec: MetricSpec, key: str, value: Any) -> bool:
+    return spec.number(key).live and (value is None or isinstance(value, (int, float)))
 
 
-def default_best_metric(scalars: list[str]) -> str | None:
-    for name in ("fid", "kl", "class_kl", "reverse_kl"):
-        if name in scalars:
-            return name
-    return None
+def declared_live_numbers(specs: list[MetricSpec]) -> dict[str, MetricNumber]:
+    """The numbers the live metrics ``specs`` declare live, by name (not patterns: a family has no one value)."""
+    out: dict[str, MetricNumber] = {}
+    for spec in specs:
+        for number in spec.numbers:
+            if number.live and not number.is_pattern:
+                out.setdefault(number.name, number)
+    return out
+
+
+def default_best_metric(numbers: dict[str, MetricNumber]) -> str | None:
+    """The declared number with the smallest rank, or ``None`` when none is ranked."""
+    ranked = [n for n in numbers.values() if n.rank is not None]
+    return min(ranked, key=lambda n: n.rank).name if ranked else None
 
 
 def live_evaluation(every: int | None, n: int | None = None, best_metric: str | None = None) -> CallbackFactory:
@@ -84,24 +90,20 @@ class LiveEval:
         real, heldout, fields = real_split(dataset, self.n, self.n)
         # One context for the whole run: real features are computed once and kept in memory.
         self.base = EvalContext(self.info, real[:0], real, heldout, LIVE_SEED, real_fields=fields)
-        names = {k.removeprefix(PREFIX) for k in self._known_keys()}
+        # What the live metrics will report, known from their declarations before any of them runs.
+        self.numbers = declared_live_numbers(self.specs)
         self.best_metric = best_metric
-        valid = sorted((LOWER_IS_BETTER | HIGHER_IS_BETTER) & names)
+        valid = sorted(name for name, number in self.numbers.items() if number.better)
         if best_metric is not None and best_metric not in valid:
-            raise GanzooError(f"bad --best-metric {best_metric!r} for {self.info.name} (valid: {', '.join(valid)})")
+            raise GanzooError(f"bad --best-metric {best_metric!r} for {self.info.name} (valid: {', '.join(valid) or 'none, no live number declares which way is better'})")
         self._best: dict[str, Any] | None = None
         self._history: dict[str, list[tuple[int, float]]] = {}  # the curves' points so far
-
-    def _known_keys(self) -> list[str]:
-        # What each live metric reports, without running it: the spec names are enough to choose defaults.
-        keys = {"fid": ["fid"], "classes": ["classes", "class_kl"], "stacked-modes": ["modes", "kl"], "mixture-modes": ["modes", "hq", "reverse_kl"]}
-        return [PREFIX + k for spec in self.specs for k in keys.get(spec.name, [])]
 
     def describe(self) -> dict[str, Any]:
         return {"every": self.every, "n": self.n, "seed": LIVE_SEED, "metrics": [s.name for s in self.specs], "best_metric": self._metric_name()}
 
     def _metric_name(self) -> str | None:
-        return self.best_metric or default_best_metric([k.removeprefix(PREFIX) for k in self._known_keys()])
+        return self.best_metric or default_best_metric(self.numbers)
 
     def on_fit_start(self, info: StepInfo) -> None:
         # A resumed run continues its curves and keeps comparing against its earlier best.
@@ -120,9 +122,10 @@ class LiveEval:
         results, _, _ = run_metrics(ctx, self.specs)
         self.base._memo.update({k: v for k, v in ctx._memo.items() if "fake" not in k})
         # None is an undefined value (see run_metrics); it travels as NaN and is logged as null.
+        specs = {spec.name: spec for spec in self.specs}
         scalars = {
             PREFIX + key: math.nan if value is None else float(value)
-            for values in results.values() for key, value in values.items() if _is_live_scalar(key, value)
+            for name, values in results.items() for key, value in values.items() if _is_live_scalar(specs[name], key, value)
         }
         for key, value in scalars.items():
             self._history.setdefault(key, [])
@@ -137,7 +140,7 @@ class LiveEval:
         name = self._metric_name()
         if name is None or PREFIX + name not in scalars:
             return
-        lower = name in LOWER_IS_BETTER
+        lower = self.numbers[name].better == "lower"
         # Undefined (a KL with no high-quality samples) counts as the worst value, so the
         # first evaluation always leaves a best checkpoint and any defined value beats it.
         worst = math.inf if lower else -math.inf

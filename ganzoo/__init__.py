@@ -4,9 +4,9 @@ The public API is what this package exports plus five modules; everything else i
 and may change (docs/plugins.md, "Public API", describes each name):
 
 - for users: ``train``, ``resume``, ``load_run``, ``create_model``, ``Run``;
-- for plugin authors: ``hookimpl``; the specs ``ModelSpec``, ``DatasetSpec``, ``MetricSpec``
-  and their options ``Param``; the trainer's contract ``GAN``, ``Objective``, ``Phase``,
-  ``PhaseLoss``, ``Batch``; the data ``Dataset``, ``DatasetInfo``; the errors ``GanzooError``,
+- for plugin authors: ``hookimpl``; the specs ``ModelSpec``, ``DatasetSpec``, ``MetricSpec``,
+  their options ``Param`` and a metric's declared numbers ``MetricNumber``; the trainer's
+  contract ``GAN``, ``Objective``, ``Phase``, ``PhaseLoss``, ``Batch``; the data ``Dataset``, ``DatasetInfo``; the errors ``GanzooError``,
   ``CheckpointError``, ``SpecError``;
 - building blocks to compose, each listed in its module's ``__all__``: ``ganzoo.losses``,
   ``ganzoo.penalties``, ``ganzoo.objectives``, ``ganzoo.nn``, ``ganzoo.optim``, and ``ganzoo.eval`` for metrics
@@ -19,10 +19,10 @@ from .data import Dataset, DatasetInfo
 from .errors import CheckpointError, GanzooError
 from .hookspecs import hookimpl
 from .model import GAN, Batch, Objective, Phase, PhaseLoss
-from .specs import DatasetSpec, MetricSpec, ModelSpec, SpecError
+from .specs import DatasetSpec, MetricNumber, MetricSpec, ModelSpec, SpecError
 
 __all__ = [
     "GAN", "Batch", "CheckpointError", "Dataset", "DatasetInfo", "DatasetSpec", "GanzooError",
-    "MetricSpec", "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run", "SpecError",
+    "MetricNumber", "MetricSpec", "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run", "SpecError",
     "create_model", "hookimpl", "load_run", "resume", "train",
 ]

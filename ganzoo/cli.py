@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import warnings
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--eval-every", type=int, metavar="K", help="every K steps, log cheap metrics (FID at small N, modes/classes covered, KL), plot eval.png, keep checkpoints/best.pt")
     run.add_argument("--eval-n", type=int, help="samples per live evaluation (default 1000 images, 2500 points)")
-    run.add_argument("--best-metric", help="live metric that picks checkpoints/best.pt (default fid, kl or reverse_kl)")
+    run.add_argument("--best-metric", metavar="NAME", help="live number that picks checkpoints/best.pt (default: the live metrics' first-ranked number, such as fid)")
     run.add_argument("--wandb", default="off", metavar="MODE", help="also log to Weights & Biases: online, offline (sync later with `wandb sync`) or off (default)")
     run.set_defaults(func=_cmd_run)
 
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                            description="Aggregate the results stores of the bench folders (mean +- std over seeds), print the table and write leaderboard.md/.csv/.html.")
     board.add_argument("bench_dirs", nargs="*", default=["bench"], metavar="BENCH_DIR", help="bench folders to combine (default ./bench)")
     board.add_argument("--out", metavar="DIR", help="where to write the leaderboard files (default: the first bench folder)")
+    board.add_argument("--rank-by", metavar="NAME", help="number that orders each dataset's rows (default: the metrics' declared rank order, fid first)")
     board.set_defaults(func=_cmd_leaderboard)
 
     models = sub.add_parser("models", help="list models, or show one model's options")
@@ -162,7 +164,7 @@ def _cmd_bench(args) -> int:
 def _cmd_leaderboard(args) -> int:
     from .bench.publish import write_leaderboard
 
-    board = write_leaderboard([Path(d) for d in args.bench_dirs], Path(args.out or args.bench_dirs[0]))
+    board = write_leaderboard([Path(d) for d in args.bench_dirs], Path(args.out or args.bench_dirs[0]), rank_by=args.rank_by)
     print(board.markdown, end="")
     print("wrote " + ", ".join(str(f) for f in board.files))
     return 0
@@ -249,7 +251,8 @@ def _cmd_eval(args) -> int:
 
 def _cmd_metrics(args) -> int:
     registry = plugins.metrics()
-    rows = [{"name": s.name, "summary": s.summary, "kinds": list(s.kinds), "live": s.live, "plugin": registry.owner(s.name)} for s in registry]
+    rows = [{"name": s.name, "summary": s.summary, "kinds": list(s.kinds), "live": s.live, "plugin": registry.owner(s.name),
+             "numbers": [dataclasses.asdict(n) for n in s.numbers]} for s in registry]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

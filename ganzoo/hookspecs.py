@@ -87,7 +87,14 @@ def register_metrics(register: Callable[["MetricSpec"], None]) -> None:
     networks, the seed) and returns a dict of named numbers; it may add protocol fields
     with ``ctx.note(...)`` and raise :class:`ganzoo.eval.MetricSkipped` with a one-line
     reason when it cannot run. ``applies(info)`` says, before any sampling, why the
-    metric does not fit a dataset (or ``None`` when it does). Example::
+    metric does not fit a dataset (or ``None`` when it does). ``numbers`` declares what
+    ``compute`` returns, one :class:`ganzoo.MetricNumber` per number (or per family,
+    ``"class_*"``): which way is better (``better="lower"``, ``"higher"`` or ``None``),
+    whether it is shown in tables (``shown``), logged live (``live``), the total of a
+    "covered / out of" pair (``out_of``), and whether it ranks by default (``rank``, the
+    smallest wins). The best checkpoint, ``--best-metric``, the leaderboard's ranking and
+    ``--rank-by``, its columns and its coverage bars all read these; an undeclared number is
+    shown and live, with no direction. Example::
 
         @ganzoo.hookimpl
         def register_metrics(register):
@@ -97,6 +104,8 @@ def register_metrics(register: Callable[["MetricSpec"], None]) -> None:
                 kinds=("vector",),
                 compute=lambda ctx: {"mean_norm": float(ctx.fake.flatten(1).norm(dim=1).mean())},
                 live=True,  # cheap enough for ganzoo run --eval-every
+                # A diagnostic: neither larger nor smaller is better, so it ranks nothing.
+                numbers=(ganzoo.MetricNumber("mean_norm", better=None, help="mean L2 norm of the samples"),),
             ))
 
     A name already taken by another plugin is refused, and reported with both plugins named.

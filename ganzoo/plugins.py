@@ -21,7 +21,7 @@ import pluggy
 from . import hookspecs
 from .errors import GanzooError
 from .registry import Registry
-from .specs import DatasetSpec, MetricSpec, ModelSpec, SpecError
+from .specs import DatasetSpec, MetricNumber, MetricSpec, ModelSpec, SpecError
 
 # The single place where the core names its built-in plugins.
 DEFAULT_PLUGINS = (
@@ -219,6 +219,20 @@ def datasets() -> Registry[DatasetSpec]:
 def metrics() -> Registry[MetricSpec]:
     """The metric table, built from all loaded plugins."""
     return _build_registries().metrics
+
+
+def metric_number(source: str, key: str) -> MetricNumber:
+    """What metric ``source`` declares about its number ``key`` (a results store's ``source/key`` reads as ``key``).
+
+    A metric that is not installed (or is registered twice) declares nothing: its numbers
+    read as undeclared ones, shown, with no direction and no rank.
+    """
+    key = key.removeprefix(f"{source}/")
+    try:
+        spec = metrics().get(source)
+    except GanzooError:
+        return MetricNumber(key)
+    return spec.number(key)
 
 
 def plugin_infos() -> list[PluginInfo]:

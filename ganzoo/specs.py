@@ -1,12 +1,15 @@
-"""The small frozen spec objects that plugins register: one per model, one per dataset.
+"""The small frozen spec objects that plugins register: one per model, dataset and metric.
 
 A spec says what a thing is called, what it does in one line, which options it takes
 (a config schema with defaults) and how to build it. The core only ever calls ``build``;
-it never looks at a model's name to decide what to do.
+it never looks at a model's name to decide what to do. A metric also declares its numbers
+(:class:`MetricNumber`: which way is better, whether shown, whether live), and every
+consumer reads those declarations instead of keeping a table of metric names.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -119,6 +122,61 @@ class DatasetSpec:
             raise _fail(self, f"kind {self.kind!r} must be one of {DATA_KINDS}")
 
 
+BETTER = ("lower", "higher", None)
+PATTERN_CHARS = "*?["
+
+
+@dataclass(frozen=True)
+class MetricNumber:
+    """What a metric declares about one of the numbers its ``compute`` returns.
+
+    ``name`` is the number's key, or a shell-style pattern for a family of numbers
+    (``"class_*"``). ``better`` says which way is better: ``"lower"``, ``"higher"`` or
+    ``None`` (neither: a count, a constant). ``shown``: a column in the leaderboard and on
+    the main line of ``ganzoo eval``'s table (spreads, totals and per-class counts are not).
+    ``live``: logged as ``eval/<name>`` during ``ganzoo run --eval-every`` when the metric
+    is live. ``out_of`` names the number holding the total of a "covered / out of" pair
+    (``MetricNumber("modes", "higher", out_of="modes_total")``), drawn as coverage bars.
+    ``rank``: the number can rank a leaderboard and pick the best checkpoint by default;
+    among the numbers present, the smallest rank wins (the built-in ``fid`` is 1). A
+    number a metric does not declare is shown, has no direction and is live.
+    """
+
+    name: str
+    better: str | None = None
+    shown: bool = True
+    live: bool = True
+    out_of: str | None = None
+    rank: int | None = None
+    help: str = ""
+
+    @property
+    def is_pattern(self) -> bool:
+        return any(c in self.name for c in PATTERN_CHARS)
+
+    def check(self) -> str | None:
+        """The first thing wrong with this declaration, or ``None``."""
+        if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
+            return f"number name {self.name!r} must be a non-empty string without spaces"
+        if self.better not in BETTER:
+            return f"number {self.name}: better {self.better!r} must be one of {BETTER}"
+        for flag in ("shown", "live"):
+            if not isinstance(getattr(self, flag), bool):
+                return f"number {self.name}: {flag} must be True or False"
+        if self.rank is not None:
+            if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+                return f"number {self.name}: rank {self.rank!r} must be a whole number from 1 (or None)"
+            if self.better is None:
+                return f"number {self.name}: a ranked number needs better='lower' or 'higher'"
+            if self.is_pattern:
+                return f"number {self.name}: a pattern cannot be ranked; rank one number"
+        if self.out_of is not None and (not isinstance(self.out_of, str) or self.is_pattern or self.out_of == self.name):
+            return f"number {self.name}: out_of must name another declared number (not a pattern)"
+        if not isinstance(self.help, str):
+            return f"number {self.name}: help must be a string"
+        return None
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """An evaluation metric: ``compute(ctx)`` returns named numbers (``{"fid": 12.3, "fid_floor": 1.2}``).
@@ -126,6 +184,8 @@ class MetricSpec:
     ``kinds`` lists the data kinds it applies to; ``applies(info)``, when given, returns a
     one-line reason why it does not fit a particular dataset (``None`` when it does).
     ``live`` marks metrics cheap enough to run during training (``ganzoo run --eval-every``).
+    ``numbers`` declares what ``compute`` returns (:class:`MetricNumber`); undeclared
+    numbers are shown, have no direction and are live.
     """
 
     name: str
@@ -134,6 +194,7 @@ class MetricSpec:
     compute: Callable[["EvalContext"], Mapping[str, float]]
     applies: Callable[["DatasetInfo"], str | None] | None = None
     live: bool = False
+    numbers: tuple[MetricNumber, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name_and_summary(self)
@@ -143,9 +204,31 @@ class MetricSpec:
             raise _fail(self, "applies must be callable or None")
         if not self.kinds or any(k not in DATA_KINDS for k in self.kinds):
             raise _fail(self, f"kinds {self.kinds!r} must be a non-empty tuple of {DATA_KINDS}")
+        if not isinstance(self.numbers, (tuple, list)) or not all(isinstance(n, MetricNumber) for n in self.numbers):
+            raise _fail(self, "numbers must be a tuple of ganzoo.MetricNumber")
+        object.__setattr__(self, "numbers", tuple(self.numbers))
+        names = [n.name for n in self.numbers]
+        for number in self.numbers:
+            problem = number.check()
+            if problem:
+                raise _fail(self, problem)
+            if names.count(number.name) > 1:
+                raise _fail(self, f"number {number.name} is declared twice")
+            if number.out_of is not None and number.out_of not in names:
+                raise _fail(self, f"number {number.name}: out_of {number.out_of!r} is not declared (declared: {', '.join(names)})")
 
     def reason_not_applicable(self, info: "DatasetInfo") -> str | None:
         """Why this metric cannot evaluate data described by ``info``, or ``None``."""
         if info.kind not in self.kinds:
             return f"needs {' or '.join(self.kinds)} data; {info.name} is {info.kind} data"
         return self.applies(info) if self.applies else None
+
+    def number(self, key: str) -> MetricNumber:
+        """The declaration of the number ``key``: its own, else the first pattern it matches, else the default."""
+        for number in self.numbers:
+            if number.name == key:
+                return number
+        for number in self.numbers:
+            if number.is_pattern and fnmatch.fnmatchcase(key, number.name):
+                return number
+        return MetricNumber(key)

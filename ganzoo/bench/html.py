@@ -1,7 +1,8 @@
 """``leaderboard.html``: the leaderboard as one self-contained page (every picture a base64 data URI, no URL).
 
 Per dataset: the table, metric-vs-kimg curves from the runs' live evaluation scalars
-(``eval/*`` in metrics.jsonl), mode-coverage bars, and each model's final picture side by
+(``eval/*`` in metrics.jsonl), coverage bars (for a number its metric declares "covered
+out of" another, such as modes of modes_total), and each model's final picture side by
 side (sample grids for images, scatter plots over the modes for 2-D mixtures). A small
 inline script counts the pictures the browser could decode and writes the count into the
 page, so a reader (or a test) sees at once whether any failed.
@@ -17,10 +18,9 @@ from pathlib import Path
 
 from ..errors import GanzooError
 from ..run.folder import RunFolder
-from .leaderboard import Group, fmt, metric_columns, params_text, row_label
+from .leaderboard import Group, column, declared, fmt, metric_columns, params_text, ranking_text, row_label
 
 LIVE_PREFIX = "eval/"
-COVERAGE = (("modes", "modes_total"), ("classes", "classes_total"))  # (covered, out of)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -103,13 +103,22 @@ def curves_png(groups: list[Group], dataset: str) -> bytes | None:
     return _figure_png(fig)
 
 
+def coverage_pair(groups: list[Group]) -> tuple[str, str | None] | None:
+    """``(covered, out of)``: the first column declared "covered out of" another, and the column of that total."""
+    for covered in metric_columns(groups):
+        out_of = declared(groups, covered).out_of
+        if out_of and any(g.mean_std(covered) for g in groups):
+            source = next(s for g in groups if (s := g.source(covered)) is not None)
+            return covered, column(groups, source, out_of)
+    return None
+
+
 def coverage_png(groups: list[Group], dataset: str) -> bytes | None:
-    for covered, total_key in COVERAGE:
-        shown = [g for g in groups if g.mean_std(covered)]
-        if shown:
-            break
-    else:
+    pair = coverage_pair(groups)
+    if pair is None:
         return None
+    covered, total_key = pair
+    shown = [g for g in groups if g.mean_std(covered)]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(3.5, 1.1 * len(shown) + 1.5), 3))
     means = [g.mean_std(covered)[0] for g in shown]
@@ -117,7 +126,7 @@ def coverage_png(groups: list[Group], dataset: str) -> bytes | None:
     colors = ["tab:green" if g.is_real else "tab:blue" for g in shown]
     ax.bar(range(len(shown)), means, yerr=stds, capsize=4, color=colors)
     ax.set_xticks(range(len(shown)), ["real data" if g.is_real else row_label(g) for g in shown], rotation=20, fontsize=8)
-    total = next((g.mean_std(total_key)[0] for g in shown if g.mean_std(total_key)), None)
+    total = next((g.mean_std(total_key)[0] for g in shown if g.mean_std(total_key)), None) if total_key else None
     if total:
         ax.axhline(total, color="tab:red", linestyle="--", linewidth=1, label=f"all {fmt(total)}")
         ax.legend(fontsize=7)
@@ -145,7 +154,7 @@ def _img(png: bytes, alt: str, css: str = "") -> str:
 
 
 def _dataset_section(dataset: str, groups: list[Group]) -> str:
-    parts = [f"<h2>{html.escape(dataset)}</h2>", _table(groups)]
+    parts = [f"<h2>{html.escape(dataset)}</h2>", f'<p class="note">{html.escape(ranking_text(groups))}</p>', _table(groups)]
     curves = curves_png(groups, dataset)
     parts.append("<h3>Metrics against kimg</h3>")
     parts.append(_img(curves, f"{dataset} curves") if curves else '<p class="note">No live evaluation scalars in these runs (trained without --eval-every).</p>')

@@ -5,23 +5,24 @@ recipe (config hash) and evaluation N. Each group shows mean +- sample standard 
 over its seeds. Each dataset also gets a "real data" row, held-out real samples scored as
 if generated: the floor a perfect generator would reach. The files
 (``leaderboard.md``, ``.csv``, ``.html``) are written by :mod:`ganzoo.bench.publish`.
+
+Which numbers are columns, which way each is better and which one ranks the models come
+from what each metric declares (:class:`ganzoo.MetricNumber`), found through the store's
+``source`` column; a number whose metric is not installed is shown, unranked.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..errors import GanzooError
+from ..plugins import metric_number
+from ..specs import MetricNumber
 from .store import REAL_DATA
-
-# Left out of the tables (still in the store): per-class counts, constants, within-run spreads.
-HIDDEN = re.compile(r"^class_\d+$|_total$|_std$")
-# Lower is better for these; the first one a dataset has ranks its models.
-RANK_BY = ("fid", "kl", "reverse_kl", "class_kl")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Group:
     runs: list[dict[str, Any]] = field(default_factory=list)  # one per seed: the run's shared fields plus "metrics"
     note: str = ""  # what sets this row apart from the dataset's other rows of the same model (or real-data rows)
     repeats: int = 0  # runs of a seed this group already had (e.g. a bench folder given twice, as a copy): left out
+    ranked_by: str | None = None  # the number that orders the dataset's rows
 
     @property
     def is_real(self) -> bool:
@@ -47,6 +49,10 @@ class Group:
     @property
     def protocol(self) -> dict[str, Any]:
         return self.runs[0]["eval_protocol"]
+
+    def source(self, metric: str) -> str | None:
+        """The metric plugin that gave the number ``metric`` (the store's ``source`` column)."""
+        return next((r["sources"][metric] for r in self.runs if metric in r["sources"]), None)
 
     def values(self, metric: str) -> list[float]:
         return [r["metrics"][metric] for r in self.runs if r["metrics"].get(metric) is not None]
@@ -81,12 +87,42 @@ def fmt(v: float | None) -> str:
     return f"{v:.4g}"
 
 
-def group_rows(rows: Iterable[dict[str, Any]]) -> dict[str, list[Group]]:
-    """Groups per dataset, each list ranked by the dataset's first lower-is-better metric (real data last)."""
+def declared(groups: list[Group], metric: str) -> MetricNumber:
+    """What the metric plugin behind column ``metric`` declares about it (undeclared: shown, no direction)."""
+    source = next((s for g in groups if (s := g.source(metric)) is not None), None)
+    return metric_number(source, metric) if source is not None else MetricNumber(metric)
+
+
+def column(groups: list[Group], source: str, key: str) -> str | None:
+    """The column holding number ``key`` of metric ``source`` (the store writes ``source/key`` when an earlier metric gave ``key``)."""
+    return next((m for g in groups for r in g.runs for m, s in r["sources"].items() if s == source and m.removeprefix(f"{source}/") == key), None)
+
+
+def rankable(groups: Iterable[Group]) -> list[str]:
+    """The columns of ``groups`` that can rank them: those declared with a direction."""
+    groups = list(groups)
+    return sorted(m for m in metric_columns(groups) if declared(groups, m).better)
+
+
+def ranking_metric(groups: list[Group], rank_by: str | None = None) -> str | None:
+    """``rank_by`` when these groups have it; else the present column with the smallest declared rank."""
+    present = [m for m in metric_columns(groups) if any(g.values(m) for g in groups)]
+    if rank_by in present:
+        return rank_by
+    ranked = [(n.rank, m) for m in present if (n := declared(groups, m)).rank is not None]
+    return min(ranked)[1] if ranked else None
+
+
+def group_rows(rows: Iterable[dict[str, Any]], rank_by: str | None = None) -> dict[str, list[Group]]:
+    """Groups per dataset, each list ranked (real data last) by ``rank_by`` or the dataset's first-ranked number.
+
+    ``rank_by`` must be a column declared with a direction; a dataset without it is ranked as by default.
+    """
     runs: dict[tuple, dict[str, Any]] = {}
     for r in rows:
-        run = runs.setdefault((r["bench"], r["run"]), {k: v for k, v in r.items() if k not in ("metric", "source", "value")} | {"metrics": {}})
+        run = runs.setdefault((r["bench"], r["run"]), {k: v for k, v in r.items() if k not in ("metric", "source", "value")} | {"metrics": {}, "sources": {}})
         run["metrics"][r["metric"]] = r["value"]
+        run["sources"][r["metric"]] = r["source"]
     groups: dict[tuple, Group] = {}
     for run in runs.values():
         p = run["eval_protocol"]
@@ -99,14 +135,21 @@ def group_rows(rows: Iterable[dict[str, Any]]) -> dict[str, list[Group]]:
     by_dataset: dict[str, list[Group]] = {}
     for g in groups.values():
         by_dataset.setdefault(g.dataset, []).append(g)
+    if rank_by is not None:
+        valid = sorted({m for gs in by_dataset.values() for m in rankable(gs)})
+        if rank_by not in valid:
+            raise GanzooError(f"bad --rank-by {rank_by!r} (valid: {', '.join(valid) or 'none, no column declares which way is better'})")
     for dataset, gs in by_dataset.items():
-        rank = next((m for m in RANK_BY if any(g.values(m) for g in gs)), None)
+        rank = ranking_metric(gs, rank_by)
+        sign = -1.0 if rank and declared(gs, rank).better == "higher" else 1.0
 
-        def order(g: Group, rank=rank):
+        def order(g: Group, rank=rank, sign=sign):
             ms = g.mean_std(rank) if rank else None
-            return (g.is_real, g.kimg, ms[0] if ms else float("inf"), g.model)
+            return (g.is_real, g.kimg, sign * ms[0] if ms else float("inf"), g.model)
 
         gs.sort(key=order)
+        for g in gs:
+            g.ranked_by = rank
         _note_dataset_options([g for g in gs if g.is_real])
         for model in {g.model for g in gs if not g.is_real}:
             _note_differences([g for g in gs if g.model == model])
@@ -136,14 +179,36 @@ def _note_dataset_options(real: list[Group]) -> None:
 
 
 def metric_columns(groups: list[Group]) -> list[str]:
+    """The numbers their metrics declare shown, those with a rank first (in rank order)."""
     seen: dict[str, None] = {}
     for g in groups:
         for r in g.runs:
             for m in r["metrics"]:
-                if not HIDDEN.search(m):
-                    seen.setdefault(m, None)
-    ranked = [m for m in RANK_BY if m in seen]
-    return ranked + [m for m in seen if m not in ranked]
+                seen.setdefault(m, None)
+    numbers = {m: declared(groups, m) for m in seen}
+    shown = [m for m in seen if numbers[m].shown]
+    ranked = sorted((m for m in shown if numbers[m].rank is not None), key=lambda m: numbers[m].rank)
+    return ranked + [m for m in shown if m not in ranked]
+
+
+def ranking_text(groups: list[Group]) -> str:
+    ranked_by = groups[0].ranked_by if groups else None
+    if ranked_by is None:
+        return "Not ranked: no column declares a rank."
+    return f"Ranked by {ranked_by} ({declared(groups, ranked_by).better} is better) within each budget."
+
+
+def directions_text(groups: dict[str, list[Group]]) -> str:
+    """One sentence on which way each column is better, from the metrics' declarations."""
+    ways: dict[str, str | None] = {}
+    for gs in groups.values():
+        for m in metric_columns(gs):
+            ways.setdefault(m, declared(gs, m).better)
+    parts = [f"{way} is better for {', '.join(m for m, w in ways.items() if w == way)}" for way in ("lower", "higher") if way in ways.values()]
+    if None in ways.values():
+        parts.append(f"no direction for {', '.join(m for m, w in ways.items() if w is None)}")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "." if text else ""
 
 
 def params_text(params: dict[str, int]) -> str:
@@ -186,7 +251,7 @@ def markdown(groups: dict[str, list[Group]], sources: list[Path]) -> str:
     lines = ["# ganzoo leaderboard", ""]
     lines.append(f"From {', '.join(str(s) for s in sources)}. Each row: mean ± sample standard deviation over its seeds.")
     lines.append("Budget: kimg = thousands of real images drawn by the trainer (every phase repeat draws a batch); "
-                 "wall-clock is recorded, not budgeted. Lower is better for FID, KID and the KLs; higher for the rest.")
+                 f"wall-clock is recorded, not budgeted. {directions_text(groups)}".rstrip())
     for dataset, gs in groups.items():
         cols = metric_columns(gs)
         lines += ["", f"## {dataset}", ""]
@@ -198,6 +263,7 @@ def markdown(groups: dict[str, list[Group]], sources: list[Path]) -> str:
             n_real = sorted({g.protocol.get("n_real") for g in model_groups}, key=str)
             lines.append(f"Evaluation: N generated {' or '.join(map(str, n_gen))}, N real {' or '.join(map(str, n_real))}, "
                          f"latent seed {p.get('seed')}, {p.get('checkpoint')} checkpoint{net}; split: {p.get('real_split')}.")
+            lines.append(ranking_text(gs))
             repeats = sum(g.repeats for g in gs)
             if repeats:
                 lines.append(f"{repeats} run(s) repeating a recipe and seed already counted (a bench folder given twice?) are left out.")

@@ -26,12 +26,15 @@ class Leaderboard:
 
 
 
-def write_leaderboard(bench_dirs: list[Path], out: Path, html: bool = True) -> Leaderboard:
-    """Aggregate the stores of ``bench_dirs`` and write ``leaderboard.md``/``.csv``/``.html`` into ``out``."""
+def write_leaderboard(bench_dirs: list[Path], out: Path, html: bool = True, rank_by: str | None = None) -> Leaderboard:
+    """Aggregate the stores of ``bench_dirs`` and write ``leaderboard.md``/``.csv``/``.html`` into ``out``.
+
+    ``rank_by`` orders each dataset's rows by that column instead of the declared rank order.
+    """
     rows = read_stores(bench_dirs)
     if not rows:
         raise GanzooError(f"no results in {', '.join(map(str, bench_dirs))} yet (run ganzoo bench first)")
-    groups = group_rows(rows)
+    groups = group_rows(rows, rank_by)
     columns, table = csv_table(groups)
     text = markdown(groups, list(bench_dirs))
     out = Path(out)

@@ -5,7 +5,7 @@ The budget is ``kimg``: thousands of real images the trainer draws, the ``kimg``
 generator step runs fewer generator steps for the same budget; wall-clock is recorded,
 never budgeted. Each entry trains into ``BENCH_DIR/runs/NAME`` with live evaluation at
 about ``CURVE_POINTS`` points (the metric-vs-kimg curves), is scored once by the
-evaluation suite, and its numbers go to the results store (:mod:`ganzoo.results`).
+evaluation suite, and its numbers go to the results store (:mod:`ganzoo.bench.store`).
 
 Re-running the same command is safe and cheap: finished entries are skipped, unfinished
 ones resume from their checkpoints, and nothing that exists is overwritten except by the
@@ -152,7 +152,7 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
         store.put(_entry_row(entry, rel, report, eval_seconds), _metric_rows(report))
         if sink:
             sink.log_final({f"final/{k}": v for _, k, v in _metric_rows(report)}, report["protocol"])
-        numbers = ", ".join(f"{k} {v:.4g}" for _, k, v in _metric_rows(report) if v is not None and not k.startswith("class_"))
+        numbers = ", ".join(f"{k} {v:.4g}" for source, k, v in _metric_rows(report) if v is not None and plugins.metric_number(source, k).shown)
         print(f"  {numbers}", file=sys.stderr)
     finally:
         if sink:
