@@ -310,6 +310,7 @@ def test_a_damaged_dataset_json_is_a_clear_error(tmp_path):
             ganzoo.load_run(run.path).sample(2)
 
 
+@pytest.mark.slow
 def test_a_checkpoints_step_is_read_without_loading_it_and_a_stale_record_is_not_believed(tmp_path, monkeypatch):
     from ganzoo.run import folder as folder_module
     from ganzoo.run.folder import RunFolder
@@ -329,3 +330,48 @@ def test_a_checkpoints_step_is_read_without_loading_it_and_a_stale_record_is_not
     loads.clear()
     assert folder.checkpoint_step("last") == 12 and len(loads) == 1
     assert folder.checkpoint_step("best") is None
+
+
+class RecordingCallback:
+    """A trainer callback written against ganzoo.training.callbacks alone."""
+
+    def __init__(self) -> None:
+        self.starts, self.steps, self.snapshot_steps = [], [], []
+
+    def on_fit_start(self, info) -> None:
+        self.starts.append((info.step, len(info.folder.metrics())))
+
+    def after_step(self, info) -> dict[str, float]:
+        self.steps.append(info.step)
+        if info.step % 4 == 0:
+            self.snapshot_steps.append(info.snapshot()["step"])
+            return {"probe/step": float(info.step)}
+        return {}
+
+
+@pytest.mark.slow
+def test_callbacks_see_the_declared_interface_and_their_numbers_are_logged(tmp_path):
+    from ganzoo.run import session
+
+    made = []
+
+    def factory(data, config):
+        made.append(RecordingCallback())
+        return made[-1:]
+
+    folder, config = session.new_run("vanilla", "ring8", out=tmp_path / "r", sets=TINY["set"], steps=8, log_every=4, batch_size=32)
+    session.fit(folder, config, resume=False, progress=False, callbacks=factory)
+    (first,) = made
+    assert first.starts == [(0, 0)] and first.steps == list(range(1, 9)) and first.snapshot_steps == [4, 8]
+    assert [r.get("probe/step") for r in folder.metrics()] == [4.0, 8.0]
+    folder, config = session.existing_run(folder.path, steps=12)
+    session.fit(folder, config, resume=True, progress=False, callbacks=factory)
+    assert made[1].starts == [(8, 2)] and made[1].steps == [9, 10, 11, 12]
+
+
+def test_a_launch_as_several_processes_is_refused_before_anything_is_made(tmp_path, cli, monkeypatch):
+    # torchrun sets WORLD_SIZE: each process would train its own unsynchronised model.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, _, err = cli("run", "--model", "vanilla", "--dataset", "ring8", "--steps", "2", "--out", str(tmp_path / "r"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "WORLD_SIZE=2" in err and "one process" in err
+    assert not (tmp_path / "r").exists()
