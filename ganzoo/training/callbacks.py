@@ -10,12 +10,11 @@ the next metrics line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from ..model import GAN
+from .run_files import RunFiles
 
-if TYPE_CHECKING:
-    from ..run.folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class StepInfo:
 
     step: int  # steps completed
     gan: GAN
-    folder: "RunFolder"  # the run folder (its files, checkpoints and metrics log)
+    folder: RunFiles  # the run folder (its files, checkpoints and metrics log)
     title: str  # "MODEL on DATASET", for pictures
     snapshot: Callable[[], dict[str, Any]]  # the full training state, exactly as a checkpoint holds it
 

@@ -18,7 +18,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
@@ -28,11 +27,10 @@ from ..data import Batcher, Dataset
 from ..errors import CheckpointError, first_line
 from ..model import GAN, Batch
 from .callbacks import StepInfo, TrainerCallback
+from .run_files import RunFiles
 from .pictures import save_loss_curves, save_samples
 from .sinks import ScalarWindow, Sink
 
-if TYPE_CHECKING:
-    from ..run.folder import RunFolder
 
 # During training the loss curve is redrawn at checkpoints at most this often: drawing it
 # costs a fraction of a second, and metrics.jsonl already holds every number.
@@ -63,14 +61,14 @@ class TrainResult:
 
 
 class Trainer:
-    """Train ``gan`` on ``dataset`` as ``config`` says, writing into ``folder`` (a :class:`ganzoo.run.folder.RunFolder`)."""
+    """Train ``gan`` on ``dataset`` as ``config`` says, writing only through ``folder`` (:class:`RunFiles`)."""
 
     def __init__(
         self,
         gan: GAN,
         dataset: Dataset,
         config: RunConfig,
-        folder: "RunFolder",
+        folder: RunFiles,
         device: torch.device,
         sinks: list[Sink] | None = None,
         progress: bool = True,
