@@ -59,6 +59,9 @@ def _lenet_pair(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
 def compute_fid(ctx: EvalContext) -> dict[str, float]:
     fake, real = _lenet_pair(ctx)
     out = {"fid": fidelity.fid(fake, real)}
+    # FID falls with N as about a + b/N: the intercept of that line compares models evaluated at different N.
+    out["fid_inf"], points = fidelity.fid_infinity(fake, real, ctx.seed)
+    ctx.note(fid_inf_fit=points)
     if ctx.heldout is not None:
         # The floor: held-out real images scored like a generator would be, against the same
         # reference. FID is biased by N, so the generator is also scored at the floor's N.
@@ -141,6 +144,7 @@ FID_NUMBERS = (
     FID,
     N("fid_floor", LOWER, live=False, help="held-out real data scored like a generator: the floor"),
     N("fid_at_floor_n", LOWER, live=False, help="the generator's FID at the floor's N"),
+    N("fid_inf", LOWER, live=False, help="FID extrapolated to N = infinity (Chong & Forsyth 2020): comparable across N"),
 )
 IS_NUMBERS = (N("is", HIGHER, help="Inception Score"), N("is_std", shown=False, help="spread over the splits"))
 KID_NUMBERS = (N("kid", LOWER, help="kernel distance"), N("kid_std", shown=False, help="spread over the subsets"))

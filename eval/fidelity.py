@@ -37,6 +37,36 @@ def fid(fake: torch.Tensor, real: torch.Tensor) -> float:
     return frechet_distance(frechet_statistics(fake), frechet_statistics(real))
 
 
+FID_INF_POINTS = 10  # subset sizes evenly spaced in 1/N, as in Chong & Forsyth's reference code
+FID_INF_MIN_N = 50  # below this the smallest subsets are too small for a covariance worth fitting
+
+
+def fid_infinity(fake: torch.Tensor, real: torch.Tensor, seed: int, points: int = FID_INF_POINTS) -> tuple[float | None, list[list[float]]]:
+    """FID extrapolated to infinitely many generated samples (Chong & Forsyth 2020).
+
+    FID is biased upwards by about b/N at N generated samples. The generator's FID is
+    computed on random subsets of ``fake`` whose sizes are evenly spaced in 1/N between
+    N/5 and N (the reference code spaces them between 5,000 and 50,000), a line is fitted to
+    FID against 1/N by least squares, and its intercept is FID at N = infinity. Returns
+    ``(fid_inf, [[n, fid], ...])``; ``None`` when there are fewer than ``FID_INF_MIN_N`` samples.
+    """
+    n = len(fake)
+    if n < FID_INF_MIN_N:
+        return None, []
+    inverse = torch.linspace(1.0 / (n // 5), 1.0 / n, points, dtype=torch.float64)
+    sizes = sorted({int(round(1.0 / x)) for x in inverse.tolist()})
+    generator = torch.Generator().manual_seed(seed)
+    real_stats = frechet_statistics(real)
+    fit = []
+    for size in sizes:
+        subset = fake[torch.randperm(n, generator=generator)[:size]]
+        fit.append([size, frechet_distance(frechet_statistics(subset), real_stats)])
+    x = torch.tensor([1.0 / size for size, _ in fit], dtype=torch.float64)
+    y = torch.tensor([value for _, value in fit], dtype=torch.float64)
+    slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
+    return float(y.mean() - slope * x.mean()), fit
+
+
 def inception_score(logits: torch.Tensor, splits: int = IS_SPLITS) -> dict[str, float]:
     out = isc_features_to_metric(logits.double().cpu(), splits=splits, shuffle=True, rng_seed=TORCH_FIDELITY_SEED)
     return {"is": out["inception_score_mean"], "is_std": out["inception_score_std"]}

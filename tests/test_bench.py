@@ -98,7 +98,7 @@ def test_bench_trains_evaluates_stores_and_writes_the_leaderboard(bench):
     assert by_model["vanilla"]["n_seeds"] == "2" and float(by_model["vanilla"]["train_seconds_mean"]) > 0
     assert float(by_model["real data"]["modes_mean"]) == 8  # held-out real points cover every mode
     md = (out / "leaderboard.md").read_text()
-    assert "| vanilla | 4 | 8 | 256 | 2 |" in md and "real data (held-out" in md and " ± " in md
+    assert "| 1 | vanilla | 4 | 300/300 | 8 | 256 | 2 |" in md and "real data (held-out" in md and " ± " in md
     assert "vanilla" in proc.stdout and "wrote" in proc.stdout
 
 
@@ -218,7 +218,7 @@ def test_an_interrupted_entry_resumes_from_its_checkpoint(tmp_path, cli, monkeyp
     assert code == 0, err
     assert "resuming from step 3" in err
     assert store_rows(out, "SELECT from_step, to_step FROM trainings") == [(0, 3), (3, 8)]
-    assert "| vanilla | 4 | 8 |" in (out / "leaderboard.md").read_text()
+    assert "| vanilla | 4 | 300/300 | 8 |" in (out / "leaderboard.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -138,12 +138,13 @@ def coverage_png(groups: list[Group], dataset: str) -> bytes | None:
 
 def _table(groups: list[Group]) -> str:
     cols = metric_columns(groups)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", "kimg", "steps", "batch", "seeds", *cols, "train s", "params"])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["rank", "model", "kimg", "N", "steps", "batch", "seeds", *cols, "train s", "params"])
     body = []
     for g in groups:
         first = g.runs[0]
         train = g.mean_of("train_seconds")
-        cells = [row_label(g)] + (["", "", "", ""] if g.is_real else [fmt(g.kimg), str(first["steps"]), str(first["batch_size"]), " ".join(map(str, g.seeds))])
+        cells = [str(g.rank or ""), row_label(g)]
+        cells += ["", g.n_text, "", "", ""] if g.is_real else [fmt(g.kimg), g.n_text, str(first["steps"]), str(first["batch_size"]), " ".join(map(str, g.seeds))]
         cells += [g.cell(m) for m in cols] + ["" if g.is_real or train is None else f"{train:.0f}", params_text(first["params"])]
         body.append(f"<tr class=\"{'real' if g.is_real else 'model'}\">" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

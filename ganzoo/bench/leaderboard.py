@@ -37,6 +37,7 @@ class Group:
     note: str = ""  # what sets this row apart from the dataset's other rows of the same model (or real-data rows)
     repeats: int = 0  # runs of a seed this group already had (e.g. a bench folder given twice, as a copy): left out
     ranked_by: str | None = None  # the number that orders the dataset's rows
+    rank: int | None = None  # 1 = best among the rows of the same budget and evaluation N (real data: None)
 
     @property
     def is_real(self) -> bool:
@@ -49,6 +50,11 @@ class Group:
     @property
     def protocol(self) -> dict[str, Any]:
         return self.runs[0]["eval_protocol"]
+
+    @property
+    def n_text(self) -> str:
+        """``N generated/N real`` of its evaluation: N-dependent numbers compare only at equal N."""
+        return f"{self.protocol.get('n_generated')}/{self.protocol.get('n_real')}"
 
     def source(self, metric: str) -> str | None:
         """The metric plugin that gave the number ``metric`` (the store's ``source`` column)."""
@@ -143,13 +149,19 @@ def group_rows(rows: Iterable[dict[str, Any]], rank_by: str | None = None) -> di
         rank = ranking_metric(gs, rank_by)
         sign = -1.0 if rank and declared(gs, rank).better == "higher" else 1.0
 
+        # Rows of another budget or evaluation N are never ranked against each other: most
+        # numbers move with N (the README's caveat), so each (kimg, N) block has its own ranks.
         def order(g: Group, rank=rank, sign=sign):
             ms = g.mean_std(rank) if rank else None
-            return (g.is_real, g.kimg, sign * ms[0] if ms else float("inf"), g.model)
+            return (g.is_real, g.kimg, g.protocol.get("n_generated") or 0, sign * ms[0] if ms else float("inf"), g.model)
 
         gs.sort(key=order)
+        blocks: dict[tuple, int] = {}
         for g in gs:
             g.ranked_by = rank
+            if not g.is_real and rank is not None:
+                block = (g.kimg, g.n_text)
+                blocks[block] = g.rank = blocks.get(block, 0) + 1
         _note_dataset_options([g for g in gs if g.is_real])
         for model in {g.model for g in gs if not g.is_real}:
             _note_differences([g for g in gs if g.model == model])
@@ -195,7 +207,14 @@ def ranking_text(groups: list[Group]) -> str:
     ranked_by = groups[0].ranked_by if groups else None
     if ranked_by is None:
         return "Not ranked: no column declares a rank."
-    return f"Ranked by {ranked_by} ({declared(groups, ranked_by).better} is better) within each budget."
+    text = f"Ranked by {ranked_by} ({declared(groups, ranked_by).better} is better) within each budget and evaluation N (column N: generated/real)."
+    models = {g.n_text for g in groups if not g.is_real}
+    for g in groups:
+        if g.is_real and (len(models) > 1 or g.n_text not in models):
+            text += (f" The real-data row is scored at N {g.n_text}, the models at {' and '.join(sorted(models))}:"
+                     " its N-dependent numbers are a floor only for rows at its own N.")
+            break
+    return text
 
 
 def directions_text(groups: dict[str, list[Group]]) -> str:
@@ -224,7 +243,7 @@ def row_label(g: Group) -> str:
 def csv_table(groups: dict[str, list[Group]]) -> tuple[list[str], list[list[Any]]]:
     metrics = list(dict.fromkeys(m for gs in groups.values() for m in metric_columns(gs)))
     columns = [
-        "dataset", "model", "kimg", "steps", "batch_size", "n_seeds", "seeds", "config_hash", "eval_n_generated", "eval_n_real",
+        "dataset", "rank", "model", "kimg", "steps", "batch_size", "n_seeds", "seeds", "config_hash", "eval_n_generated", "eval_n_real",
         "eval_seed", "checkpoint", "train_seconds_mean", "eval_seconds_mean", "params", "ganzoo_version",
     ] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
     rows = []
@@ -232,7 +251,7 @@ def csv_table(groups: dict[str, list[Group]]) -> tuple[list[str], list[list[Any]
         for g in gs:
             p, first = g.protocol, g.runs[0]
             row = [
-                g.dataset, row_label(g), g.kimg, first["steps"], first["batch_size"], len(g.runs), " ".join(map(str, g.seeds)),
+                g.dataset, g.rank, row_label(g), g.kimg, first["steps"], first["batch_size"], len(g.runs), " ".join(map(str, g.seeds)),
                 g.config_hash, p.get("n_generated"), p.get("n_real"), p.get("seed"), p.get("checkpoint", ""),
                 _round(g.mean_of("train_seconds")), _round(g.mean_of("eval_seconds")), json.dumps(first["params"]), first["ganzoo_version"],
             ]
@@ -268,12 +287,12 @@ def markdown(groups: dict[str, list[Group]], sources: list[Path]) -> str:
             if repeats:
                 lines.append(f"{repeats} run(s) repeating a recipe and seed already counted (a bench folder given twice?) are left out.")
             lines.append("")
-        head = ["model", "kimg", "steps", "batch", "seeds", *cols, "train s", "params"]
+        head = ["rank", "model", "kimg", "N", "steps", "batch", "seeds", *cols, "train s", "params"]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
         for g in gs:
             first = g.runs[0]
-            cells = [row_label(g), fmt(g.kimg) if not g.is_real else "", str(first["steps"]) if not g.is_real else "",
+            cells = [str(g.rank or ""), row_label(g), fmt(g.kimg) if not g.is_real else "", g.n_text, str(first["steps"]) if not g.is_real else "",
                      str(first["batch_size"]) if not g.is_real else "", str(len(g.runs)) if not g.is_real else "",
                      *(g.cell(m) for m in cols), fmt(_round(g.mean_of("train_seconds"))) if not g.is_real else "", params_text(first["params"])]
             lines.append("| " + " | ".join(cells) + " |")
