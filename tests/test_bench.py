@@ -67,6 +67,7 @@ def test_the_budget_counts_every_batch_the_phases_draw():
     assert schedule["eval_every"] % schedule["log_every"] == 0 and 100 / schedule["eval_every"] <= 8
 
 
+@pytest.mark.slow
 def test_bench_trains_evaluates_stores_and_writes_the_leaderboard(bench):
     out, proc = bench
     runs = sorted(p.name for p in (out / "runs").iterdir())
@@ -102,6 +103,7 @@ def test_bench_trains_evaluates_stores_and_writes_the_leaderboard(bench):
     assert "vanilla" in proc.stdout and "wrote" in proc.stdout
 
 
+@pytest.mark.slow
 def test_rerunning_the_same_bench_trains_and_evaluates_nothing(bench, wandb_env):
     out, _ = bench
     checkpoints = sorted(out.glob("runs/*/checkpoints/last.pt"))
@@ -115,6 +117,7 @@ def test_rerunning_the_same_bench_trains_and_evaluates_nothing(bench, wandb_env)
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
+@pytest.mark.slow
 def test_wandb_offline_holds_config_scalars_pictures_final_metrics_and_the_table(bench, wandb_env, wandb_log):
     wandb_records, as_dict = wandb_log.records, wandb_log.as_dict
     out, proc = bench
@@ -164,6 +167,7 @@ def test_wandb_offline_holds_config_scalars_pictures_final_metrics_and_the_table
     assert "vanilla" in models and "wgan-gp" in models
 
 
+@pytest.mark.slow
 def test_leaderboard_html_renders_in_headless_chromium(bench, tmp_path):
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -196,6 +200,7 @@ def non_white(png) -> float:
     return sum(pixels.histogram()[:250]) / (pixels.width * pixels.height)
 
 
+@pytest.mark.slow
 def test_an_interrupted_entry_resumes_from_its_checkpoint(tmp_path, cli, monkeypatch):
     from ganzoo.training.trainer import Trainer
 
@@ -246,6 +251,7 @@ def test_bench_refuses_a_folder_that_is_not_a_bench_folder(tmp_path, cli):
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"] and (tmp_path / "file").read_text() == "keep me too"
 
 
+@pytest.mark.slow
 def test_incompatible_pairs_are_skipped_in_one_line(tmp_path, cli, monkeypatch):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
     # No --set here: progan-lite has no width option, and an option a model lacks is an error, not a skip.
@@ -259,6 +265,7 @@ def test_incompatible_pairs_are_skipped_in_one_line(tmp_path, cli, monkeypatch):
     assert code == 2 and "unknown option 'width' for model progan-lite" in err
 
 
+@pytest.mark.slow
 def test_leaderboard_combines_bench_folders_and_refuses_others(tmp_path, cli, bench):
     out, _ = bench
     code, text, err = cli("leaderboard", str(out), str(out), "--out", str(tmp_path / "board"))
@@ -269,6 +276,7 @@ def test_leaderboard_combines_bench_folders_and_refuses_others(tmp_path, cli, be
     assert not (tmp_path / STORE_FILE).exists()
 
 
+@pytest.mark.slow
 def test_a_copy_of_a_bench_folder_does_not_count_its_seeds_twice(tmp_path, cli, bench):
     out, _ = bench
     copy = tmp_path / "copy"
@@ -306,6 +314,7 @@ class _BrokenModels:
         register(ganzoo.ModelSpec(name="broken-loss", summary="raises in training", build=self._fails_in_training, config=v.config, presets=v.presets))
 
 
+@pytest.mark.slow
 def test_a_broken_plugin_fails_its_own_entries_and_the_others_still_run(tmp_path, cli, monkeypatch, register_plugin):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
     register_plugin(_BrokenModels(ganzoo.plugins.models().get("vanilla")), "broken-models")
@@ -319,6 +328,7 @@ def test_a_broken_plugin_fails_its_own_entries_and_the_others_still_run(tmp_path
     assert "| vanilla |" in board and "| broken-" not in board
 
 
+@pytest.mark.slow
 def test_an_entry_killed_before_its_first_checkpoint_trains_afresh_with_the_same_result(tmp_path, cli, monkeypatch):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "b"
@@ -337,6 +347,7 @@ def test_an_entry_killed_before_its_first_checkpoint_trains_afresh_with_the_same
     assert json.loads((run / "eval.json").read_text())["metrics"] == before  # same seed, same recipe: same numbers
 
 
+@pytest.mark.slow
 def test_two_metric_plugins_may_use_the_same_number_name(tmp_path, cli, monkeypatch, register_plugin):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
 

@@ -41,6 +41,7 @@ def test_a_write_interrupted_midway_leaves_the_previous_checkpoint_loadable(tmp_
     assert sorted(os.listdir(tmp_path)) == ["last.pt"]  # no temporary file left behind
 
 
+@pytest.mark.slow
 def test_a_process_killed_before_the_rename_leaves_the_old_checkpoint(tmp_path):
     # A real kill -9 in the middle of save_checkpoint: after the new bytes are on disk, before the rename.
     script = f"""

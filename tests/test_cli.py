@@ -42,6 +42,7 @@ def test_listings(cli):
     assert rows["ganzoo_plugins.vanilla"]["hooks"] == ["register_models"] and rows["ganzoo_plugins.vanilla"]["ok"]
 
 
+@pytest.mark.slow
 def test_run_prints_the_run_folder_and_sample_writes_a_picture(cli, tiny_run, tmp_path):
     code, out, err = cli("sample", str(tiny_run), "--n", "100", "--out", str(tmp_path / "s.png"))
     assert code == 0, err
@@ -80,6 +81,7 @@ def test_cuda_on_a_machine_without_it_is_a_clear_error(cli):
     _one_line_error(*cli("run", "--model", "vanilla", "--device", "cuda"), "CUDA is not available", "auto, cpu")
 
 
+@pytest.mark.slow
 def test_run_errors_do_not_touch_an_existing_run(cli, tiny_run):
     before = {p: p.read_bytes() for p in tiny_run.rglob("*") if p.is_file()}
     _one_line_error(*cli("run", "--model", "vanilla", "--out", str(tiny_run), *TINY_RING), "already exists", f"--resume {tiny_run}")
@@ -99,6 +101,7 @@ def test_bad_inputs_found_late_still_leave_no_half_made_run(cli, tmp_path):
     _one_line_error(*cli("run", "--model", "vanilla", "--out", str(tmp_path / "file" / "run"), *TINY_RING), "cannot create the run folder")
 
 
+@pytest.mark.slow
 def test_sample_errors(cli, tiny_run, tmp_path):
     _one_line_error(*cli("sample", str(tiny_run), "--label", "3"), "--label needs a conditional model", "vanilla")
     _one_line_error(*cli("sample", str(tiny_run), "--n", "0"), "bad --n 0")

@@ -29,6 +29,7 @@ def mnist_run(tmp_path_factory):
     return ganzoo.train("vanilla", "mnist", steps=10, out=tmp_path_factory.mktemp("m") / "mnist", **TINY)
 
 
+@pytest.mark.slow
 def test_eval_of_a_ring_run_reports_modes_hq_kl_and_its_protocol(cli, ring_run):
     code, out, err = cli("eval", str(ring_run.path), "--seed", "3")
     assert code == 0, err
@@ -42,6 +43,7 @@ def test_eval_of_a_ring_run_reports_modes_hq_kl_and_its_protocol(cli, ring_run):
     assert "mixture-modes" in out and "wrote" in out
 
 
+@pytest.mark.slow
 def test_eval_of_an_mnist_run_reports_every_image_metric_with_its_floor_and_caches_real_features(cli, mnist_run):
     code, out, err = cli("eval", str(mnist_run.path), "--n", "1100")
     assert code == 0, err
@@ -72,11 +74,13 @@ def test_eval_of_an_mnist_run_reports_every_image_metric_with_its_floor_and_cach
         (["--n", "1"], "bad --n 1"),
     ],
 )
+@pytest.mark.slow
 def test_eval_mistakes_are_one_line_errors(cli, ring_run, args, message):
     code, out, err = cli("eval", str(ring_run.path), *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_third_party_metric_plugin_is_listed_and_evaluated(cli, register_plugin, ring_run):
     class MeanNorm:
         @staticmethod

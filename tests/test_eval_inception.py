@@ -16,6 +16,8 @@ import torch
 import ganzoo
 from ganzoo.eval.lenet import sha256_file
 
+pytestmark = pytest.mark.slow  # every test evaluates the run that the module's fixture trains
+
 
 @pytest.fixture(scope="module")
 def stacked_run(tmp_path_factory):

@@ -19,6 +19,7 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
 
 
+@pytest.mark.slow
 def test_live_mode_coverage_is_logged_plotted_and_picks_the_best_checkpoint(tmp_path, cli):
     run = ganzoo.train("vanilla", "ring8", steps=30, out=tmp_path / "ring", log_every=10, eval_every=10, **TINY)
     live = [r for r in run.metrics() if "eval/modes" in r]
@@ -37,6 +38,7 @@ def test_live_mode_coverage_is_logged_plotted_and_picks_the_best_checkpoint(tmp_
     assert json.loads((run.path / "eval.json").read_text())["protocol"]["step"] == best["step"]
 
 
+@pytest.mark.slow
 def test_live_evaluation_keeps_resume_bitwise_exact(tmp_path):
     opts = dict(log_every=5, eval_every=10, **TINY)
     whole = ganzoo.train("vanilla", "ring8", steps=40, out=tmp_path / "whole", **opts)
@@ -53,6 +55,7 @@ def test_live_evaluation_keeps_resume_bitwise_exact(tmp_path):
     assert best(resumed) == best(whole)
 
 
+@pytest.mark.slow
 def test_live_fid_and_classes_on_mnist(tmp_path):
     run = ganzoo.train("vanilla", "mnist", steps=4, out=tmp_path / "m", log_every=2, eval_every=2, eval_n=200,
                        set={"width": 16, "depth": 1}, batch_size=16, progress=False)

@@ -16,6 +16,7 @@ def lsgan_installed():
         pytest.fail("the example plugin is not installed: pip install -e examples/ganzoo-lsgan (the README's test command does this)", pytrace=False)
 
 
+@pytest.mark.slow
 def test_lsgan_trains_evaluates_and_is_listed_as_healthy(lsgan_installed, ganzoo_process, tmp_path):
     out = tmp_path / "lsgan-ring8"
     run = ganzoo_process("run", "--model", "lsgan", "--dataset", "ring8", "--steps", "4", "--batch-size", "32",

@@ -18,6 +18,7 @@ def pip(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_new_plugin_installs_is_listed_trains_and_passes_its_own_tests(cli, ganzoo_process, tmp_path):
     dist = package_names(NAME)["dist"]
     folder = tmp_path / dist

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 import ganzoo
@@ -62,6 +63,7 @@ def test_r1_penalty_and_drift_match_their_definitions():
     assert math.isclose(drift_penalty(torch.tensor([1.0, -3.0])).item(), 5.0)
 
 
+@pytest.mark.slow
 def test_clipped_weights_stay_within_the_bound_after_a_wgan_step(tmp_path):
     run = ganzoo.train("wgan", "ring8", steps=3, out=tmp_path / "w", batch_size=32, progress=False,
                        set={"width": 16, "depth": 2, "data.n": 256, "lr": 0.05, "clip": 0.02})

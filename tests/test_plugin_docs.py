@@ -78,6 +78,7 @@ def tutorial_module(heading: str) -> types.ModuleType:
     return module
 
 
+@pytest.mark.slow
 def test_the_dataset_and_metric_tutorials_work_together(register_plugin, tmp_path):
     moons = register_plugin(tutorial_module("## 2. A dataset plugin: two moons"), "two-moons-tutorial")
     swd = register_plugin(tutorial_module("## 3. A metric plugin: sliced Wasserstein distance"), "swd-tutorial")

@@ -136,6 +136,7 @@ def _state(run_dir) -> dict[str, torch.Tensor]:
     return flat
 
 
+@pytest.mark.slow
 def test_a_run_resumed_mid_fade_matches_an_uninterrupted_one_bit_for_bit(tmp_path, toy_images):
     whole = ganzoo.train("progan-lite", toy_images, steps=14, out=tmp_path / "whole", **TINY_RUN)
     part = ganzoo.train("progan-lite", toy_images, steps=10, out=tmp_path / "part", **TINY_RUN)
@@ -224,6 +225,7 @@ def test_the_critic_sees_the_standard_deviation_across_its_minibatch_group():
     assert captured["out"][:, -1].max().item() < 1e-3 and torch.allclose(same, same[0].expand(8))
 
 
+@pytest.mark.slow
 def test_samples_come_from_the_ema_generator(tmp_path, toy_images):
     run = ganzoo.train("progan-lite", toy_images, steps=6, out=tmp_path / "r", **TINY_RUN)
     gan = ganzoo.load_run(run.path).gan

@@ -180,6 +180,7 @@ def _ganzoo(tmp_path, *args, env_extra=None, extra_path=None):
     return subprocess.run([sys.executable, "-m", "ganzoo.cli", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_entry_point_plugins_load_and_broken_ones_are_isolated(tmp_path):
     _fake_distribution(tmp_path, "ganzoo-broken", "ganzoo_broken_mod", "raise ImportError('missing dependency xyz')\n")
     _fake_distribution(tmp_path, "ganzoo-good", "ganzoo_good_mod", """
@@ -221,6 +222,7 @@ def test_entry_point_plugins_load_and_broken_ones_are_isolated(tmp_path):
     assert "good-gan" in only_good.stdout and "ganzoo-broken" not in only_good.stdout
 
 
+@pytest.mark.slow
 def test_a_throwaway_dataset_plugin_trains_with_a_builtin_model(register_plugin, tmp_path):
     class Line:
         @ganzoo.hookimpl
@@ -238,6 +240,7 @@ def test_a_throwaway_dataset_plugin_trains_with_a_builtin_model(register_plugin,
     assert ganzoo.load_run(run.path).sample(4).shape == (4, 3)
 
 
+@pytest.mark.slow
 def test_builders_that_fail_or_describe_data_badly_are_one_line_errors_before_any_folder(register_plugin, tmp_path):
     class Fragile:
         @ganzoo.hookimpl

@@ -168,6 +168,7 @@ def _trainer(gan: ganzoo.GAN, tmp_path) -> Trainer:
     return Trainer(gan, data, config, RunFolder(tmp_path), torch.device("cpu"), progress=False)
 
 
+@pytest.mark.slow
 def test_lazy_r1_runs_every_16_steps_on_d_with_its_weight_scaled_by_16(tmp_path):
     gan = _model(r1_gamma=0.5)
     objective = gan.objective
@@ -189,6 +190,7 @@ def test_lazy_r1_runs_every_16_steps_on_d_with_its_weight_scaled_by_16(tmp_path)
     assert torch.allclose(loss("R1", ganzoo.Batch(real, None, 0)).loss, expected)
 
 
+@pytest.mark.slow
 def test_samples_come_from_the_ema_generator(tmp_path):
     gan = _model()
     trainer = _trainer(gan, tmp_path)
@@ -215,6 +217,7 @@ def _one_line_error(code, err, needle):
     assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, (code, err)
 
 
+@pytest.mark.slow
 def test_cli_samples_with_truncation_and_refuses_it_for_vanilla(cli, tmp_path):
     run = tmp_path / "sg"
     small = [f"--set={k}={v}" for k, v in TINY.items()]

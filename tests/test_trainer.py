@@ -35,6 +35,7 @@ def _assert_bitwise_equal(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), f"{key} differs"
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     a = ganzoo.train("vanilla", "ring8", steps=15, out=tmp_path / "a", **TINY)
     b = ganzoo.train("vanilla", "ring8", steps=15, out=tmp_path / "b", **TINY)
@@ -43,6 +44,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     assert not torch.equal(_weights(a.path)["net.G.net.0.weight"], _weights(c.path)["net.G.net.0.weight"])
 
 
+@pytest.mark.slow
 def test_resume_continues_bitwise_exactly(tmp_path):
     # Dropout in D draws from the RNG, and 512 points / 32 per batch crosses several epochs:
     # both must be restored for the weights to match.
@@ -57,12 +59,14 @@ def test_resume_continues_bitwise_exactly(tmp_path):
     assert [r["step"] for r in whole.metrics()] == list(range(5, 45, 5))
 
 
+@pytest.mark.slow
 def test_a_run_config_reproduces_the_run(tmp_path):
     first = ganzoo.train("vanilla", "ring8", steps=12, out=tmp_path / "first", **TINY)
     again = ganzoo.train(config=first.path / "config.yaml", out=tmp_path / "again", progress=False)
     _assert_bitwise_equal(_weights(first.path), _weights(again.path))
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_target_below_the_current_step_and_a_checkpoint_that_does_not_fit(tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=10, out=tmp_path / "r", **TINY)
     with pytest.raises(ganzoo.GanzooError, match="--steps 5 is below step 10"):
@@ -76,6 +80,7 @@ def test_resume_refuses_a_target_below_the_current_step_and_a_checkpoint_that_do
         ganzoo.load_run(run.path).sample(4)
 
 
+@pytest.mark.slow
 def test_sampling_a_run_needs_only_its_folder_not_its_dataset(tmp_path, mnist_idx):
     import shutil
 
@@ -95,6 +100,7 @@ def test_create_model_builds_from_a_dataset_description():
         ganzoo.create_model("vanilla", info, widht=8)
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_drops_metrics_the_crashed_run_logged_past_its_checkpoint(tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=20, out=tmp_path / "r", log_every=5, **TINY)
     with open(run.path / "metrics.jsonl", "a") as f:  # lines written after the checkpoint, then a crash
@@ -140,6 +146,7 @@ class _CountingPlugin:
         register(ganzoo.ModelSpec(name="counting", summary="test objective", build=build))
 
 
+@pytest.mark.slow
 def test_trainer_runs_declared_phases_and_updates_only_the_phase_network(tmp_path, register_plugin):
     register_plugin(_CountingPlugin(), "counting")
     run = ganzoo.train("counting", "ring8", steps=5, out=tmp_path / "c", batch_size=8, progress=False, log_every=1, set={"data.n": 64})
@@ -178,6 +185,7 @@ class _FrozenLayerPlugin:
         register(ganzoo.ModelSpec(name="frozen-first-layer", summary="vanilla, G's first layer frozen", build=build, config=vanilla.config, presets=vanilla.presets))
 
 
+@pytest.mark.slow
 def test_a_parameter_the_plugin_froze_stays_frozen(tmp_path, register_plugin):
     register_plugin(_FrozenLayerPlugin(ganzoo.plugins.models().get("vanilla")), "frozen-first-layer")
     info = ganzoo.DatasetInfo("ring8", "vector", (2,))
@@ -189,6 +197,7 @@ def test_a_parameter_the_plugin_froze_stays_frozen(tmp_path, register_plugin):
     assert not torch.equal(after["net.2.weight"], before["net.2.weight"])  # the rest of G trained
 
 
+@pytest.mark.slow
 def test_run_folder_has_config_metrics_pictures_and_checkpoint(tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=20, out=tmp_path / "r", sample_every=10, log_every=10, **TINY)
     names = {p.relative_to(run.path).as_posix() for p in run.path.rglob("*") if p.is_file()}
@@ -202,6 +211,7 @@ def test_run_folder_has_config_metrics_pictures_and_checkpoint(tmp_path):
         ganzoo.train("vanilla", "ring8", steps=2, out=run.path, **TINY)
 
 
+@pytest.mark.slow
 def test_image_runs_write_sample_grids(tmp_path):
     run = ganzoo.train("vanilla", "mnist", steps=3, out=tmp_path / "m", batch_size=16, progress=False,
                        set={"width": 32, "depth": 1})
@@ -217,6 +227,7 @@ def _cli(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "ganzoo.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     opts = ["--dataset", "ring8", "--set", "width=16", "--set", "depth=1", "--set", "data.n=512", "--batch-size", "32",
@@ -268,6 +279,7 @@ class _InterruptPlugin:
             register(ganzoo.ModelSpec(name="ctrl-c-twice" if twice else "ctrl-c-once", summary="presses Ctrl-C", build=build))
 
 
+@pytest.mark.slow
 def test_first_ctrl_c_finishes_the_step_and_saves_second_aborts_at_once(cli, tmp_path, register_plugin):
     register_plugin(_InterruptPlugin(), "interrupt")
     args = ["--dataset", "ring8", "--set", "data.n=64", "--batch-size", "8", "--steps", "100", "--quiet",
@@ -284,6 +296,7 @@ def test_first_ctrl_c_finishes_the_step_and_saves_second_aborts_at_once(cli, tmp
     assert [p.name for p in (tmp_path / "twice").rglob(".*tmp-*")] == []
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_changes_nothing_in_its_metrics(tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=7, out=tmp_path / "r", log_every=5, **TINY)
     before = (run.path / "metrics.jsonl").read_text()
@@ -293,6 +306,7 @@ def test_resuming_a_finished_run_changes_nothing_in_its_metrics(tmp_path):
     assert after == [{k: v for k, v in json.loads(line).items() if k != "time"} for line in before.splitlines()]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_for_other_data_is_refused_on_resume(tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=5, out=tmp_path / "r", **TINY)
     config = (run.path / "config.yaml").read_text()
@@ -302,6 +316,7 @@ def test_a_checkpoint_for_other_data_is_refused_on_resume(tmp_path):
             ganzoo.resume(run.path, steps=10, progress=False)
 
 
+@pytest.mark.slow
 def test_a_damaged_dataset_json_is_a_clear_error(tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=2, out=tmp_path / "r", **TINY)
     for text in ("{not json", '{"name": "ring8"}'):

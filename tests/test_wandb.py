@@ -22,6 +22,7 @@ def ganzoo(args, tmp_path):
     return subprocess.run([sys.executable, "-m", "ganzoo.cli", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_run_with_wandb_offline_logs_config_scalars_and_pictures_and_resume_continues_the_same_run(tmp_path, wandb_log):
     run_dir = tmp_path / "run"
     proc = ganzoo(["run", "--model", "vanilla", *TINY, "--steps", "4", "--out", str(run_dir), "--wandb", "offline"], tmp_path)
@@ -47,6 +48,7 @@ def test_run_with_wandb_offline_logs_config_scalars_and_pictures_and_resume_cont
     assert pictures == 2  # steps 4 and 8 (the final picture of each part lands on the same step)
 
 
+@pytest.mark.slow
 def test_plain_run_never_starts_wandb(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
     code, _, err = cli("run", "--model", "vanilla", *TINY, "--steps", "2", "--out", str(tmp_path / "run"))

@@ -60,11 +60,13 @@ def test_sampling_uses_the_ema_generator_when_there_is_one():
     assert _tiny_gan(0.0).sampling_generator is not None and "G_ema" not in _tiny_gan(0.0).networks
 
 
+@pytest.mark.slow
 def test_ema_is_checkpointed_and_a_run_without_ema_has_none(tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=3, out=tmp_path / "v", batch_size=32, progress=False, set={"width": 8, "depth": 1, "data.n": 64})
     assert "G_ema" not in run.load().gan.networks
 
 
+@pytest.mark.slow
 def test_after_step_runs_after_every_optimizer_step(tmp_path):
     calls = []
 
@@ -106,6 +108,7 @@ def test_projection_discriminator_adds_the_label_embedding_inner_product():
         assert torch.allclose(D(x, labels), expected)
 
 
+@pytest.mark.slow
 def test_cgan_on_ring8_puts_each_label_on_its_own_mode(tmp_path):
     """The defining promise of a cGAN: asking for mode k gives points near centre k."""
     run = ganzoo.train("cgan", "ring8", steps=600, out=tmp_path / "c", progress=False, set={"width": 64, "data.n": 4096})
@@ -126,6 +129,7 @@ def test_cgan_refuses_unlabelled_data():
         ganzoo.create_model("cgan", DatasetInfo("toy", "vector", (2,)))
 
 
+@pytest.mark.slow
 def test_sample_label_draws_that_class_and_truncation_is_refused_without_a_mapping_network(cli, tmp_path):
     run = ganzoo.train("cgan", "ring8", steps=5, out=tmp_path / "c", batch_size=32, progress=False, set={"width": 8, "data.n": 64})
     code, out, err = cli("sample", str(run.path), "--label", "7", "--out", str(tmp_path / "seven.png"))
@@ -138,6 +142,7 @@ def test_sample_label_draws_that_class_and_truncation_is_refused_without_a_mappi
     assert code == 2 and "bad --truncation" in err
 
 
+@pytest.mark.slow
 def test_wgan_gp_penalises_the_critic_and_logs_the_wasserstein_estimate(tmp_path):
     run = ganzoo.train("wgan-gp", "ring8", steps=4, out=tmp_path / "g", batch_size=32, progress=False, log_every=2,
                        set={"width": 16, "data.n": 256, "n_critic": 2})

@@ -52,6 +52,7 @@ def test_phases_are_the_least_squares_game(lsgan):
     torch.testing.assert_close(g_phase.loss, 0.5 * ((D(G(torch.randn(16, gan.latent_dim))) - 1) ** 2).mean())
 
 
+@pytest.mark.slow
 def test_trains_on_images_and_samples_in_range(lsgan, tmp_path):
     run = ganzoo.train("lsgan", "mnist", steps=2, batch_size=8, out=tmp_path / "run", progress=False, set={"width": 16})
     assert run.metrics()[-1]["step"] == 2 and "D(G(z))" in run.metrics()[-1]
