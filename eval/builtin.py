@@ -125,7 +125,7 @@ def compute_mixture_prdc(ctx: EvalContext) -> dict[str, float]:
 
 
 def compute_inception(ctx: EvalContext) -> dict[str, float]:
-    net = inception_net(ctx.inception_weights)
+    net = inception_net(ctx.inception_weights, ctx.download_weights)
     ctx.note(inception_network=net.name, inception_weights_sha256=net.weights_sha256)
     fake, real = ctx.features(net, "fake"), ctx.features(net, "real")
     out = {"fid": fidelity.fid(fake[FID_LAYER], real[FID_LAYER])}

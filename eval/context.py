@@ -45,6 +45,7 @@ class EvalContext:
     cache_folder: Path | None = None
     use_cache: bool = True
     inception_weights: str | None = None
+    download_weights: bool = False  # fetch missing published weights (Inception) instead of skipping
     protocol: dict[str, Any] = field(default_factory=dict)
     _memo: dict = field(default_factory=dict, repr=False)
 

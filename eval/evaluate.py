@@ -135,6 +135,7 @@ def evaluate(
     device: str = "cpu",
     checkpoint: str = "last",
     inception_weights: str | None = None,
+    download: bool = False,
     n_real: int | None = None,
     write: bool = True,
     use_cache: bool = True,
@@ -152,7 +153,7 @@ def evaluate(
     dataset = build_dataset(run.config)
     real, heldout, real_fields = real_split(dataset, n_real or n, n)
     fake = draw_samples(run.gan, n, seed)
-    ctx = EvalContext(info, fake, real, heldout, seed, dev, real_fields, use_cache=use_cache, inception_weights=inception_weights)
+    ctx = EvalContext(info, fake, real, heldout, seed, dev, real_fields, use_cache=use_cache, inception_weights=inception_weights, download_weights=download)
     results, more_skipped, seconds = run_metrics(ctx, specs)
     skipped.update(more_skipped)
     gan = run.gan

@@ -108,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="seed of the generated latents (default 0)")
     ev.add_argument("--device", default="cpu", help="cpu (default), auto, cuda")
     ev.add_argument("--checkpoint", default="last", choices=("last", "best"), help="which checkpoint to score (best: tracked by --eval-every)")
-    ev.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity Inception-v3 weights for RGB data (never downloaded)")
+    ev.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity Inception-v3 weights for RGB data (default: torch hub's checkpoints folder)")
+    ev.add_argument("--download", action="store_true", help="fetch torch-fidelity's published Inception-v3 weights if they are not on disk (needs internet)")
     ev.add_argument("--json", action="store_true", help="print eval.json instead of the table")
     ev.set_defaults(func=_cmd_eval)
     metrics = sub.add_parser("metrics", help="list evaluation metrics")
@@ -241,7 +242,7 @@ def _cmd_eval(args) -> int:
         raise GanzooError("--metrics is empty (give names such as fid,classes; see `ganzoo metrics`)")
     report = evaluate(
         args.run_dir, n=args.n, metrics=names, seed=args.seed, device=args.device,
-        checkpoint=args.checkpoint, inception_weights=args.inception_weights, n_real=args.n_real,
+        checkpoint=args.checkpoint, inception_weights=args.inception_weights, n_real=args.n_real, download=args.download,
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     if not args.json:

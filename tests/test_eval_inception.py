@@ -69,3 +69,48 @@ def test_inception_weights_that_need_unpickling_are_refused(cli, stacked_run, tm
     code, out, err = cli("eval", str(stacked_run.path), "--n", "2", "--metrics", "inception", "--inception-weights", str(bad))
     assert code == 0, err
     assert "cannot be read as a plain state dict" in json.loads((stacked_run.path / "eval.json").read_text())["skipped"]["inception"]
+
+
+def test_download_fetches_torch_fidelitys_published_file_with_its_hash_checked(cli, stacked_run, random_inception_weights, tmp_path, monkeypatch):
+    # No network here: the download itself is replaced by a copy of the random weights, and the
+    # test checks what ganzoo asks torch.hub for (torch-fidelity's URL, the hash prefix, the place).
+    import shutil
+
+    import torch_fidelity.feature_extractor_inceptionv3 as tfi
+
+    from ganzoo.eval import inception
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    asked = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        asked.append((url, hash_prefix))
+        shutil.copy(random_inception_weights, dst)
+
+    monkeypatch.setattr(inception.torch.hub, "download_url_to_file", fake_download)
+    code, out, err = cli("eval", str(stacked_run.path), "--n", "2", "--metrics", "inception", "--download")
+    assert code == 0, err
+    assert asked == [(tfi.URL_INCEPTION_V3, "6726825d")]
+    assert (tmp_path / "torch-home" / "hub" / "checkpoints" / inception.WEIGHTS_NAME).is_file()
+    assert set(json.loads((stacked_run.path / "eval.json").read_text())["metrics"]["inception"]) >= {"fid", "is", "kid"}
+
+
+def test_a_failed_download_is_one_line_naming_the_way_round_it(cli, stacked_run, tmp_path, monkeypatch):
+    from urllib.error import URLError
+
+    from ganzoo.eval import inception
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(inception.torch.hub, "download_url_to_file", offline)
+    code, _, err = cli("eval", str(stacked_run.path), "--n", "2", "--metrics", "inception", "--download")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--download: could not fetch" in err and "URLError" in err and "--inception-weights PATH" in err
+    code, _, err = cli("eval", str(stacked_run.path), "--n", "200", "--metrics", "stacked-modes,inception")
+    assert code == 0, err
+    skipped = json.loads((stacked_run.path / "eval.json").read_text())["skipped"]["inception"]
+    assert inception.WEIGHTS_NAME in skipped and "--download" in skipped
