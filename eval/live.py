@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ganzoo.config import RunConfig
 from ganzoo.data import Dataset
@@ -68,7 +68,7 @@ def live_evaluation(every: int | None, n: int | None = None, best_metric: str | 
     def make(data: Dataset, config: RunConfig) -> list[LiveEval]:
         if every < 1 or every % config.log_every:
             raise GanzooError(f"bad --eval-every {every} (valid: a multiple of --log-every {config.log_every})")
-        return [LiveEval(data, every, n, best_metric)]
+        return [LiveEval(data, every, n, best_metric, options=config.dataset_config)]
 
     return make
 
@@ -76,7 +76,7 @@ def live_evaluation(every: int | None, n: int | None = None, best_metric: str | 
 class LiveEval:
     """Trainer callback: ``after_step(info)`` returns ``{"eval/<name>": value}`` every ``every`` steps."""
 
-    def __init__(self, dataset: Dataset, every: int, n: int | None = None, best_metric: str | None = None) -> None:
+    def __init__(self, dataset: Dataset, every: int, n: int | None = None, best_metric: str | None = None, *, options: Mapping[str, Any]) -> None:
         if every < 1:
             raise GanzooError(f"bad --eval-every {every} (valid: 1 or more steps)")
         self.every = every
@@ -87,7 +87,7 @@ class LiveEval:
         self.specs, _ = select_metrics(self.info, live=True)
         if not self.specs:
             raise GanzooError(f"--eval-every: no live metric fits dataset {self.info.name}")
-        real, heldout, fields = real_split(dataset, self.n, self.n)
+        real, heldout, fields = real_split(dataset, options, self.n, self.n)
         # One context for the whole run: real features are computed once and kept in memory.
         self.base = EvalContext(self.info, real[:0], real, heldout, LIVE_SEED, real_fields=fields)
         # What the live metrics will report, known from their declarations before any of them runs.
