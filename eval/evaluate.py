@@ -29,6 +29,7 @@ from ganzoo.specs import MetricSpec
 
 from .context import EvalContext, MetricSkipped
 from .quantise import QUANTISATION
+from .rng import own_rng
 from .splits import HELDOUT_FRACTION, SPLIT_SEED, stratified_split
 from .versions import versions
 
@@ -88,17 +89,22 @@ def draw_samples(gan: GAN, n: int, seed: int) -> torch.Tensor:
 
 
 def run_metrics(ctx: EvalContext, specs: list[MetricSpec]) -> tuple[dict, dict, dict]:
-    """``(results, skipped, seconds)``: each metric's named numbers, reasons for skips, and its time."""
+    """``(results, skipped, seconds)``: each metric's named numbers, reasons for skips, and its time.
+
+    Metrics run in their own random-number scope (:func:`ganzoo.eval.rng.own_rng`): the
+    caller's generators are as they were before the call.
+    """
     results, skipped, seconds = {}, {}, {}
-    for spec in specs:
-        start = time.perf_counter()
-        try:
-            values = spec.compute(ctx)
-        except MetricSkipped as exc:
-            skipped[spec.name] = str(exc)
-            continue
-        seconds[spec.name] = round(time.perf_counter() - start, 3)
-        results[spec.name] = {k: _number(v) for k, v in dict(values).items()}
+    with own_rng(ctx.device):
+        for spec in specs:
+            start = time.perf_counter()
+            try:
+                values = spec.compute(ctx)
+            except MetricSkipped as exc:
+                skipped[spec.name] = str(exc)
+                continue
+            seconds[spec.name] = round(time.perf_counter() - start, 3)
+            results[spec.name] = {k: _number(v) for k, v in dict(values).items()}
     return results, skipped, seconds
 
 
@@ -140,7 +146,15 @@ def evaluate(
     if not 0 <= seed <= MAX_SEED:
         raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
     dev = resolve_device(device)
-    run, step = _load(Path(run_dir), checkpoint, dev)
+    with own_rng(dev):  # sampling too: a generator with noise inputs may draw from the global RNG
+        return _evaluate(Path(run_dir), n, metrics, seed, dev, checkpoint, inception_weights, n_real, write, use_cache)
+
+
+def _evaluate(
+    run_dir: Path, n: int | None, metrics: list[str] | None, seed: int, dev: torch.device, checkpoint: str,
+    inception_weights: str | None, n_real: int | None, write: bool, use_cache: bool,
+) -> dict[str, Any]:
+    run, step = _load(run_dir, checkpoint, dev)
     info = run.info
     specs, skipped = select_metrics(info, metrics)
     n = n or DEFAULT_N[info.kind]

@@ -11,7 +11,10 @@ the best value of the chosen number so far (``--best-metric``: any live number d
 with a direction; by default the one with the smallest declared rank). FID can get much
 worse late in training, so the last checkpoint is not always the one to keep.
 
-Sampling uses its own ``torch.Generator`` and every metric is deterministic, so a run with
+Sampling uses its own ``torch.Generator``, every metric is deterministic, and each
+evaluation runs in its own random-number scope (:func:`ganzoo.eval.rng.own_rng`: feature
+extraction's DataLoader draws from torch's global generator, the trainer's), so training
+ends with the same weights, bit for bit, with or without live evaluation, and a run with
 live evaluation still resumes bit for bit; the best value so far is kept beside the best
 checkpoint (:meth:`RunFolder.save_checkpoint`'s record) so that a resumed run keeps
 comparing against it. It sees the trainer only through :class:`ganzoo.training.callbacks.StepInfo`.
@@ -34,6 +37,7 @@ from ganzoo.training.callbacks import StepInfo
 
 from .context import EvalContext
 from .evaluate import draw_samples, real_split, run_metrics, select_metrics
+from .rng import own_rng
 
 PREFIX = "eval/"
 LIVE_N = {"image": 1000, "vector": 2500}  # 1,000 images: the floor's N with the bundled MNIST
@@ -117,6 +121,11 @@ class LiveEval:
     def after_step(self, info: StepInfo) -> dict[str, float]:
         if info.step % self.every:
             return {}
+        # Its own RNG scope, so that training draws the same latents with or without live evaluation.
+        with own_rng():  # CUDA generators too when training runs on a GPU (CUDA is then initialised)
+            return self._evaluate(info)
+
+    def _evaluate(self, info: StepInfo) -> dict[str, float]:
         fake = draw_samples(info.gan, self.n, LIVE_SEED)
         ctx = replace(self.base, fake=fake, protocol={}, _memo={k: v for k, v in self.base._memo.items() if "fake" not in k})
         results, _, _ = run_metrics(ctx, self.specs)
