@@ -57,8 +57,9 @@ def main() -> None:
         with contextlib.redirect_stderr(io.StringIO()):
             run = ganzoo.train("vanilla", "mnist", steps=1, out=os.path.join(tmp, "run"), progress=False)
         gan = ganzoo.load_run(run.path).gan
-        dataset = plugins.datasets().get("mnist").build({"size": 28, "root": "", "download": False})
-        real, heldout, fields = real_split(dataset, args.n, args.n)
+        options = {"size": 28, "root": "", "download": False}
+        dataset = plugins.datasets().get("mnist").build(options)
+        real, heldout, fields = real_split(dataset, options, args.n, args.n)
         t_sample = _best_of(args.repeats, lambda: draw_samples(gan, args.n, 0))
         fake = draw_samples(gan, args.n, 0)
         info = dataset.info

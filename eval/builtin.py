@@ -87,8 +87,8 @@ def compute_kid(ctx: EvalContext) -> dict[str, float]:
 
 def compute_pr(ctx: EvalContext) -> dict[str, float]:
     fake, real = _lenet_pair(ctx)
-    ctx.note(pr_k=fidelity.PR_K)
-    return fidelity.precision_recall(fake, real)
+    ctx.note(pr_k=prdc.PR_K)
+    return prdc.precision_recall(fake, real)
 
 
 def compute_dc(ctx: EvalContext) -> dict[str, float]:
@@ -120,8 +120,8 @@ def compute_mixture_modes(ctx: EvalContext) -> dict[str, float]:
 
 def compute_mixture_prdc(ctx: EvalContext) -> dict[str, float]:
     fake, real = ctx.samples("fake").flatten(1), ctx.samples("real").flatten(1)
-    ctx.note(pr_k=fidelity.PR_K, dc_k=prdc.DC_K)
-    return {**fidelity.precision_recall(fake, real), **prdc.density_coverage(fake, real)}
+    ctx.note(pr_k=prdc.PR_K, dc_k=prdc.DC_K)
+    return {**prdc.precision_recall(fake, real), **prdc.density_coverage(fake, real)}
 
 
 def compute_inception(ctx: EvalContext) -> dict[str, float]:

@@ -15,10 +15,11 @@ import torch
 
 from ganzoo.data import DatasetInfo
 
-from .extractor import extract
+from .extractor import FEATURE_DTYPE, extract
 from .featurenet import FeatureNet
 from .quantise import QUANTISATION, to_uint8
 from .realcache import cached_features
+from .versions import versions
 
 
 class MetricSkipped(Exception):
@@ -31,7 +32,9 @@ class EvalContext:
 
     ``fake``: the generated samples (CPU, model range). ``real``: the real reference
     samples (the train split). ``heldout``: real samples outside the reference, for the
-    real-data floor. ``real_fields`` describes the real data for the feature cache key.
+    real-data floor. ``real_fields`` describes the real data for the feature cache key
+    (:func:`ganzoo.eval.evaluate.real_split` makes them); without them real features are
+    computed, never cached, since nothing would tell one dataset's entry from another's.
     ``protocol`` collects the fields metrics add with :meth:`note`.
     """
 
@@ -74,12 +77,16 @@ class EvalContext:
         def compute() -> dict[str, torch.Tensor]:
             return extract(self.uint8(which), net.name, list(net.layers), self.device, **net.kwargs)
 
-        if which == "fake" or not self.use_cache:
+        if which == "fake" or not self.use_cache or not self.real_fields:
             feats = compute()
         else:
+            # Everything that changes the features: the data (dataset, every option, source,
+            # size, split), N, the network and its weights, the layers, dtype, quantisation
+            # and the libraries that compute them.
             fields = {
                 **self.real_fields, "which": which, "n": len(self.samples(which)), **net.protocol(),
-                "layers": list(net.layers), "dtype": "float64", "quantisation": QUANTISATION,
+                "layers": list(net.layers), "dtype": str(FEATURE_DTYPE), "quantisation": QUANTISATION,
+                "versions": versions(),
             }
             feats, hit = cached_features(fields, compute, self.cache_folder)
             self.protocol.setdefault("real_features_cached", {})[f"{net.name}/{which}"] = hit

@@ -8,11 +8,10 @@ fields (k, subset sizes, thresholds) through ``ctx.note``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -30,21 +29,13 @@ from ganzoo.specs import MetricSpec
 
 from .context import EvalContext, MetricSkipped
 from .quantise import QUANTISATION
+from .rng import own_rng
 from .splits import HELDOUT_FRACTION, SPLIT_SEED, stratified_split
+from .versions import versions
 
 DEFAULT_N = {"image": 10_000, "vector": 2_500}  # 2,500: the VEEGAN/PacGAN protocol for 2-D mixtures
 SAMPLE_BATCH = 1000
 SPLIT = f"stratified by label, {HELDOUT_FRACTION:.0%} held out per class, seed {SPLIT_SEED}; reference = train part"
-
-
-def versions() -> dict[str, str]:
-    out = {}
-    for dist in ("ganzoo", "torch", "torch-fidelity", "numpy", "scipy"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
 
 
 def select_metrics(info: DatasetInfo, names: list[str] | None = None, live: bool = False) -> tuple[list[MetricSpec], dict[str, str]]:
@@ -71,17 +62,22 @@ def select_metrics(info: DatasetInfo, names: list[str] | None = None, live: bool
     return chosen, skipped
 
 
-def real_split(dataset: Dataset, n_real: int, n_heldout: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+def real_split(dataset: Dataset, options: Mapping[str, Any], n_real: int, n_heldout: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """``(reference, heldout, fields)``: at most ``n_real`` train-split and ``n_heldout`` held-out samples.
 
     The subsets depend only on the data and the fixed split seed, never on the evaluation
-    seed, so their features can be cached across evaluations.
+    seed, so their features can be cached across evaluations. ``options`` are the options
+    ``dataset`` was built with (a run config's ``dataset_config``); ``fields`` describe the
+    data for the cache key, so they hold every one of them (an image size, a draw's seed).
     """
     train, heldout = stratified_split(dataset.labels, len(dataset))
     generator = torch.Generator().manual_seed(SPLIT_SEED)
     train = train[torch.randperm(len(train), generator=generator)[:n_real]].sort().values
     heldout = heldout[torch.randperm(len(heldout), generator=generator)[:n_heldout]].sort().values
-    fields = {"dataset": dataset.info.name, "source": dataset.info.extra.get("source"), "dataset_size": len(dataset), "split": SPLIT}
+    fields = {
+        "dataset": dataset.info.name, "options": dict(options), "source": dataset.info.extra.get("source"),
+        "dataset_size": len(dataset), "split": SPLIT,
+    }
     return dataset.x[train], dataset.x[heldout], fields
 
 
@@ -93,17 +89,22 @@ def draw_samples(gan: GAN, n: int, seed: int) -> torch.Tensor:
 
 
 def run_metrics(ctx: EvalContext, specs: list[MetricSpec]) -> tuple[dict, dict, dict]:
-    """``(results, skipped, seconds)``: each metric's named numbers, reasons for skips, and its time."""
+    """``(results, skipped, seconds)``: each metric's named numbers, reasons for skips, and its time.
+
+    Metrics run in their own random-number scope (:func:`ganzoo.eval.rng.own_rng`): the
+    caller's generators are as they were before the call.
+    """
     results, skipped, seconds = {}, {}, {}
-    for spec in specs:
-        start = time.perf_counter()
-        try:
-            values = spec.compute(ctx)
-        except MetricSkipped as exc:
-            skipped[spec.name] = str(exc)
-            continue
-        seconds[spec.name] = round(time.perf_counter() - start, 3)
-        results[spec.name] = {k: _number(v) for k, v in dict(values).items()}
+    with own_rng(ctx.device):
+        for spec in specs:
+            start = time.perf_counter()
+            try:
+                values = spec.compute(ctx)
+            except MetricSkipped as exc:
+                skipped[spec.name] = str(exc)
+                continue
+            seconds[spec.name] = round(time.perf_counter() - start, 3)
+            results[spec.name] = {k: _number(v) for k, v in dict(values).items()}
     return results, skipped, seconds
 
 
@@ -146,12 +147,20 @@ def evaluate(
     if not 0 <= seed <= MAX_SEED:
         raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
     dev = resolve_device(device)
-    run, step = _load(Path(run_dir), checkpoint, dev)
+    with own_rng(dev):  # sampling too: a generator with noise inputs may draw from the global RNG
+        return _evaluate(Path(run_dir), n, metrics, seed, dev, checkpoint, inception_weights, n_real, write, use_cache)
+
+
+def _evaluate(
+    run_dir: Path, n: int | None, metrics: list[str] | None, seed: int, dev: torch.device, checkpoint: str,
+    inception_weights: str | None, n_real: int | None, write: bool, use_cache: bool,
+) -> dict[str, Any]:
+    run, step = _load(run_dir, checkpoint, dev)
     info = run.info
     specs, skipped = select_metrics(info, metrics)
     n = n or DEFAULT_N[info.kind]
     dataset = build_dataset(run.config)
-    real, heldout, real_fields = real_split(dataset, n_real or n, n)
+    real, heldout, real_fields = real_split(dataset, run.config.dataset_config, n_real or n, n)
     fake = draw_samples(run.gan, n, seed)
     ctx = EvalContext(info, fake, real, heldout, seed, dev, real_fields, use_cache=use_cache, inception_weights=inception_weights, download_weights=download)
     results, more_skipped, seconds = run_metrics(ctx, specs)
@@ -204,7 +213,7 @@ def evaluate_real_data(config: RunConfig, n: int | None = None, metrics: list[st
     dataset = build_dataset(config)
     specs, skipped = select_metrics(dataset.info, metrics)
     n = n or DEFAULT_N[dataset.info.kind]
-    real, heldout, real_fields = real_split(dataset, n, n)
+    real, heldout, real_fields = real_split(dataset, config.dataset_config, n, n)
     ctx = EvalContext(dataset.info, heldout, real, heldout, seed, torch.device("cpu"), real_fields)
     results, more_skipped, seconds = run_metrics(ctx, specs)
     skipped.update(more_skipped)

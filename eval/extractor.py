@@ -19,6 +19,7 @@ from .lenet import NAME, load_lenet, to_lenet_input
 
 FEATURE_LAYER = "features"  # 128 penultimate activations: FID, KID, precision/recall, density/coverage
 LOGITS_LAYER = "logits"  # 10 class logits: Inception Score, class counts
+FEATURE_DTYPE = torch.float64  # what extract returns (and what the real-feature cache key records)
 
 
 class LeNetFeatureExtractor(FeatureExtractorBase):
@@ -70,9 +71,9 @@ class UInt8Images(Dataset):
 
 
 def extract(images: torch.Tensor, extractor: str, layers: list[str], device: torch.device | None = None, batch_size: int = 250, **kwargs) -> dict[str, torch.Tensor]:
-    """Features of uint8 ``images`` from a registered torch-fidelity extractor, as float64 CPU tensors."""
+    """Features of uint8 ``images`` from a registered torch-fidelity extractor, as float64 (FEATURE_DTYPE) CPU tensors."""
     cuda = device is not None and device.type == "cuda"
     fe = create_feature_extractor(extractor, list(layers), cuda=cuda, verbose=False, **kwargs)
     # save_cpu_ram=True means no DataLoader worker processes: the images are already in memory.
     feats = get_featuresdict_from_dataset(UInt8Images(images), fe, batch_size, cuda, True, False)
-    return {k: v.double() for k, v in feats.items()}
+    return {k: v.to(FEATURE_DTYPE) for k, v in feats.items()}

@@ -1,4 +1,4 @@
-"""FID, IS, KID and precision/recall from features, computed by torch-fidelity's own functions.
+"""FID, IS and KID from features, computed by torch-fidelity's own functions.
 
 ganzoo extracts features once per image set (see :mod:`ganzoo.eval.extractor`) and hands
 them to the same functions ``torch_fidelity.calculate_metrics`` uses, so the numbers are
@@ -6,6 +6,8 @@ torch-fidelity's, with three differences that matter: statistics are float64, th
 generated samples are drawn by ganzoo (torch-fidelity 0.4.0 crashes on NumPy 2 when it
 draws from a conditional generator: ``np.int`` in ``get_featuresdict_from_generative_model``),
 and the real-data features are cached under a key that includes the weights and N.
+Precision/recall is in :mod:`ganzoo.eval.prdc`: torch-fidelity's ``prc`` uses
+``torch.cdist``'s matrix-multiply path, whose distances are not exact on ties.
 """
 
 from __future__ import annotations
@@ -14,12 +16,10 @@ import torch
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
-from torch_fidelity.metric_prc import calculate_precision_recall_part
 
 IS_SPLITS = 10
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000  # torch-fidelity's default; smaller sets use all their samples per subset
-PR_K = 3  # Kynkaanniemi et al. 2019
 TORCH_FIDELITY_SEED = 2020  # torch-fidelity's default rng_seed, for its shuffles and KID subsets
 
 
@@ -82,10 +82,3 @@ def kid(fake: torch.Tensor, real: torch.Tensor, subsets: int = KID_SUBSETS) -> d
         kid_subset_size=kid_subset_size(len(fake), len(real)), verbose=False, rng_seed=TORCH_FIDELITY_SEED,
     )
     return {"kid": out["kernel_inception_distance_mean"], "kid_std": out["kernel_inception_distance_std"]}
-
-
-def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = PR_K) -> dict[str, float]:
-    """Kynkaanniemi et al.: k-NN balls within each set, membership with ``<=`` (torch-fidelity's ``prc``)."""
-    # The batched variant keeps memory at batch x N instead of N x N (10,000^2 float64 is 800 MB).
-    precision, recall = calculate_precision_recall_part(fake.double().cpu(), real.double().cpu(), k, 2000)
-    return {"precision": precision, "recall": recall}

@@ -11,7 +11,10 @@ the best value of the chosen number so far (``--best-metric``: any live number d
 with a direction; by default the one with the smallest declared rank). FID can get much
 worse late in training, so the last checkpoint is not always the one to keep.
 
-Sampling uses its own ``torch.Generator`` and every metric is deterministic, so a run with
+Sampling uses its own ``torch.Generator``, every metric is deterministic, and each
+evaluation runs in its own random-number scope (:func:`ganzoo.eval.rng.own_rng`: feature
+extraction's DataLoader draws from torch's global generator, the trainer's), so training
+ends with the same weights, bit for bit, with or without live evaluation, and a run with
 live evaluation still resumes bit for bit; the best value so far is kept beside the best
 checkpoint (:meth:`RunFolder.save_checkpoint`'s record) so that a resumed run keeps
 comparing against it. It sees the trainer only through :class:`ganzoo.training.callbacks.StepInfo`.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ganzoo.config import RunConfig
 from ganzoo.data import Dataset
@@ -34,6 +37,7 @@ from ganzoo.training.callbacks import StepInfo
 
 from .context import EvalContext
 from .evaluate import draw_samples, real_split, run_metrics, select_metrics
+from .rng import own_rng
 
 PREFIX = "eval/"
 LIVE_N = {"image": 1000, "vector": 2500}  # 1,000 images: the floor's N with the bundled MNIST
@@ -68,7 +72,7 @@ def live_evaluation(every: int | None, n: int | None = None, best_metric: str | 
     def make(data: Dataset, config: RunConfig) -> list[LiveEval]:
         if every < 1 or every % config.log_every:
             raise GanzooError(f"bad --eval-every {every} (valid: a multiple of --log-every {config.log_every})")
-        return [LiveEval(data, every, n, best_metric)]
+        return [LiveEval(data, every, n, best_metric, options=config.dataset_config)]
 
     return make
 
@@ -76,7 +80,7 @@ def live_evaluation(every: int | None, n: int | None = None, best_metric: str | 
 class LiveEval:
     """Trainer callback: ``after_step(info)`` returns ``{"eval/<name>": value}`` every ``every`` steps."""
 
-    def __init__(self, dataset: Dataset, every: int, n: int | None = None, best_metric: str | None = None) -> None:
+    def __init__(self, dataset: Dataset, every: int, n: int | None = None, best_metric: str | None = None, *, options: Mapping[str, Any]) -> None:
         if every < 1:
             raise GanzooError(f"bad --eval-every {every} (valid: 1 or more steps)")
         self.every = every
@@ -87,7 +91,7 @@ class LiveEval:
         self.specs, _ = select_metrics(self.info, live=True)
         if not self.specs:
             raise GanzooError(f"--eval-every: no live metric fits dataset {self.info.name}")
-        real, heldout, fields = real_split(dataset, self.n, self.n)
+        real, heldout, fields = real_split(dataset, options, self.n, self.n)
         # One context for the whole run: real features are computed once and kept in memory.
         self.base = EvalContext(self.info, real[:0], real, heldout, LIVE_SEED, real_fields=fields)
         # What the live metrics will report, known from their declarations before any of them runs.
@@ -117,6 +121,11 @@ class LiveEval:
     def after_step(self, info: StepInfo) -> dict[str, float]:
         if info.step % self.every:
             return {}
+        # Its own RNG scope, so that training draws the same latents with or without live evaluation.
+        with own_rng():  # CUDA generators too when training runs on a GPU (CUDA is then initialised)
+            return self._evaluate(info)
+
+    def _evaluate(self, info: StepInfo) -> dict[str, float]:
         fake = draw_samples(info.gan, self.n, LIVE_SEED)
         ctx = replace(self.base, fake=fake, protocol={}, _memo={k: v for k, v in self.base._memo.items() if "fake" not in k})
         results, _, _ = run_metrics(ctx, self.specs)

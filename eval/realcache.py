@@ -2,9 +2,12 @@
 
 torch-fidelity names its cache entries after the input and the extractor only, so a
 changed weights file or a different N silently reuses stale statistics. Here the key is
-a hash of the dataset (name, options, source), the split, N, the feature network and its
-weights hash, the layers, the dtype, the quantisation and the library versions. Entries
-are plain tensor dicts, written atomically and read with ``weights_only=True``.
+a hash of ``fields``, which :meth:`ganzoo.eval.context.EvalContext.features` fills with
+everything that changes the features: the dataset (name, every option it was built with,
+source, size), the split, N, the feature network and its weights hash, the layers, the
+dtype, the quantisation and the library versions (:func:`ganzoo.eval.versions.versions`).
+An entry also stores its fields and is used only when they match in full. Entries are
+plain tensor dicts, written atomically and read with ``weights_only=True``.
 
 The folder is ``$GANZOO_CACHE`` or ``~/.cache/ganzoo``, under ``eval-features/``.
 """

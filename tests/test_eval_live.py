@@ -77,3 +77,37 @@ def test_live_evaluation_mistakes_are_one_line_errors_before_any_run_folder(cli,
     code, out, err = cli("run", "--model", "vanilla", "--dataset", "ring8", "--steps", "20", "--out", str(out_dir), *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not out_dir.exists()
+
+
+def _final_weights(run) -> dict[str, dict[str, torch.Tensor]]:
+    return load_checkpoint(run.path / "checkpoints" / "last.pt")["networks"]
+
+
+@pytest.mark.slow  # trains four tiny runs
+@pytest.mark.parametrize("dataset, options", [("mnist", {}), ("stacked-mnist", {"data.n": 256})])
+def test_live_evaluation_leaves_image_training_bitwise_unchanged(tmp_path, dataset, options):
+    # Feature extraction must not draw from the RNG the trainer draws its latents from.
+    opts = dict(steps=4, log_every=2, batch_size=16, progress=False, set={"width": 16, "depth": 1, **options})
+    plain = ganzoo.train("vanilla", dataset, out=tmp_path / "plain", **opts)
+    live = ganzoo.train("vanilla", dataset, out=tmp_path / "live", eval_every=2, eval_n=64, **opts)
+    assert any("eval/fid" in r or "eval/kl" in r for r in live.metrics())
+    a, b = _final_weights(plain), _final_weights(live)
+    for name in a:
+        for key in a[name]:
+            assert torch.equal(a[name][key], b[name][key]), (name, key, (a[name][key] - b[name][key]).abs().max().item())
+
+
+def test_evaluation_leaves_the_callers_random_state_alone():
+    # So that ``ganzoo.evaluate`` or a live metric inside a user's own loop does not change what it draws next.
+    from ganzoo import plugins
+    from ganzoo.eval.context import EvalContext
+    from ganzoo.eval.evaluate import run_metrics, select_metrics
+
+    dataset = plugins.datasets().get("mnist").build({"size": 28, "root": "", "download": False})
+    specs, _ = select_metrics(dataset.info, ["fid", "classes", "precision-recall", "density-coverage"])
+    ctx = EvalContext(dataset.info, dataset.x[:64], dataset.x[64:128], dataset.x[128:192], use_cache=False)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    results, skipped, _ = run_metrics(ctx, specs)
+    assert set(results) == {s.name for s in specs} and not skipped
+    assert torch.equal(torch.get_rng_state(), before)

@@ -168,11 +168,79 @@ def test_precision_recall_density_coverage_match_the_published_definitions(shift
     rng = np.random.default_rng(1)
     real = rng.normal(size=(150, 4))
     fake = rng.normal(size=(120, 4)) * 1.3 + shift
-    expected = _direct_prdc(fake, real, fidelity.PR_K, prdc.DC_K)
-    got = {**fidelity.precision_recall(torch.from_numpy(fake), torch.from_numpy(real)), **prdc.density_coverage(torch.from_numpy(fake), torch.from_numpy(real))}
+    expected = _direct_prdc(fake, real, prdc.PR_K, prdc.DC_K)
+    got = {**prdc.precision_recall(torch.from_numpy(fake), torch.from_numpy(real)), **prdc.density_coverage(torch.from_numpy(fake), torch.from_numpy(real))}
     for key in expected:
-        # torch-fidelity averages in float32: equal up to its rounding, far below one point in 150 (0.0067).
-        assert got[key] == pytest.approx(expected[key], abs=1e-6), key
+        assert got[key] == pytest.approx(expected[key], abs=1e-12), key
+
+
+def _exact_knn_metrics(fake: np.ndarray, real: np.ndarray, k_pr: int, k_dc: int) -> dict[str, float]:
+    """The same definitions by brute force, vectorised, on distances from explicit differences in float64."""
+    def dist(a, b):
+        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+
+    d_rr, d_ff, d_fr = dist(real, real), dist(fake, fake), dist(fake, real)
+    rr_pr, rf_pr, rr_dc = np.sort(d_rr, 1)[:, k_pr], np.sort(d_ff, 1)[:, k_pr], np.sort(d_rr, 1)[:, k_dc]
+    inside_dc = d_fr < rr_dc[None, :]
+    return {
+        "precision": (d_fr <= rr_pr[None, :]).any(1).mean(), "recall": (d_fr <= rf_pr[:, None]).any(0).mean(),
+        "density": inside_dc.sum() / (k_dc * len(fake)), "coverage": inside_dc.any(0).mean(),
+    }
+
+
+def _memorised(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Feature-like data (ReLU, norms from 0 to ~100) where fakes copy reference points: exact ties everywhere.
+
+    Six all-zero reference rows (dead features) have a k=5 radius of exactly 0; five identical
+    rows have four neighbours at exactly 0.
+    """
+    rng = np.random.default_rng(seed)
+    real = np.maximum(rng.normal(size=(400, 64)) * rng.uniform(0.5, 50, size=(400, 1)), 0)
+    real[:6] = 0
+    real[6:10] = real[10]
+    copies = real[rng.permutation(len(real))[:300]]
+    fake = np.concatenate([copies, np.maximum(rng.normal(size=(100, 64)) * 5, 0)])
+    return fake, real
+
+
+def test_density_coverage_are_exact_on_fakes_that_copy_reference_points():
+    # torch.cdist's matrix-multiply path is not symmetric to the last bit: a copy of a real
+    # point's k-th neighbour, which lies exactly on the ball's edge, fell inside at random.
+    fake, real = _memorised()
+    expected = _exact_knn_metrics(fake, real, prdc.PR_K, prdc.DC_K)
+    got = prdc.density_coverage(torch.from_numpy(fake), torch.from_numpy(real))
+    assert got == {"density": expected["density"], "coverage": expected["coverage"]}
+    # Strict membership: a copied point is inside its own ball iff that ball's radius is above 0.
+    radii = prdc.kth_neighbour_radii(torch.from_numpy(real), prdc.DC_K)
+    assert (radii[:6] == 0).all() and (radii[6:] > 0).all()
+    for i in (0, 8, 20):  # a dead-feature row, a duplicated row, an ordinary one
+        alone = prdc.density_coverage(torch.from_numpy(real[i : i + 1]), torch.from_numpy(real[i : i + 1].repeat(6, 0)))
+        assert alone["density"] == 0.0  # six copies: radius 0, and 0 < 0 is false
+        if radii[i] > 0:  # inside its own ball at least
+            assert prdc.density_coverage(torch.from_numpy(real[i : i + 1]), torch.from_numpy(real))["density"] >= 1 / prdc.DC_K
+
+
+def test_precision_recall_are_exact_on_ties_and_torch_fidelitys_elsewhere():
+    from torch_fidelity.metric_prc import calculate_precision_recall_part
+
+    fake, real = _memorised()
+    expected = _exact_knn_metrics(fake, real, prdc.PR_K, prdc.DC_K)
+    got = prdc.precision_recall(torch.from_numpy(fake), torch.from_numpy(real))
+    assert got == {"precision": expected["precision"], "recall": expected["recall"]}
+    # Without ties, the numbers are torch-fidelity's (it averages in float32).
+    rng = np.random.default_rng(4)
+    fake, real = torch.from_numpy(rng.normal(size=(500, 32)) * 1.2 + 0.3), torch.from_numpy(rng.normal(size=(600, 32)))
+    theirs = calculate_precision_recall_part(fake, real, prdc.PR_K, 2000)
+    ours = prdc.precision_recall(fake, real)
+    assert (ours["precision"], ours["recall"]) == pytest.approx(theirs, abs=1e-6)
+
+
+def test_exact_distances_fit_in_chunks():
+    # The k-NN metrics never hold an N x N matrix: the work is split in batches of the rows.
+    fake, real = _memorised(6)
+    small = {**prdc.precision_recall(torch.from_numpy(fake), torch.from_numpy(real), batch=37),
+             **prdc.density_coverage(torch.from_numpy(fake), torch.from_numpy(real), batch=37)}
+    assert small == _exact_knn_metrics(fake, real, prdc.PR_K, prdc.DC_K)
 
 
 # -- mixtures and stacked digits --------------------------------------------------------

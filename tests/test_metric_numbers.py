@@ -175,10 +175,11 @@ def test_the_default_best_metric_is_the_smallest_declared_rank(register_plugin):
     from ganzoo.run.build import build_dataset
     from ganzoo.run.config import make_run_config
 
-    data = build_dataset(make_run_config("vanilla", "ring8", sets={"data.n": 512}))
-    assert LiveEval(data, 10).describe()["best_metric"] == "reverse_kl"
+    config = make_run_config("vanilla", "ring8", sets={"data.n": 512})
+    data = build_dataset(config)
+    assert LiveEval(data, 10, options=config.dataset_config).describe()["best_metric"] == "reverse_kl"
     register_plugin(SpreadMetric(), "spread-metric")
-    assert LiveEval(data, 10).describe()["best_metric"] == "spread"  # rank 1 beats reverse_kl's 3
+    assert LiveEval(data, 10, options=config.dataset_config).describe()["best_metric"] == "spread"  # rank 1 beats reverse_kl's 3
 
 
 class Undeclared:
