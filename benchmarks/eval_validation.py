@@ -62,7 +62,7 @@ def main() -> int:
     start = time.perf_counter()
     mnist = build_dataset(make_run_config("vanilla", "mnist"))
     info = mnist.info
-    real, heldout, _ = real_split(mnist, 4000, 1000)
+    real, heldout, _ = real_split(mnist, {}, 4000, 1000)
     print(f"bundled MNIST: {len(mnist)} digits; reference (train part) {len(real)}, held out {len(heldout)}")
     real_f, held_f = features(info, real)["features"].double(), features(info, heldout)["features"].double()
 
@@ -87,8 +87,8 @@ def main() -> int:
         for name in ("density", "coverage"):
             diff = abs(ours[name] - ref[name])
             print(f"   {name:<9} ours {ours[name]:.10g}  prdc {ref[name]:.10g}  difference {diff:.1e}  {check(diff < 1e-9, name + ' parity')}")
-        ref3 = prdc_ref.compute_prdc(real_features=real_f.numpy(), fake_features=held_f.numpy(), nearest_k=fidelity.PR_K)
-        ours_pr = fidelity.precision_recall(held_f, real_f)
+        ref3 = prdc_ref.compute_prdc(real_features=real_f.numpy(), fake_features=held_f.numpy(), nearest_k=prdc.PR_K)
+        ours_pr = prdc.precision_recall(held_f, real_f)
         for name in ("precision", "recall"):
             diff = abs(ours_pr[name] - ref3[name])
             # prdc counts ball membership with <, Kynkaanniemi et al. (and torch-fidelity) with <=;
@@ -133,7 +133,7 @@ def main() -> int:
         total = len(centres)
         for k in (0, 1, 3, total // 2):
             kept = data.x[data.labels >= k]
-        kept = kept[torch.randperm(len(kept), generator=torch.Generator().manual_seed(k))[:2500]]
+            kept = kept[torch.randperm(len(kept), generator=torch.Generator().manual_seed(k))[:2500]]
             m = modes.mixture_modes(kept, centres, data.info.std)
             expected_kl = math.log(total / (total - k))
             ok = m["modes"] == total - k
