@@ -1,9 +1,10 @@
 """``ganzoo eval RUN_DIR``: score a run folder with every metric that fits its data, and save the report in it.
 
-The protocol travels with the numbers: N generated and N real, the real split, the
-feature network and its weights hash, the seed, the checkpoint and whether the EMA
-generator was used, the quantisation, and library versions. Metrics add their own
-fields (k, subset sizes, thresholds) through ``ctx.note``.
+Every evaluation (a run's, the real-data floor's) goes through :func:`score`. The protocol
+travels with the numbers: N generated and N real, the real split, the feature network and
+its weights hash, the seed, the checkpoint and whether the EMA generator was used, the
+quantisation, and library versions. Metrics add their own fields (k, subset sizes,
+thresholds) through ``ctx.note``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,71 @@ def _load(run_dir: Path, checkpoint: str, device: torch.device) -> tuple[Run, in
     return run, run.folder.checkpoint_step(checkpoint) or 0
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The real side of an evaluation: the data's description, the reference and held-out
+    samples, ``fields`` describing them for the feature cache, and their ``protocol`` fields."""
+
+    info: DatasetInfo
+    real: torch.Tensor
+    heldout: torch.Tensor | None
+    fields: dict[str, Any]
+    protocol: dict[str, Any]
+
+
+def dataset_reference(dataset: Dataset, n_real: int, n_heldout: int) -> Reference:
+    """The reference of every evaluation against a dataset (a run's, samples', the real-data floor's): :func:`real_split`."""
+    real, heldout, fields = real_split(dataset, n_real, n_heldout)
+    protocol = {
+        "n_real": len(real),
+        "n_heldout": len(heldout),
+        "real_split": SPLIT,
+        "dataset_source": fields["source"],
+        "dataset_size": fields["dataset_size"],
+    }
+    return Reference(dataset.info, real, heldout, fields, protocol)
+
+
+def score(
+    fake: torch.Tensor,
+    reference: Reference,
+    specs: list[MetricSpec],
+    skipped: dict[str, str],
+    *,
+    head: dict[str, Any],
+    protocol: dict[str, Any],
+    seed: int = 0,
+    device: torch.device | None = None,
+    inception_weights: str | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """The one path from samples to a report, whatever made the samples: build the
+    :class:`EvalContext`, run the metrics, and assemble ``head`` (what was scored), the
+    protocol (N generated, the reference's fields, the seed, the caller's ``protocol``,
+    library versions and what the metrics noted), the numbers, the skips and the seconds."""
+    ctx = EvalContext(
+        reference.info, fake, reference.real, reference.heldout, seed, device or torch.device("cpu"), reference.fields,
+        use_cache=use_cache, inception_weights=inception_weights,
+    )
+    results, more_skipped, seconds = run_metrics(ctx, specs)
+    return {
+        **head,
+        "protocol": {"n_generated": len(fake), **reference.protocol, "seed": seed, **protocol, "versions": versions(), **ctx.protocol},
+        "metrics": results,
+        "skipped": {**skipped, **more_skipped},
+        "seconds": seconds,
+    }
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
+
+
+def _quantisation(info: DatasetInfo) -> str:
+    return QUANTISATION if info.kind == "image" else "none (vectors)"
+
+
 def evaluate(
     run_dir: str | Path,
     n: int | None = None,
@@ -142,55 +209,30 @@ def evaluate(
     """Score ``run_dir`` and (with ``write``) save the report in the run folder; returns the report."""
     if n is not None and not 2 <= n <= MAX_SAMPLES:
         raise GanzooError(f"bad --n {n} (valid: 2 to {MAX_SAMPLES})")
-    if not 0 <= seed <= MAX_SEED:
-        raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
+    _check_seed(seed)
     dev = resolve_device(device)
     run, step = _load(Path(run_dir), checkpoint, dev)
     info = run.info
     specs, skipped = select_metrics(info, metrics)
     n = n or DEFAULT_N[info.kind]
-    dataset = build_dataset(run.config)
-    real, heldout, real_fields = real_split(dataset, n_real or n, n)
-    fake = draw_samples(run.gan, n, seed)
-    ctx = EvalContext(info, fake, real, heldout, seed, dev, real_fields, use_cache=use_cache, inception_weights=inception_weights)
-    results, more_skipped, seconds = run_metrics(ctx, specs)
-    skipped.update(more_skipped)
+    reference = dataset_reference(build_dataset(run.config), n_real or n, n)
     gan = run.gan
-    report = {
-        "run": str(run.path),
-        "model": run.config.model,
-        "dataset": run.config.dataset,
-        "protocol": {
-            "n_generated": n,
-            **_reference_protocol(real, heldout, real_fields, seed),
+    report = score(
+        draw_samples(gan, n, seed), reference, specs, skipped, seed=seed, device=dev, inception_weights=inception_weights, use_cache=use_cache,
+        head={"run": str(run.path), "model": run.config.model, "dataset": run.config.dataset},
+        protocol={
+            "source": "run",
             "checkpoint": checkpoint,
             "step": step,
             "generator": gan.ema_name if gan.ema_name in gan.networks else gan.generator,
             "sampling": f"GAN.sample, latents from torch.Generator().manual_seed({seed}), batches of {SAMPLE_BATCH}"
             + (f"; labels i % {gan.num_classes} within each batch (balanced)" if gan.conditional else ""),
-            "quantisation": QUANTISATION if info.kind == "image" else "none (vectors)",
-            "versions": versions(),
-            **ctx.protocol,
+            "quantisation": _quantisation(info),
         },
-        "metrics": results,
-        "skipped": skipped,
-        "seconds": seconds,
-    }
+    )
     if write:
         run.folder.write_eval_report(report)
     return report
-
-
-def _reference_protocol(real: torch.Tensor, heldout: torch.Tensor, real_fields: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The protocol fields of the real data and the seed, the same for a run's report and the real-data floor's."""
-    return {
-        "n_real": len(real),
-        "n_heldout": len(heldout),
-        "real_split": SPLIT,
-        "dataset_source": real_fields["source"],
-        "dataset_size": real_fields["dataset_size"],
-        "seed": seed,
-    }
 
 
 def evaluate_real_data(config: RunConfig, n: int | None = None, metrics: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
@@ -203,15 +245,9 @@ def evaluate_real_data(config: RunConfig, n: int | None = None, metrics: list[st
     dataset = build_dataset(config)
     specs, skipped = select_metrics(dataset.info, metrics)
     n = n or DEFAULT_N[dataset.info.kind]
-    real, heldout, real_fields = real_split(dataset, n, n)
-    ctx = EvalContext(dataset.info, heldout, real, heldout, seed, torch.device("cpu"), real_fields)
-    results, more_skipped, seconds = run_metrics(ctx, specs)
-    skipped.update(more_skipped)
-    protocol = {
-        "n_generated": len(heldout), **_reference_protocol(real, heldout, real_fields, seed),
-        "generator": "held-out real data", "versions": versions(), **ctx.protocol,
-    }
-    return {"dataset": dataset.info.name, "protocol": protocol, "metrics": results, "skipped": skipped, "seconds": seconds}
+    reference = dataset_reference(dataset, n, n)
+    report = score(reference.heldout, reference, specs, skipped, seed=seed, head={"dataset": dataset.info.name}, protocol={"generator": "held-out real data"})
+    return report
 
 
 def format_report(report: dict[str, Any]) -> str:
