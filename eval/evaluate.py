@@ -1,10 +1,11 @@
-"""``ganzoo eval RUN_DIR``: score a run folder with every metric that fits its data, and save the report in it.
+"""``ganzoo eval``: score a run folder (saving the report in it), or samples made anywhere, with every metric that fits the data.
 
-Every evaluation (a run's, the real-data floor's) goes through :func:`score`. The protocol
-travels with the numbers: N generated and N real, the real split, the feature network and
-its weights hash, the seed, the checkpoint and whether the EMA generator was used, the
-quantisation, and library versions. Metrics add their own fields (k, subset sizes,
-thresholds) through ``ctx.note``.
+Both go through :func:`score`, so a run's samples and the same samples read from a
+``.npy`` or a folder of PNGs get the same numbers. The protocol travels with the numbers:
+N generated and N real, the real split, the feature network and its weights hash, the
+seed, the checkpoint (for a run) or how the samples were read, the quantisation, and
+library versions. Metrics add their own fields (k, subset sizes, thresholds) through
+``ctx.note``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -23,15 +24,16 @@ from ganzoo.config import RunConfig
 from ganzoo.data import Dataset, DatasetInfo
 from ganzoo.errors import GanzooError
 from ganzoo.model import GAN
-from ganzoo.run.build import build_dataset
-from ganzoo.run.config import MAX_SEED
+from ganzoo.run.build import build_dataset, build_named_dataset
+from ganzoo.run.config import MAX_SEED, dataset_options
 from ganzoo.run.device import resolve_device
-from ganzoo.run.folder import CHECKPOINT_NAMES
+from ganzoo.run.folder import CHECKPOINT_NAMES, write_eval_report
 from ganzoo.run.run import MAX_SAMPLES, Run, load_run
 from ganzoo.specs import MetricSpec
 
 from .context import EvalContext, MetricSkipped
 from .quantise import QUANTISATION
+from .samples import Samples, SampleSource, Target, load_samples
 from .splits import HELDOUT_FRACTION, SPLIT_SEED, stratified_split
 
 DEFAULT_N = {"image": 10_000, "vector": 2_500}  # 2,500: the VEEGAN/PacGAN protocol for 2-D mixtures
@@ -235,6 +237,79 @@ def evaluate(
     return report
 
 
+def evaluate_samples(
+    samples: SampleSource,
+    dataset: str | None = None,
+    real: SampleSource | None = None,
+    n: int | None = None,
+    n_real: int | None = None,
+    metrics: list[str] | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    inception_weights: str | None = None,
+    sets: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """Score samples made anywhere (a folder of images, a ``.npy``/``.npz``, a tensor or array) by :func:`score`,
+    as :func:`evaluate` scores a run's, against ``dataset`` (its real split, as for a run; ``sets``: its
+    ``data.`` options) or against other samples ``real`` (all of them, or the first ``n_real``).
+
+    ``n`` takes the first N samples (default: all). With ``out`` the report is also written there.
+    Formats, the range detection and the resize filter: :mod:`ganzoo.eval.samples`.
+    """
+    if (dataset is None) == (real is None):
+        raise GanzooError("scoring samples needs what to compare them with: --dataset NAME or --real PATH" + (", not both" if dataset is not None else ""))
+    _check_seed(seed)
+    if out is not None and Path(out).is_dir():
+        raise GanzooError(f"--out {out} is a folder; give a file name such as {Path(out) / 'report.json'}")
+    dev = resolve_device(device)
+    if dataset is not None:
+        data = build_named_dataset(dataset, dataset_options(dataset, sets))
+        info = data.info
+        specs, skipped = select_metrics(info, metrics)
+        loaded = load_samples(samples, Target.of(info))
+        fake = loaded.first(n, "--n")
+        reference = dataset_reference(data, n_real or len(fake), len(fake))
+    else:
+        if sets:
+            raise GanzooError("--set data.KEY=VALUE sets a dataset's options; it applies with --dataset, not --real")
+        given = load_samples(real, None, "--real")
+        info = given.info(Path(real).name if isinstance(real, (str, Path)) else "the real array")
+        specs, skipped = select_metrics(info, metrics)
+        loaded = load_samples(samples, Target.of(info, f"the --real samples ({given.description})"))
+        fake = loaded.first(n, "--n")
+        reference = _samples_reference(given, given.first(n_real, "--n-real"), info)
+    report = score(
+        fake, reference, specs, skipped, seed=seed, device=dev, inception_weights=inception_weights, use_cache=use_cache,
+        head={"samples": _name(samples, loaded), "dataset": dataset, "real": None if real is None else _name(real, given)},
+        protocol={
+            "source": "samples",
+            "n_available": len(loaded),
+            **{f"samples_{k}": v for k, v in loaded.fields.items()},
+            "quantisation": _quantisation(info),
+        },
+    )
+    if out is not None:
+        write_eval_report(out, report)
+    return report
+
+
+def _samples_reference(given: Samples, real: torch.Tensor, info: DatasetInfo) -> Reference:
+    fields = {"dataset": None, "source": given.description, "sha256": given.fields["sha256"], "dataset_size": len(given), "split": "first n"}
+    protocol = {
+        "n_real": len(real),
+        "n_heldout": 0,
+        "real_split": f"the first {len(real)} of {len(given)} --real samples; no held-out part (no floor)",
+        **{f"real_{k}": v for k, v in given.fields.items()},
+    }
+    return Reference(info, real, None, fields, protocol)
+
+
+def _name(source: SampleSource, loaded: Samples) -> str:
+    return str(source) if isinstance(source, (str, Path)) else loaded.fields["format"]
+
+
 def evaluate_real_data(config: RunConfig, n: int | None = None, metrics: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
     """The real-data floor: every metric with held-out real samples in the generator's place.
 
@@ -253,10 +328,16 @@ def evaluate_real_data(config: RunConfig, n: int | None = None, metrics: list[st
 def format_report(report: dict[str, Any]) -> str:
     """The table ``ganzoo eval`` prints."""
     p = report["protocol"]
-    lines = [
-        f"{report['model']} on {report['dataset']}: step {p['step']} ({p['checkpoint']} checkpoint, generator {p['generator']}), seed {p['seed']}",
-        f"N generated {p['n_generated']}, N real {p['n_real']} ({p['real_split']})",
-    ]
+    if p.get("source") == "samples":
+        against = f"dataset {report['dataset']}" if report.get("dataset") else f"--real {report['real']}"
+        lines = [
+            f"samples {report['samples']} against {against}, seed {p['seed']}",
+            f"read as {p['samples_format']}, {p['samples_layout']}, {p['samples_range']}; resized: {p['samples_resized']}"
+            + (f"; {p['samples_files_skipped']} other files skipped" if p.get("samples_files_skipped") else ""),
+        ]
+    else:
+        lines = [f"{report['model']} on {report['dataset']}: step {p['step']} ({p['checkpoint']} checkpoint, generator {p['generator']}), seed {p['seed']}"]
+    lines.append(f"N generated {p['n_generated']}, N real {p['n_real']} ({p['real_split']})")
     if "feature_network" in p:
         lines.append(f"feature network {p['feature_network']} sha256 {p['feature_weights_sha256'][:16]}...")
     lines.append(f"{'metric':<18} {'value':<34} seconds")
