@@ -1,15 +1,18 @@
-"""``ganzoo eval RUN_DIR``: score a run folder with every metric that fits its data, and save the report in it.
+"""``ganzoo eval``: score a run folder (saving the report in it), or samples made anywhere, with every metric that fits the data.
 
-The protocol travels with the numbers: N generated and N real, the real split, the
-feature network and its weights hash, the seed, the checkpoint and whether the EMA
-generator was used, the quantisation, and library versions. Metrics add their own
-fields (k, subset sizes, thresholds) through ``ctx.note``.
+Both go through :func:`score`, so a run's samples and the same samples read from a
+``.npy`` or a folder of PNGs get the same numbers. The protocol travels with the numbers:
+N generated and N real, the real split, the feature network and its weights hash, the
+seed, the checkpoint (for a run) or how the samples were read, the quantisation, and
+library versions. Metrics add their own fields (k, subset sizes, thresholds) through
+``ctx.note``.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,16 +23,17 @@ from ganzoo.config import RunConfig
 from ganzoo.data import Dataset, DatasetInfo
 from ganzoo.errors import GanzooError
 from ganzoo.model import GAN
-from ganzoo.run.build import build_dataset
-from ganzoo.run.config import MAX_SEED
+from ganzoo.run.build import build_dataset, build_named_dataset
+from ganzoo.run.config import MAX_SEED, dataset_options
 from ganzoo.run.device import resolve_device
-from ganzoo.run.folder import CHECKPOINT_NAMES
+from ganzoo.run.folder import CHECKPOINT_NAMES, write_eval_report
 from ganzoo.run.run import MAX_SAMPLES, Run, load_run
 from ganzoo.specs import MetricSpec
 
 from .context import EvalContext, MetricSkipped
 from .quantise import QUANTISATION
 from .rng import own_rng
+from .samples import Samples, SampleSource, Target, load_samples
 from .splits import HELDOUT_FRACTION, SPLIT_SEED, stratified_split
 from .versions import versions
 
@@ -128,6 +132,72 @@ def _load(run_dir: Path, checkpoint: str, device: torch.device) -> tuple[Run, in
     return run, run.folder.checkpoint_step(checkpoint) or 0
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The real side of an evaluation: the data's description, the reference and held-out
+    samples, ``fields`` describing them for the feature cache, and their ``protocol`` fields."""
+
+    info: DatasetInfo
+    real: torch.Tensor
+    heldout: torch.Tensor | None
+    fields: dict[str, Any]
+    protocol: dict[str, Any]
+
+
+def dataset_reference(dataset: Dataset, options: Mapping[str, Any], n_real: int, n_heldout: int) -> Reference:
+    """The reference of every evaluation against a dataset (a run's, samples', the real-data floor's): :func:`real_split`."""
+    real, heldout, fields = real_split(dataset, options, n_real, n_heldout)
+    protocol = {
+        "n_real": len(real),
+        "n_heldout": len(heldout),
+        "real_split": SPLIT,
+        "dataset_source": fields["source"],
+        "dataset_size": fields["dataset_size"],
+    }
+    return Reference(dataset.info, real, heldout, fields, protocol)
+
+
+def score(
+    fake: torch.Tensor,
+    reference: Reference,
+    specs: list[MetricSpec],
+    skipped: dict[str, str],
+    *,
+    head: dict[str, Any],
+    protocol: dict[str, Any],
+    seed: int = 0,
+    device: torch.device | None = None,
+    inception_weights: str | None = None,
+    download: bool = False,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """The one path from samples to a report, whatever made the samples: build the
+    :class:`EvalContext`, run the metrics, and assemble ``head`` (what was scored), the
+    protocol (N generated, the reference's fields, the seed, the caller's ``protocol``,
+    library versions and what the metrics noted), the numbers, the skips and the seconds."""
+    ctx = EvalContext(
+        reference.info, fake, reference.real, reference.heldout, seed, device or torch.device("cpu"), reference.fields,
+        use_cache=use_cache, inception_weights=inception_weights, download_weights=download,
+    )
+    results, more_skipped, seconds = run_metrics(ctx, specs)
+    return {
+        **head,
+        "protocol": {"n_generated": len(fake), **reference.protocol, "seed": seed, **protocol, "versions": versions(), **ctx.protocol},
+        "metrics": results,
+        "skipped": {**skipped, **more_skipped},
+        "seconds": seconds,
+    }
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
+
+
+def _quantisation(info: DatasetInfo) -> str:
+    return QUANTISATION if info.kind == "image" else "none (vectors)"
+
+
 def evaluate(
     run_dir: str | Path,
     n: int | None = None,
@@ -144,63 +214,114 @@ def evaluate(
     """Score ``run_dir`` and (with ``write``) save the report in the run folder; returns the report."""
     if n is not None and not 2 <= n <= MAX_SAMPLES:
         raise GanzooError(f"bad --n {n} (valid: 2 to {MAX_SAMPLES})")
-    if not 0 <= seed <= MAX_SEED:
-        raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
+    _check_seed(seed)
     dev = resolve_device(device)
     with own_rng(dev):  # sampling too: a generator with noise inputs may draw from the global RNG
-        return _evaluate(Path(run_dir), n, metrics, seed, dev, checkpoint, inception_weights, n_real, write, use_cache)
+        return _evaluate(Path(run_dir), n, metrics, seed, dev, checkpoint, inception_weights, download, n_real, write, use_cache)
 
 
 def _evaluate(
     run_dir: Path, n: int | None, metrics: list[str] | None, seed: int, dev: torch.device, checkpoint: str,
-    inception_weights: str | None, n_real: int | None, write: bool, use_cache: bool,
+    inception_weights: str | None, download: bool, n_real: int | None, write: bool, use_cache: bool,
 ) -> dict[str, Any]:
     run, step = _load(run_dir, checkpoint, dev)
     info = run.info
     specs, skipped = select_metrics(info, metrics)
     n = n or DEFAULT_N[info.kind]
-    dataset = build_dataset(run.config)
-    real, heldout, real_fields = real_split(dataset, run.config.dataset_config, n_real or n, n)
-    fake = draw_samples(run.gan, n, seed)
-    ctx = EvalContext(info, fake, real, heldout, seed, dev, real_fields, use_cache=use_cache, inception_weights=inception_weights, download_weights=download)
-    results, more_skipped, seconds = run_metrics(ctx, specs)
-    skipped.update(more_skipped)
+    reference = dataset_reference(build_dataset(run.config), run.config.dataset_config, n_real or n, n)
     gan = run.gan
-    report = {
-        "run": str(run.path),
-        "model": run.config.model,
-        "dataset": run.config.dataset,
-        "protocol": {
-            "n_generated": n,
-            **_reference_protocol(real, heldout, real_fields, seed),
+    report = score(
+        draw_samples(gan, n, seed), reference, specs, skipped, seed=seed, device=dev, inception_weights=inception_weights, download=download,
+        use_cache=use_cache,
+        head={"run": str(run.path), "model": run.config.model, "dataset": run.config.dataset},
+        protocol={
+            "source": "run",
             "checkpoint": checkpoint,
             "step": step,
             "generator": gan.ema_name if gan.ema_name in gan.networks else gan.generator,
             "sampling": f"GAN.sample, latents from torch.Generator().manual_seed({seed}), batches of {SAMPLE_BATCH}"
             + (f"; labels i % {gan.num_classes} within each batch (balanced)" if gan.conditional else ""),
-            "quantisation": QUANTISATION if info.kind == "image" else "none (vectors)",
-            "versions": versions(),
-            **ctx.protocol,
+            "quantisation": _quantisation(info),
         },
-        "metrics": results,
-        "skipped": skipped,
-        "seconds": seconds,
-    }
+    )
     if write:
         run.folder.write_eval_report(report)
     return report
 
 
-def _reference_protocol(real: torch.Tensor, heldout: torch.Tensor, real_fields: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The protocol fields of the real data and the seed, the same for a run's report and the real-data floor's."""
-    return {
+def evaluate_samples(
+    samples: SampleSource,
+    dataset: str | None = None,
+    real: SampleSource | None = None,
+    n: int | None = None,
+    n_real: int | None = None,
+    metrics: list[str] | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    inception_weights: str | None = None,
+    download: bool = False,
+    sets: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """Score samples made anywhere (a folder of images, a ``.npy``/``.npz``, a tensor or array) by :func:`score`,
+    as :func:`evaluate` scores a run's, against ``dataset`` (its real split, as for a run; ``sets``: its
+    ``data.`` options) or against other samples ``real`` (all of them, or the first ``n_real``).
+
+    ``n`` takes the first N samples (default: all). With ``out`` the report is also written there.
+    Formats, the range detection and the resize filter: :mod:`ganzoo.eval.samples`.
+    """
+    if (dataset is None) == (real is None):
+        raise GanzooError("scoring samples needs what to compare them with: --dataset NAME or --real PATH" + (", not both" if dataset is not None else ""))
+    _check_seed(seed)
+    if out is not None and Path(out).is_dir():
+        raise GanzooError(f"--out {out} is a folder; give a file name such as {Path(out) / 'report.json'}")
+    dev = resolve_device(device)
+    if dataset is not None:
+        options = dataset_options(dataset, sets)
+        data = build_named_dataset(dataset, options)
+        info = data.info
+        specs, skipped = select_metrics(info, metrics)
+        loaded = load_samples(samples, Target.of(info))
+        fake = loaded.first(n, "--n")
+        reference = dataset_reference(data, options, n_real or len(fake), len(fake))
+    else:
+        if sets:
+            raise GanzooError("--set data.KEY=VALUE sets a dataset's options; it applies with --dataset, not --real")
+        given = load_samples(real, None, "--real")
+        info = given.info(Path(real).name if isinstance(real, (str, Path)) else "the real array")
+        specs, skipped = select_metrics(info, metrics)
+        loaded = load_samples(samples, Target.of(info, f"the --real samples ({given.description})"))
+        fake = loaded.first(n, "--n")
+        reference = _samples_reference(given, given.first(n_real, "--n-real"), info)
+    report = score(
+        fake, reference, specs, skipped, seed=seed, device=dev, inception_weights=inception_weights, download=download, use_cache=use_cache,
+        head={"samples": _name(samples, loaded), "dataset": dataset, "real": None if real is None else _name(real, given)},
+        protocol={
+            "source": "samples",
+            "n_available": len(loaded),
+            **{f"samples_{k}": v for k, v in loaded.fields.items()},
+            "quantisation": _quantisation(info),
+        },
+    )
+    if out is not None:
+        write_eval_report(out, report)
+    return report
+
+
+def _samples_reference(given: Samples, real: torch.Tensor, info: DatasetInfo) -> Reference:
+    fields = {"dataset": None, "source": given.description, "sha256": given.fields["sha256"], "dataset_size": len(given), "split": "first n"}
+    protocol = {
         "n_real": len(real),
-        "n_heldout": len(heldout),
-        "real_split": SPLIT,
-        "dataset_source": real_fields["source"],
-        "dataset_size": real_fields["dataset_size"],
-        "seed": seed,
+        "n_heldout": 0,
+        "real_split": f"the first {len(real)} of {len(given)} --real samples; no held-out part (no floor)",
+        **{f"real_{k}": v for k, v in given.fields.items()},
     }
+    return Reference(info, real, None, fields, protocol)
+
+
+def _name(source: SampleSource, loaded: Samples) -> str:
+    return str(source) if isinstance(source, (str, Path)) else loaded.fields["format"]
 
 
 def evaluate_real_data(config: RunConfig, n: int | None = None, metrics: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
@@ -213,24 +334,23 @@ def evaluate_real_data(config: RunConfig, n: int | None = None, metrics: list[st
     dataset = build_dataset(config)
     specs, skipped = select_metrics(dataset.info, metrics)
     n = n or DEFAULT_N[dataset.info.kind]
-    real, heldout, real_fields = real_split(dataset, config.dataset_config, n, n)
-    ctx = EvalContext(dataset.info, heldout, real, heldout, seed, torch.device("cpu"), real_fields)
-    results, more_skipped, seconds = run_metrics(ctx, specs)
-    skipped.update(more_skipped)
-    protocol = {
-        "n_generated": len(heldout), **_reference_protocol(real, heldout, real_fields, seed),
-        "generator": "held-out real data", "versions": versions(), **ctx.protocol,
-    }
-    return {"dataset": dataset.info.name, "protocol": protocol, "metrics": results, "skipped": skipped, "seconds": seconds}
+    reference = dataset_reference(dataset, config.dataset_config, n, n)
+    return score(reference.heldout, reference, specs, skipped, seed=seed, head={"dataset": dataset.info.name}, protocol={"generator": "held-out real data"})
 
 
 def format_report(report: dict[str, Any]) -> str:
     """The table ``ganzoo eval`` prints."""
     p = report["protocol"]
-    lines = [
-        f"{report['model']} on {report['dataset']}: step {p['step']} ({p['checkpoint']} checkpoint, generator {p['generator']}), seed {p['seed']}",
-        f"N generated {p['n_generated']}, N real {p['n_real']} ({p['real_split']})",
-    ]
+    if p.get("source") == "samples":
+        against = f"dataset {report['dataset']}" if report.get("dataset") else f"--real {report['real']}"
+        lines = [
+            f"samples {report['samples']} against {against}, seed {p['seed']}",
+            f"read as {p['samples_format']}, {p['samples_layout']}, {p['samples_range']}; resized: {p['samples_resized']}"
+            + (f"; {p['samples_files_skipped']} other files skipped" if p.get("samples_files_skipped") else ""),
+        ]
+    else:
+        lines = [f"{report['model']} on {report['dataset']}: step {p['step']} ({p['checkpoint']} checkpoint, generator {p['generator']}), seed {p['seed']}"]
+    lines.append(f"N generated {p['n_generated']}, N real {p['n_real']} ({p['real_split']})")
     if "feature_network" in p:
         lines.append(f"feature network {p['feature_network']} sha256 {p['feature_weights_sha256'][:16]}...")
     lines.append(f"{'metric':<18} {'value':<34} seconds")

@@ -3,7 +3,8 @@
 The public API is what this package exports plus five modules; everything else is internal
 and may change (docs/plugins.md, "Public API", describes each name):
 
-- for users: ``train``, ``resume``, ``load_run``, ``create_model``, ``Run``;
+- for users: ``train``, ``resume``, ``load_run``, ``create_model``, ``Run``, and ``evaluate`` (score samples
+  made anywhere: a folder of images, a ``.npy``/``.npz``, a tensor);
 - for plugin authors: ``hookimpl``; the specs ``ModelSpec``, ``DatasetSpec``, ``MetricSpec``,
   their options ``Param`` and a metric's declared numbers ``MetricNumber``; the trainer's
   contract ``GAN``, ``Objective``, ``Phase``, ``PhaseLoss``, ``Batch``; the data ``Dataset``, ``DatasetInfo``; the errors ``GanzooError``,
@@ -13,7 +14,7 @@ and may change (docs/plugins.md, "Public API", describes each name):
   (``EvalContext``, ``MetricSkipped``). The hooks are documented in ``ganzoo/hookspecs.py``.
 """
 
-from .api import Run, create_model, load_run, resume, train
+from .api import Run, create_model, evaluate, load_run, resume, train
 from .config import Param
 from .data import Dataset, DatasetInfo
 from .errors import CheckpointError, GanzooError
@@ -24,5 +25,5 @@ from .specs import DatasetSpec, MetricNumber, MetricSpec, ModelSpec, SpecError
 __all__ = [
     "GAN", "Batch", "CheckpointError", "Dataset", "DatasetInfo", "DatasetSpec", "GanzooError",
     "MetricNumber", "MetricSpec", "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run", "SpecError",
-    "create_model", "hookimpl", "load_run", "resume", "train",
+    "create_model", "evaluate", "hookimpl", "load_run", "resume", "train",
 ]

@@ -5,6 +5,7 @@ layer (:mod:`ganzoo.run`) and evaluation (:mod:`ganzoo.eval`); nothing below imp
     run = ganzoo.train("vanilla", "ring8", steps=500, out="runs/demo")
     run = ganzoo.load_run("runs/demo")
     points = run.sample(1000)
+    report = ganzoo.evaluate("my_samples.npy", dataset="mnist")   # samples made anywhere
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .run.build import create_model
 from .run.run import Run, load_run
 from .training.sinks import Sink
 
-__all__ = ["Run", "create_model", "load_run", "resume", "train"]
+__all__ = ["Run", "create_model", "evaluate", "load_run", "resume", "train"]
 
 
 def train(
@@ -60,6 +61,37 @@ def resume(
     return session.fit(
         folder, run_config, resume=True, progress=progress, sinks=sinks,
         callbacks=_live_evaluation(eval_every, eval_n, best_metric), wandb=wandb,
+    )
+
+
+def evaluate(
+    samples: str | Path | Any,
+    *,
+    dataset: str | None = None,
+    real: str | Path | Any | None = None,
+    metrics: list[str] | None = None,
+    n: int | None = None,
+    n_real: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    set: Mapping[str, Any] | None = None,
+    inception_weights: str | None = None,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Score samples made anywhere, as ``ganzoo eval --samples`` does, and return the report (``ganzoo eval``'s dict).
+
+    ``samples`` is a folder of PNG/JPEG images, a ``.npy``/``.npz`` file, or a tensor/ndarray
+    (images ``N x C x H x W``, ``N x H x W x C`` or ``N x H x W``, uint8 or float in [-1, 1] or
+    [0, 1]; or vectors ``N x D``). They are compared with ``dataset`` (its real split, as for
+    a run; ``set`` holds its ``data.``-prefixed options) or with other samples ``real``.
+    ``n`` takes the first N samples (default all), ``n_real`` the first N of ``real``.
+    ``out`` also writes the report to that file. A run folder is scored with ``ganzoo eval RUN_DIR``.
+    """
+    from .eval.evaluate import evaluate_samples  # the evaluation suite loads only when asked for
+
+    return evaluate_samples(
+        samples, dataset=dataset, real=real, n=n, n_real=n_real, metrics=metrics, seed=seed, device=device,
+        inception_weights=inception_weights, sets=set, out=out,
     )
 
 

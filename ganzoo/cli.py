@@ -100,17 +100,24 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", default="samples.png", help="PNG file to write (default samples.png)")
     sample.set_defaults(func=_cmd_sample)
 
-    ev = sub.add_parser("eval", help="score a trained run (FID, IS, KID, precision/recall, mode coverage) into eval.json", description="Score a run folder with every metric that fits its data; writes RUN_DIR/eval.json and prints a table.")
-    ev.add_argument("run_dir", metavar="RUN_DIR")
-    ev.add_argument("--n", type=int, help="generated samples (default 10000 for images, 2500 for 2-D data)")
-    ev.add_argument("--n-real", type=int, help="real reference samples (default: as many as --n, at most the train split)")
+    ev = sub.add_parser("eval", help="score a trained run, or your own samples (FID, IS, KID, precision/recall, mode coverage)",
+                        description="Score a run folder with every metric that fits its data (writes RUN_DIR/eval.json and prints a table), "
+                        "or score samples made anywhere with --samples PATH against --dataset NAME or --real PATH, under the same protocol.")
+    ev.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="the run folder to score (or use --samples)")
+    ev.add_argument("--samples", metavar="PATH", help="score these samples instead of a run: a folder of PNG/JPEG images, a .npy or a .npz array")
+    ev.add_argument("--dataset", metavar="NAME", help="with --samples: the dataset to compare with (its real split, as for a run)")
+    ev.add_argument("--real", metavar="PATH", help="with --samples: compare with these real samples (folder, .npy or .npz) instead of a dataset")
+    ev.add_argument("--set", action="append", default=[], metavar="data.KEY=VALUE", help="with --samples --dataset: a dataset option (repeatable)")
+    ev.add_argument("--out", metavar="FILE.json", help="with --samples: also write the report to this file (default: print only)")
+    ev.add_argument("--n", type=int, help="generated samples (default 10000 for images, 2500 for 2-D data; with --samples: all, or the first N)")
+    ev.add_argument("--n-real", type=int, help="real reference samples (default: as many as --n, at most the train split; with --real: all, or the first N)")
     ev.add_argument("--metrics", help="comma-separated metric names (default: all that fit the data; see `ganzoo metrics`)")
-    ev.add_argument("--seed", type=int, default=0, help="seed of the generated latents (default 0)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the generated latents (default 0; with --samples, only the seed metrics receive)")
     ev.add_argument("--device", default="cpu", help="cpu (default), auto, cuda")
-    ev.add_argument("--checkpoint", default="last", choices=("last", "best"), help="which checkpoint to score (best: tracked by --eval-every)")
+    ev.add_argument("--checkpoint", choices=("last", "best"), help="which checkpoint of RUN_DIR to score (default last; best: tracked by --eval-every)")
     ev.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity Inception-v3 weights for RGB data (default: torch hub's checkpoints folder)")
     ev.add_argument("--download", action="store_true", help="fetch torch-fidelity's published Inception-v3 weights if they are not on disk (needs internet)")
-    ev.add_argument("--json", action="store_true", help="print eval.json instead of the table")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
     ev.set_defaults(func=_cmd_eval)
     metrics = sub.add_parser("metrics", help="list evaluation metrics")
     metrics.add_argument("--json", action="store_true", help="machine-readable output")
@@ -234,15 +241,35 @@ def _cmd_sample(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from .eval.evaluate import evaluate, format_report
+    from .eval.evaluate import evaluate, evaluate_samples, format_report
     from .run.folder import RunFolder
 
     names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     if args.metrics is not None and not names:
         raise GanzooError("--metrics is empty (give names such as fid,classes; see `ganzoo metrics`)")
+    if args.samples is not None:
+        if args.run_dir is not None:
+            raise GanzooError(f"give RUN_DIR or --samples, not both: --samples scores samples, {args.run_dir} would score a run")
+        if args.checkpoint is not None:
+            raise GanzooError("--checkpoint picks a run's checkpoint; it does not apply to --samples")
+        report = evaluate_samples(
+            args.samples, dataset=args.dataset, real=args.real, n=args.n, n_real=args.n_real, metrics=names, seed=args.seed,
+            device=args.device, inception_weights=args.inception_weights, download=args.download, sets=dict(parse_set(item) for item in args.set), out=args.out,
+        )
+        print(json.dumps(report, indent=2) if args.json else format_report(report))
+        if args.out and not args.json:
+            print(f"wrote {args.out}")
+        return 0
+    given = [flag for flag, value in (("--real", args.real), ("--dataset", args.dataset), ("--out", args.out), ("--set", args.set)) if value]
+    if given:
+        raise GanzooError(f"{given[0]} goes with --samples PATH; a run is scored against its own dataset and its report goes in the run folder")
+    if args.run_dir is None:
+        raise GanzooError("nothing to score: give a RUN_DIR, or --samples PATH with --dataset NAME or --real PATH")
+    if not RunFolder(args.run_dir).is_run() and Path(args.run_dir).exists():
+        raise GanzooError(f"{args.run_dir} is not a ganzoo run folder; to score the samples in it: ganzoo eval --samples {args.run_dir} --dataset NAME")
     report = evaluate(
         args.run_dir, n=args.n, metrics=names, seed=args.seed, device=args.device,
-        checkpoint=args.checkpoint, inception_weights=args.inception_weights, n_real=args.n_real, download=args.download,
+        checkpoint=args.checkpoint or "last", inception_weights=args.inception_weights, n_real=args.n_real, download=args.download,
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     if not args.json:

@@ -16,9 +16,14 @@ from ..model import GAN
 
 
 def build_dataset(config: RunConfig) -> Dataset:
-    spec = plugins.datasets().get(config.dataset)
-    with _building(f"dataset {spec.name}", config.dataset_config):
-        dataset = spec.build(dict(config.dataset_config))
+    return build_named_dataset(config.dataset, config.dataset_config)
+
+
+def build_named_dataset(name: str, options: Mapping[str, Any]) -> Dataset:
+    """Dataset ``name`` built with resolved ``options`` (a run's ``dataset_config``, or :func:`ganzoo.run.config.dataset_options`)."""
+    spec = plugins.datasets().get(name)
+    with _building(f"dataset {spec.name}", options):
+        dataset = spec.build(dict(options))
         json.dumps(dataset.info.to_dict())  # it is saved with every run: fail here, not after training
     if dataset.info.kind != spec.kind:
         raise GanzooError(f"dataset {spec.name} declares kind {spec.kind} but built {dataset.info.kind} data")

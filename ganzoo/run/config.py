@@ -104,6 +104,20 @@ def make_run_config(
     return RunConfig(model=model, dataset=dataset, model_config=model_config, dataset_config=dataset_config, **resolved_trainer)
 
 
+def dataset_options(dataset: str, sets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The resolved options of ``dataset`` from ``data.``-prefixed ``--set`` pairs alone (no model, no preset).
+
+    For scoring samples against a dataset, where no model is involved: a plain (model) key is an error.
+    """
+    spec = plugins.datasets().get(dataset)
+    values = {}
+    for key, value in (sets or {}).items():
+        if not key.startswith(DATA_PREFIX):
+            raise GanzooError(f"--set {key}: only dataset options (data.KEY=VALUE) apply when scoring samples (valid: {', '.join(DATA_PREFIX + k for k in spec.config) or 'none'})")
+        values[key[len(DATA_PREFIX):]] = value
+    return resolve(spec.config, values, f"dataset {dataset}", prefix=DATA_PREFIX)
+
+
 def _mapping(value: Any, name: str) -> Mapping[str, Any]:
     if value is None:
         return {}

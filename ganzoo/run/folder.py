@@ -201,7 +201,7 @@ class RunFolder:
 
     # -- evaluation report ---------------------------------------------------------------------
     def write_eval_report(self, report: dict[str, Any]) -> Path:
-        return atomic_write_text(self.eval_report_file, json.dumps(report, indent=2) + "\n")
+        return write_eval_report(self.eval_report_file, report)
 
     def read_eval_report(self) -> dict[str, Any] | None:
         """The last ``ganzoo eval`` report, or ``None`` when there is none or it cannot be read."""
@@ -215,6 +215,17 @@ class RunFolder:
         """Wall-clock of training so far, from the last metrics line."""
         records = self.metrics()
         return records[-1].get("time") if records else None
+
+
+def write_eval_report(path: str | Path, report: dict[str, Any]) -> Path:
+    """An evaluation report as a file: a run's own, or ``ganzoo eval --samples --out FILE.json`` (the same format)."""
+    path = Path(path)
+    if path.is_dir():
+        raise GanzooError(f"{path} is a folder; give the report a file name such as {path / 'report.json'}")
+    try:
+        return atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+    except OSError as exc:
+        raise GanzooError(f"cannot write the report {path} ({exc.strerror or exc})") from None
 
 
 def _file_identity(path: Path) -> dict[str, int]:
