@@ -54,6 +54,9 @@ def test_eval_of_an_mnist_run_reports_every_image_metric_with_its_floor_and_cach
     assert sum(m["classes"][f"class_{c}"] for c in range(10)) <= 1100
     assert p["feature_weights_sha256"] == WEIGHTS_SHA256 and p["feature_network"] == "ganzoo-lenet-mnist"
     assert (p["n_generated"], p["n_real"], p["fid_floor_n"], p["kid_subset_size"], p["pr_k"], p["dc_k"]) == (1100, 1100, 1000, 1000, 3, 5)
+    # FID at N = infinity: the intercept of a line through FID on subsets from N/5 to N, whose points are in the protocol.
+    sizes = [n for n, _ in p["fid_inf_fit"]]
+    assert sizes[0] == 220 and sizes[-1] == 1100 and len(sizes) == 10 and isinstance(m["fid"]["fid_inf"], float)
     assert "Inception-v3 reads RGB" in first["skipped"]["inception"]
     assert p["real_features_cached"] == {"ganzoo-lenet-mnist/real": False, "ganzoo-lenet-mnist/heldout": False}
     # Same protocol again: real features come from the cache and every number is the same.
