@@ -264,6 +264,7 @@ def inputs(tmp_path_factory):
         ([], "nothing to score"),
     ],
 )
+@pytest.mark.slow  # the inputs fixture trains a one-step run to have a run folder to misuse
 def test_bad_samples_input_is_a_one_line_error(cli, inputs, monkeypatch, args, message):
     monkeypatch.chdir(inputs)
     code, out, err = cli("eval", *args)
