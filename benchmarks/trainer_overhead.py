@@ -54,8 +54,10 @@ class _Clock:
 def trainer_throughput(config, workdir: Path) -> float:
     gan, data = build(config, torch.device("cpu"))
     clock = _Clock()
+    folder = RunFolder(workdir)
+    folder.create()  # the trainer writes into a folder the run layer made
     with contextlib.redirect_stderr(io.StringIO()):  # keep the progress bar's cost, not its output
-        Trainer(gan, data, config, RunFolder(workdir), torch.device("cpu"), sinks=[clock], progress=True).fit()
+        Trainer(gan, data, config, folder, torch.device("cpu"), sinks=[clock], progress=True).fit()
     (s0, t0), (s1, t1) = clock.times[0], clock.times[-1]
     return (s1 - s0) / (t1 - t0)
 

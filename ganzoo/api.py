@@ -34,6 +34,7 @@ def train(
     eval_n: int | None = None,
     best_metric: str | None = None,
     wandb: str = "off",
+    on_nan: str = "stop",
     **options: Any,
 ) -> Run:
     """Train ``model`` on ``dataset`` (default ``mnist``) into a new run folder and return the :class:`Run`.
@@ -44,23 +45,25 @@ def train(
     the dataset). ``config`` is a YAML file or a dict shaped like a run's ``config.yaml``.
     ``eval_every`` K evaluates cheap metrics every K steps (see :mod:`ganzoo.eval.live`).
     ``wandb`` (``online``, ``offline`` or ``off``) also logs the run to Weights & Biases.
+    ``on_nan`` (``stop`` or ``skip``): what a non-finite loss does (see the README's Divergence).
     """
     folder, run_config = session.new_run(model, dataset, out=out, config=config, sets=set, **options)
     return session.fit(
         folder, run_config, resume=False, progress=progress, sinks=sinks,
-        callbacks=_live_evaluation(eval_every, eval_n, best_metric), wandb=wandb,
+        callbacks=_live_evaluation(eval_every, eval_n, best_metric), wandb=wandb, on_nan=on_nan,
     )
 
 
 def resume(
     run_dir: str | Path, *, steps: int | None = None, device: str | None = None, progress: bool = True, sinks: list[Sink] | None = None,
     eval_every: int | None = None, eval_n: int | None = None, best_metric: str | None = None, wandb: str = "off",
+    on_nan: str = "stop",
 ) -> Run:
     """Continue a stopped run from its last checkpoint; ``steps`` may raise its target."""
     folder, run_config = session.existing_run(run_dir, steps=steps, device=device)
     return session.fit(
         folder, run_config, resume=True, progress=progress, sinks=sinks,
-        callbacks=_live_evaluation(eval_every, eval_n, best_metric), wandb=wandb,
+        callbacks=_live_evaluation(eval_every, eval_n, best_metric), wandb=wandb, on_nan=on_nan,
     )
 
 

@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--eval-n", type=int, help="samples per live evaluation (default 1000 images, 2500 points)")
     run.add_argument("--best-metric", metavar="NAME", help="live number that picks checkpoints/best.pt (default: the live metrics' first-ranked number, such as fid)")
     run.add_argument("--wandb", default="off", metavar="MODE", help="also log to Weights & Biases: online, offline (sync later with `wandb sync`) or off (default)")
+    run.add_argument("--on-nan", default="stop", metavar="WHAT", help="a non-finite loss: stop (default; exit 2, the last good checkpoint kept) or skip (leave that update out, count it in metrics.jsonl)")
     run.set_defaults(func=_cmd_run)
 
     bench = sub.add_parser("bench", help="train and evaluate models x datasets x seeds on an equal budget; write the leaderboard",
@@ -130,10 +131,10 @@ def _cmd_run(args) -> int:
         given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every") if getattr(args, k) is not None]
         given += ["--set"] * bool(args.set) + ["--download"] * args.download
         if given:
-            raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device and the --eval-every options)")
+            raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device, --on-nan and the --eval-every options)")
         run = api.resume(
             args.resume, steps=args.steps, device=args.device, progress=not args.quiet,
-            eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb,
+            eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb, on_nan=args.on_nan,
         )
     else:
         sets = dict(parse_set(item) for item in args.set)
@@ -142,11 +143,14 @@ def _cmd_run(args) -> int:
             steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=args.device,
             sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
             data_root=args.data_root, download=args.download,
-            eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb,
+            eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb, on_nan=args.on_nan,
         )
     if run.interrupted:
         print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {run.path}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if run.result is not None and run.result.skipped:
+        print(f"ganzoo run: warning: {run.result.skipped} of {run.result.step} steps had an update left out for a non-finite loss "
+              "(--on-nan skip; see 'skipped' in the metrics log)", file=sys.stderr)
     print(f"run folder: {run.path}")
     print(f"final samples: {run.folder.final_picture}")
     return 0

@@ -16,6 +16,7 @@ from string import Template
 
 from . import plugins
 from .errors import GanzooError
+from .files import check_path
 from .specs import NAME_PATTERN, NAME_RULE
 
 # Each template and where it goes in the new package ({module} is the module's name).
@@ -57,7 +58,8 @@ def new_plugin(name: str, folder: str | os.PathLike | None = None) -> Path:
     """Write the package for model ``name`` into ``folder`` (default ``./ganzoo-NAME``), which must not exist."""
     check_name(name)
     names = package_names(name)
-    target = Path(folder if folder is not None else names["dist"])
+    # The package is staged beside the target as ".NAME.partial-PID": that name must fit too.
+    target = check_path(folder if folder is not None else names["dist"], "--dir", room=len(".partial-4194304") + 1)
     if target.exists() or target.is_symlink():
         raise GanzooError(f"{target} already exists; new-plugin never writes into an existing path (choose another --dir)")
     templates = importlib.resources.files("ganzoo") / "plugin_template"

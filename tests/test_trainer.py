@@ -207,7 +207,7 @@ def test_run_folder_has_config_metrics_pictures_and_checkpoint(tmp_path):
     assert loaded.config.steps == 20 and loaded.config.model_config["width"] == 16
     assert loaded.sample(7).shape == (7, 2)
     # Reusing the same --out would overwrite a run: refused.
-    with pytest.raises(ganzoo.GanzooError, match="already exists and is not empty"):
+    with pytest.raises(ganzoo.GanzooError, match="holds a finished run"):
         ganzoo.train("vanilla", "ring8", steps=2, out=run.path, **TINY)
 
 

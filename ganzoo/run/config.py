@@ -25,10 +25,12 @@ MAX_SEED = TRAINER_SCHEMA["seed"].max
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A YAML config file as a dict, with one-line errors for missing or malformed files."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(Path(path).read_bytes().decode("utf-8"))
     except OSError as exc:
-        raise GanzooError(f"--config {path}: cannot read it ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
+        raise GanzooError(f"--config {path}: cannot read it ({exc.strerror or first_line(exc)})") from None
+    except UnicodeDecodeError as exc:
+        raise GanzooError(f"--config {path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+    except (yaml.YAMLError, RecursionError) as exc:
         raise GanzooError(f"--config {path}: not valid YAML ({first_line(exc)})") from None
     if data is None:
         return {}

@@ -10,6 +10,7 @@ import torch
 from ..config import RunConfig
 from ..data import DatasetInfo
 from ..errors import CheckpointError, GanzooError
+from ..files import check_path
 from ..model import GAN
 from ..training.pictures import IMAGE_FORMATS, save_samples
 from ..training.trainer import TrainResult, load_networks
@@ -92,7 +93,7 @@ class Run:
 
     def save_samples(self, path: str | Path, n: int = 64, label: int | None = None, seed: int = 0, truncation: float | None = None) -> Path:
         """A grid (images) or scatter plot (2-D data) of ``n`` samples, written to ``path``."""
-        path = Path(path)
+        path = check_path(path, "--out", room=len(".tmp-4194304") + 1)
         if path.is_dir():
             raise GanzooError(f"--out {path} is a folder; give a file name such as {path / 'samples.png'}")
         if path.suffix.lower() not in IMAGE_FORMATS:
@@ -110,5 +111,8 @@ def load_run(run_dir: str | Path) -> Run:
     folder = RunFolder(run_dir).require_run()
     config = folder.read_config()
     # Re-check names and options: the plugin that made the run may be gone or changed.
-    checked = make_run_config(config.model, config.dataset, file_values=config.to_dict())
+    try:
+        checked = make_run_config(config.model, config.dataset, file_values=config.to_dict())
+    except GanzooError as exc:
+        raise GanzooError(f"{folder.config_file}: {exc}") from None
     return Run(folder, checked)

@@ -1,10 +1,15 @@
 """Training a run, new or resumed, along one path: check, build, open sinks, then train.
 
 Everything that can fail on bad input (options, names, the data, live-evaluation settings,
-W&B) fails before a new run folder is made or an existing one is touched.
+the files of the run being resumed, W&B) fails before a new run folder is made or an
+existing one is touched. Training holds the folder (:meth:`RunFolder.claim`) from its checks
+to its end, so two processes never train into one folder; a new run in a folder that a
+killed run left without a checkpoint (state ``started``) clears it and starts afresh.
 """
 
 from __future__ import annotations
+
+import sys
 
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -13,13 +18,14 @@ from ..config import RunConfig
 from ..data import Dataset
 from ..errors import GanzooError
 from ..training.callbacks import TrainerCallback
+from ..training.divergence import check_on_nan
 from ..training.sinks import Sink
 from ..training.trainer import Trainer
 from ..training.wandb_sink import WandbSink, announce_wandb, check_wandb_mode
 from .build import build
 from .config import make_run_config, read_config_file
 from .device import check_single_process, resolve_device
-from .folder import RunFolder
+from .folder import STARTED, RunFolder
 from .run import Run, load_run
 
 # Made once the dataset is built, before the run folder is touched: (dataset, config) -> callbacks.
@@ -39,6 +45,7 @@ def new_run(
 def existing_run(run_dir: str | Path, steps: int | None = None, device: str | None = None) -> tuple[RunFolder, RunConfig]:
     """The folder and config of a run to continue; ``steps`` may raise its target, ``device`` move it."""
     run = load_run(run_dir)
+    run.folder.check_resumable()
     cfg = run.config
     if steps is not None:
         cfg.steps = make_run_config(cfg.model, cfg.dataset, file_values=cfg.to_dict(), steps=steps).steps
@@ -49,24 +56,58 @@ def existing_run(run_dir: str | Path, steps: int | None = None, device: str | No
 
 def fit(
     folder: RunFolder, config: RunConfig, *, resume: bool, progress: bool = True, sinks: list[Sink] | None = None,
-    callbacks: CallbackFactory | None = None, wandb: str = "off",
+    callbacks: CallbackFactory | None = None, wandb: str = "off", on_nan: str = "stop",
 ) -> Run:
-    """Train ``config`` into ``folder``: a new run (``resume=False``) or the continuation of its last checkpoint."""
+    """Train ``config`` into ``folder``: a new run (``resume=False``) or the continuation of its last checkpoint.
+
+    ``on_nan`` is what a non-finite loss does: ``stop`` the run (a DivergedError; the last
+    checkpoint stays the last good one) or ``skip`` the update (see :meth:`Trainer.train_step`).
+    """
     check_single_process()
+    check_on_nan(on_nan)
+    check_wandb_mode(wandb)
     device = resolve_device(config.device)
     gan, data = build(config, device)
     made_callbacks = callbacks(data, config) if callbacks else []
-    all_sinks = list(sinks or []) + _wandb_sinks(wandb, folder, config)
-    trainer = Trainer(gan, data, config, folder, device, sinks=all_sinks, progress=progress, callbacks=made_callbacks)
+    trainer = Trainer(gan, data, config, folder, device, sinks=list(sinks or []), progress=progress, callbacks=made_callbacks, on_nan=on_nan)
     if resume:
-        trainer.resume()
-        if config.steps < trainer.step:
-            raise GanzooError(f"--steps {config.steps} is below step {trainer.step} that {folder} has reached")
-    else:
-        folder.create()
-        folder.write_dataset_info(data.info)
-    folder.write_config(config)
-    return Run(folder, config, trainer.fit())
+        with folder.claim():
+            folder.check_resumable()
+            folder.read_dataset_info()  # every file the run reads is checked before one is changed
+            folder.metrics()
+            for name in ("last", "best"):
+                folder.checkpoint_record(name)
+            trainer.resume()
+            if config.steps < trainer.step:
+                raise GanzooError(f"--steps {config.steps} is below step {trainer.step} that {folder} has reached")
+            trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
+            folder.remove_stale_temporary_files()
+            folder.write_config(config)
+            return Run(folder, config, trainer.fit())
+    existed = folder.path.exists()
+    with folder.claim():
+        try:
+            if folder.check_new_run_may_use() == STARTED:  # checked again: another process may have got there first
+                folder.clear_started_run()
+                print(f"{folder}: the run there stopped before its first checkpoint, so there is nothing to resume; starting it afresh", file=sys.stderr)
+            folder.remove_stale_temporary_files()
+            folder.write_config(config)  # first: from here on the folder is a run (started, then resumable)
+            trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
+            folder.write_dataset_info(data.info)
+        except BaseException:
+            if not existed:  # W&B could not start, say: leave no folder behind
+                _remove_new_folder(folder)
+            raise
+        return Run(folder, config, trainer.fit())
+
+
+def _remove_new_folder(folder: RunFolder) -> None:
+    # Only when it holds nothing but what this run wrote; otherwise (W&B made its own folder
+    # in it, say) it stays "started", and a re-run with the same --out starts it afresh.
+    ours = {folder.config_file.name, folder.dataset_info_file.name}
+    if {p.name for p in folder.path.iterdir()} <= ours:
+        folder.clear_started_run()
+        folder.path.rmdir()
 
 
 def _wandb_sinks(mode: str, folder: RunFolder, config: RunConfig) -> list[Sink]:

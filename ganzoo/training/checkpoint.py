@@ -21,6 +21,12 @@ from ..files import atomic_write
 
 FORMAT = "ganzoo-checkpoint-1"
 
+# The entries a training checkpoint holds, with their types (``skipped`` came later: optional).
+TRAINING_STATE: dict[str, tuple[type, ...]] = {
+    "step": (int,), "images_seen": (int,), "elapsed": (int, float), "networks": (dict,), "optimizers": (dict,),
+    "objective": (dict,), "batcher": (dict,), "window": (dict,), "rng": (dict,),
+}
+
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically and durably."""
@@ -47,3 +53,25 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ganzoo checkpoint (expected format {FORMAT})")
     return state
+
+
+def check_training_state(state: Any) -> None:
+    """Refuse a checkpoint that lacks an entry a resume needs, or holds one of the wrong type (CheckpointError)."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"the checkpoint is a {type(state).__name__}, not a training state")
+    for key, kinds in TRAINING_STATE.items():
+        if key not in state:
+            raise CheckpointError(f"the checkpoint has no {key!r} entry (it is not a complete training state)")
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise CheckpointError(f"the checkpoint's {key!r} is {type(value).__name__}, expected {' or '.join(k.__name__ for k in kinds)}")
+    for key in ("step", "images_seen", "elapsed"):
+        if not state[key] >= 0 or state[key] == float("inf"):
+            raise CheckpointError(f"the checkpoint's {key!r} is {state[key]!r}, expected a finite number >= 0")
+    skipped = state.get("skipped", 0)
+    if type(skipped) is not int or skipped < 0:
+        raise CheckpointError(f"the checkpoint's 'skipped' is {skipped!r}, expected a whole number >= 0")
+    for name in ("torch", "cuda"):
+        rng = state["rng"].get(name)
+        if (name == "torch" or rng is not None) and not (isinstance(rng, torch.Tensor) and rng.dtype == torch.uint8):
+            raise CheckpointError(f"the checkpoint's rng has no {name} generator state (a uint8 tensor)")

@@ -79,6 +79,8 @@ def save_loss_curves(records: list[dict], path: Path, title: str = "") -> Path |
     losses = [k for k in keys if k.startswith("loss/")]
     others = [k for k in keys if not k.startswith("loss/")]
     panels = [p for p in (losses, others) if p]
+    if not panels:  # nothing but nulls logged yet
+        return None
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 3.2 * len(panels)), dpi=100, squeeze=False)
     for ax, names in zip(axes[:, 0], panels):
         for name in names:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ..errors import GanzooError, first_line
 from ..files import atomic_write_text
 
 
@@ -37,6 +38,10 @@ class ScalarWindow:
         else:
             self._sums[name] = value.detach().clone().float()
             self._counts[name] = 1
+
+    def totals(self) -> dict[str, torch.Tensor]:
+        """The running sums, by name (tensors on the device: reading them syncs)."""
+        return dict(self._sums)
 
     def means(self) -> dict[str, float]:
         return {name: float(total) / self._counts[name] for name, total in self._sums.items()}
@@ -65,27 +70,64 @@ class JsonlSink:
 
     def __init__(self, path: Path, resume_step: int | None = None, log_every: int = 1) -> None:
         self.path = Path(path)
-        if resume_step is not None and self.path.exists():
-            kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step and r.get("step", 0) % log_every == 0]
-            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
-        self._file = open(self.path, "a")
+        try:
+            if resume_step is not None and (self.path.exists() or self.path.is_symlink()):
+                kept = [r for r in read_jsonl(self.path) if r["step"] <= resume_step and r["step"] % log_every == 0]
+                atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+            self._file = open(self.path, "a")
+        except OSError as exc:
+            raise GanzooError(f"{self.path}: cannot write the metrics log ({exc.strerror or first_line(exc)})") from None
 
     def log(self, record: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-        self._file.write(json.dumps(clean) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(clean) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            raise GanzooError(f"{self.path}: cannot write the metrics log ({exc.strerror or first_line(exc)})") from None
 
     def close(self) -> None:
         self._file.close()
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete line of a jsonl file (a torn last line from a crash is skipped)."""
+    """Every complete line of a metrics log; a torn last line (a crash mid-write) is skipped.
+
+    Anything else that is not a metrics line is a one-line :class:`GanzooError` naming the
+    file and the line: bytes that are not UTF-8, a line that is not JSON, an object without
+    an integer ``step``, a value that is not a number or null.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise GanzooError(f"{path}, line {line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); the metrics log is damaged") from None
+    except OSError as exc:
+        raise GanzooError(f"{path}: cannot read the metrics log ({exc.strerror or first_line(exc)})") from None
+    lines = text.split("\n")
     records = []
-    with open(path) as f:
-        for line in f:
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            if number == len(lines):  # the last line, without its newline: torn by a crash
                 continue
+            raise GanzooError(f"{path}, line {number}: not JSON ({first_line(exc)}); the metrics log is damaged") from None
+        records.append(_check_record(record, path, number))
     return records
+
+
+def _check_record(record: Any, path: Path, number: int) -> dict[str, Any]:
+    where = f"{path}, line {number}"
+    if not isinstance(record, dict):
+        raise GanzooError(f"{where}: expected a JSON object, got {type(record).__name__}; the metrics log is damaged")
+    step = record.get("step")
+    if type(step) is not int or step < 0:
+        raise GanzooError(f"{where}: expected a whole-number step >= 0, got {step!r}; the metrics log is damaged")
+    for key, value in record.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise GanzooError(f"{where}: {key} is {value!r}, expected a number or null; the metrics log is damaged")
+    return record

@@ -27,6 +27,8 @@ from ..data import Batcher, Dataset
 from ..errors import CheckpointError, first_line
 from ..model import GAN, Batch
 from .callbacks import StepInfo, TrainerCallback
+from .checkpoint import check_training_state
+from .divergence import DivergedError, FiniteWatch, check_on_nan, finite_update, nonfinite_scalars, nonfinite_tensor
 from .run_files import RunFiles
 from .pictures import save_loss_curves, save_samples
 from .sinks import ScalarWindow, Sink
@@ -43,10 +45,15 @@ PICTURE_SEED_OFFSET = 1_000_003
 
 def load_networks(gan: GAN, state: dict) -> None:
     """Copy a checkpoint's network weights into ``gan`` (strictly: every key must match)."""
+    networks = state.get("networks") if isinstance(state, dict) else None
+    if not isinstance(networks, dict):
+        raise CheckpointError(f"the checkpoint has no 'networks' entry of weights (found {type(networks).__name__})")
     try:
         for name, net in gan.networks.items():
-            net.load_state_dict(state["networks"][name])
-    except (KeyError, RuntimeError) as exc:
+            if name not in networks:
+                raise KeyError(f"no weights for network {name!r} (it has {', '.join(map(str, networks)) or 'none'})")
+            net.load_state_dict(networks[name])
+    except (KeyError, RuntimeError, TypeError, AttributeError, ValueError) as exc:
         raise _does_not_fit(exc) from None
 
 
@@ -58,6 +65,7 @@ def _does_not_fit(exc: BaseException) -> CheckpointError:
 class TrainResult:
     step: int
     interrupted: bool
+    skipped: int = 0  # steps so far in which --on-nan skip left an update out
 
 
 class Trainer:
@@ -73,6 +81,7 @@ class Trainer:
         sinks: list[Sink] | None = None,
         progress: bool = True,
         callbacks: list[TrainerCallback] | None = None,
+        on_nan: str = "stop",
     ) -> None:
         self.gan = gan.to(device)
         # Only parameters that take gradients when the trainer gets them are switched on and off
@@ -86,9 +95,14 @@ class Trainer:
         self.extra_sinks = list(sinks or [])
         self.callbacks = list(callbacks or [])
         self.progress = progress
+        self.on_nan = check_on_nan(on_nan)
         self.step = 0
         self.images_seen = 0
         self.elapsed = 0.0
+        self.skipped = 0  # steps in which --on-nan skip left an update out; checkpointed
+        self._watch: FiniteWatch | None = None  # while fit() runs
+        self._checked_step = -1  # the last step whose losses were checked finite
+        self._saved_step: int | None = None  # the step of the last checkpoint on disk
         self.window = ScalarWindow()  # scalars since the last metrics line; checkpointed
         self._sinks: list[Sink] = []  # the open sinks, while fit() runs
         self._stop_requested = False
@@ -109,24 +123,29 @@ class Trainer:
             "batcher": self.batcher.state_dict(),
             "window": self.window.state_dict(),
             "rng": rng,
+            "skipped": self.skipped,
         }
 
     def load_state_dict(self, state: dict) -> None:
+        check_training_state(state)  # every entry present and of its type, before anything is changed
         try:
             load_networks(self.gan, state)
             for name, opt in self.gan.optimizers.items():
+                if name not in state["optimizers"]:
+                    raise KeyError(f"no state for optimizer {name!r}")
                 opt.load_state_dict(state["optimizers"][name])
             self.gan.objective.load_state_dict(state["objective"])
             self.batcher.load_state_dict(state["batcher"])
             self.window.load_state_dict(state["window"], self.device)
-        except (KeyError, RuntimeError, ValueError) as exc:
+            torch.set_rng_state(state["rng"]["torch"].cpu())
+            if "cuda" in state["rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
             raise _does_not_fit(exc) from None
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
         self.step = int(state["step"])
         self.images_seen = int(state["images_seen"])
         self.elapsed = float(state["elapsed"])
+        self.skipped = int(state.get("skipped", 0))
 
     def resume(self) -> None:
         """Continue from the run folder's last checkpoint."""
@@ -136,12 +155,45 @@ class Trainer:
             self.load_state_dict(state)
         except CheckpointError as exc:
             raise CheckpointError(f"{self.folder.checkpoint_file('last')}: {exc}") from None
+        self._saved_step = self.step
 
     def save(self) -> None:
-        self.folder.save_checkpoint(self.state_dict(), "last")
+        self.folder.save_checkpoint(self.finite_state_dict(), "last")
+        self._saved_step = self.step
+
+    def finite_state_dict(self) -> dict:
+        """:meth:`state_dict`, after checking that the losses since the last check and the weights are finite.
+
+        Raises :class:`DivergedError` otherwise: non-finite state is never saved, so the last
+        checkpoint on disk stays the last good one.
+        """
+        self.check_finite()
+        state = self.state_dict()
+        where = nonfinite_tensor({"networks": state["networks"], "optimizers": state["optimizers"]})
+        if where is not None:
+            raise DivergedError(f"training diverged: {where} is not finite after step {self.step}; {self._kept()}")
+        return state
+
+    def check_finite(self) -> None:
+        """Raise :class:`DivergedError` if a loss was not finite since the last check (the one host sync it costs)."""
+        if self._watch is None or self._checked_step == self.step:
+            return
+        bad = self._watch.first_bad_step()
+        if bad is None:
+            self._checked_step = self.step
+            return
+        scalars = nonfinite_scalars(self.window.totals())
+        what = ", ".join(f"{name} {value}" for name, value in scalars.items()) or "a loss"
+        raise DivergedError(f"training diverged at step {bad}: a non-finite loss ({what} by step {self.step}); {self._kept()}")
+
+    def _kept(self) -> str:
+        if self._saved_step is None:
+            return "no checkpoint had been written, so none was (try a lower learning rate, or --on-nan skip to leave such steps out)"
+        return (f"{self.folder.checkpoint_file('last')} (step {self._saved_step}) is kept and nothing later was saved "
+                "(try a lower learning rate, or --on-nan skip to leave such steps out)")
 
     def step_info(self) -> StepInfo:
-        return StepInfo(self.step, self.gan, self.folder, self.title, self.state_dict)
+        return StepInfo(self.step, self.gan, self.folder, self.title, self.finite_state_dict)
 
     @property
     def title(self) -> str:
@@ -149,7 +201,16 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------
     def train_step(self) -> None:
-        """Run every phase due at this step; each phase updates only its own network."""
+        """Run every phase due at this step; each phase updates only its own network.
+
+        With ``on_nan="skip"`` a phase whose loss or gradients are not finite is not applied:
+        its gradients are dropped before the optimizer step, which (like the objective's
+        ``after_step``) is not taken; the step still draws its batches, so the data order
+        stays that of an unbroken run, and counts in ``skipped``.
+        """
+        skip = self.on_nan == "skip"
+        applied: torch.Tensor | None = None  # the sum of the losses applied in this step
+        left_out = False
         for phase in self.gan.objective.phases:
             if self.step % phase.every:
                 continue
@@ -163,13 +224,30 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 result = self.gan.objective.loss(phase.name, Batch(real, labels, self.step))
                 result.loss.backward()
-                optimizer.step()
+                if skip and not finite_update(result.loss, self._trainable[phase.network]):
+                    optimizer.zero_grad(set_to_none=True)
+                    left_out = True
+                    continue
+                try:
+                    optimizer.step()
+                except RuntimeError as exc:
+                    if "overflow" not in str(exc):
+                        raise
+                    raise DivergedError(
+                        f"training diverged at step {self.step + 1}: the {phase.name} optimizer step overflowed ({first_line(exc)}); "
+                        f"{self._kept()}"
+                    ) from None
                 self.gan.objective.after_step(phase.name)
-                self.window.add(f"loss/{phase.name}", result.loss.detach())
+                loss = result.loss.detach()
+                applied = loss if applied is None else applied + loss
+                self.window.add(f"loss/{phase.name}", loss)
                 for key, value in result.scalars.items():
                     self.window.add(key, value.detach())
         self.gan.update_ema(self.step)
         self.step += 1
+        self.skipped += left_out
+        if self._watch is not None and applied is not None:
+            self._watch.observe(applied)
 
     def fit(self) -> TrainResult:
         """Train until ``config.steps``; Ctrl-C stops after the current step with a checkpoint saved."""
@@ -186,19 +264,25 @@ class Trainer:
         )
         restore = self._catch_sigint()
         start, start_elapsed = time.perf_counter(), self.elapsed
+        self._watch, self._checked_step = FiniteWatch(self.step, self.device), self.step
         try:
             while self.step < cfg.steps and not self._stop_requested:
                 self.train_step()
                 bar.update(1)
                 self.elapsed = start_elapsed + time.perf_counter() - start
                 if self.callbacks:
+                    self.check_finite()  # a callback may evaluate the model: never a diverged one
                     info = self.step_info()
                     for callback in self.callbacks:
                         for key, value in callback.after_step(info).items():
                             self.window.add(key, torch.tensor(float(value), device=self.device))
+                # Lines, pictures and checkpoints are where a divergence is looked for: the window's
+                # means sync there anyway, and nothing non-finite is made to last.
                 if self.step % cfg.log_every == 0:
+                    self.check_finite()
                     self._log(sinks, bar, self.window.pop_means())
                 if self.step % cfg.sample_every == 0:
+                    self.check_finite()
                     self.save_pictures(self.folder.sample_picture(self.step))
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
@@ -206,6 +290,7 @@ class Trainer:
                         self._plot_losses()
             # A last line off the log grid (the final step, a stop) reports without emptying the
             # window: the checkpoint keeps it, so a resumed run logs what an unbroken one would.
+            self.check_finite()
             unlogged = self.window.means() if self.step % cfg.log_every else {}
             if unlogged:
                 self._log(sinks, bar, unlogged)
@@ -217,12 +302,16 @@ class Trainer:
             restore()
             bar.close()
             self._sinks = []
+            self._watch = None
             for s in sinks:
                 s.close()
-        return TrainResult(self.step, interrupted=self._stop_requested and self.step < cfg.steps)
+        return TrainResult(self.step, interrupted=self._stop_requested and self.step < cfg.steps, skipped=self.skipped)
 
     def _log(self, sinks: list[Sink], bar, means: dict[str, float]) -> None:
-        record = {"step": self.step, "kimg": self.images_seen / 1000, "time": round(self.elapsed, 3), **means}
+        record = {"step": self.step, "kimg": self.images_seen / 1000, "time": round(self.elapsed, 3)}
+        if self.on_nan == "skip" or self.skipped:
+            record["skipped"] = self.skipped  # steps so far with an update left out
+        record.update(means)
         for s in sinks:
             s.log(record)
         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.startswith("loss/")}, refresh=False)

@@ -77,6 +77,16 @@ def _init_wandb(mode: str, folder: Path, **kwargs: Any):
         raise GanzooError(f"W&B could not start a run in {mode} mode: {type(exc).__name__}: {first_line(exc)}") from None
 
 
+def _read_run_id(path: Path) -> str:
+    try:
+        run_id = json.loads(path.read_bytes().decode("utf-8"))["id"]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise GanzooError(f"{path} is damaged ({type(exc).__name__}: {first_line(exc)}); delete it to log into a new W&B run") from None
+    if not isinstance(run_id, str) or not run_id:
+        raise GanzooError(f"{path} is damaged (id {run_id!r} is not a W&B run id); delete it to log into a new W&B run")
+    return run_id
+
+
 class WandbSink:
     """Logs one training run to Weights & Biases: its config, every named scalar by step,
     the sample pictures, and (from :meth:`log_final`) the final metrics.
@@ -112,7 +122,7 @@ class WandbSink:
     @property
     def run(self):
         if self._run is None:
-            self._id = json.loads(self.id_file.read_text())["id"] if self.id_file.is_file() else secrets.token_hex(4)
+            self._id = _read_run_id(self.id_file) if self.id_file.exists() else secrets.token_hex(4)
             self._run = _init_wandb(
                 self.mode, self.folder, id=self._id, resume="allow", name=self.name, group=self.group,
                 job_type="train", config=self.config,
