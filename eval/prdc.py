@@ -19,7 +19,8 @@ are the same distance and the answer hangs on the last bit. ``torch.cdist``'s
 matrix-multiply path (``|x|^2 + |y|^2 - 2 x.y``, which torch-fidelity and sklearn's
 pairwise distances also use) is neither symmetric nor zero between identical points, so
 ties fell either way. Here every distance that decides a radius or a membership is
-``sqrt(sum((x - y)^2))`` in float64, which is symmetric and exactly 0 between copies.
+``sqrt(sum((x - y)^2))`` in float64 (``torch.cdist``'s other path), which is symmetric and
+exactly 0 between copies.
 Computing every distance that way is about six times slower, so all pairs are first
 screened with the matrix-multiply path, whose error is bounded (:func:`_tolerance`), and
 only the pairs within that bound of a decision are recomputed exactly. Work goes in
@@ -36,6 +37,8 @@ import torch
 PR_K = 3  # Kynkaanniemi et al. 2019
 DC_K = 5  # Naeem et al. 2020
 BATCH = 2000  # rows per distance matrix: 2,000 x 10,000 float64 is 160 MB
+EXACT_PAIRS = 1 << 16  # pairs recomputed at once: 65,536 x 128 features in float64 is 64 MB
+CROWDED_ROW = 512  # a row with more pairs to recompute than this is recomputed whole (a collapsed generator's)
 
 
 def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = PR_K, batch: int = BATCH) -> dict[str, float]:
@@ -67,9 +70,8 @@ def kth_neighbour_radii(points: torch.Tensor, k: int, batch: int = BATCH) -> tor
         # The k + 1 smallest include the point itself (exactly 0). The exact (k+1)-th smallest
         # is within tol of the screened one, so every pair at or below it screens at most 2 tol above.
         near = approx <= (_kth_smallest(approx, k + 1) + 2 * tol)[:, None]
-        rows, cols = torch.nonzero(near, as_tuple=True)
         approx.masked_fill_(~near, math.inf)
-        approx[rows, cols] = _exact(chunk[rows], points[cols])
+        _fill_exact(approx, near, chunk, points)
         radii.append(_kth_smallest(approx, k + 1))
     return torch.cat(radii)
 
@@ -79,13 +81,14 @@ def _in_balls(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor,
     centre_norm = centres.norm(dim=1).max()
     for start in range(0, len(queries), batch):
         chunk = queries[start : start + batch]
-        gap = _screen(chunk, centres).sub_(radii[None, :])  # screened distance - radius
+        distance = _screen(chunk, centres)
+        gap = distance - radii[None, :]
         tol = _tolerance(chunk.norm(dim=1).max(), centre_norm, queries.shape[1])
         inside = gap < -tol  # certainly inside, whatever the last bits
-        rows, cols = torch.nonzero(gap.abs_() <= tol, as_tuple=True)  # too close to call: decide exactly
-        exact, radius = _exact(chunk[rows], centres[cols]), radii[cols]
-        inside[rows, cols] = exact < radius if strict else exact <= radius
-        yield inside
+        close = gap.abs_() <= tol  # too close to call: decide exactly
+        _fill_exact(distance, close, chunk, centres)
+        exact_inside = distance < radii[None, :] if strict else distance <= radii[None, :]
+        yield torch.where(close, exact_inside, inside)
 
 
 def _kth_smallest(rows: torch.Tensor, k: int) -> torch.Tensor:
@@ -98,8 +101,28 @@ def _screen(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _exact(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Distances between matching rows of ``a`` and ``b``: symmetric in the pair, and 0 between equal rows."""
-    return (a - b).square().sum(1).sqrt()
+    """The exact distances: ``torch.cdist`` without the matrix-multiply path, which sums
+    ``(x - y)^2`` per pair. Checked here: the same bits for a pair whatever the shapes it is
+    computed in (a whole matrix, a few rows, a batch of single pairs), symmetric, 0 between copies."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _fill_exact(distances: torch.Tensor, mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """Overwrite ``distances[i, j]`` with the exact distance between ``a[i]`` and ``b[j]`` wherever ``mask[i, j]``.
+
+    A collapsed generator (many identical samples) puts most pairs of a row in ``mask``: such
+    rows are recomputed whole; the other pairs go in slices of ``EXACT_PAIRS``, never gathered
+    all at once (batch x N x dim floats).
+    """
+    crowded = mask.sum(1) > CROWDED_ROW
+    if crowded.any():
+        rows = crowded.nonzero()[:, 0]
+        distances[rows] = torch.where(mask[rows], _exact(a[rows], b), distances[rows])
+        mask = mask & ~crowded[:, None]
+    rows, cols = torch.nonzero(mask, as_tuple=True)
+    for start in range(0, len(rows), EXACT_PAIRS):
+        r, c = rows[start : start + EXACT_PAIRS], cols[start : start + EXACT_PAIRS]
+        distances[r, c] = _exact(a[r][:, None], b[c][:, None])[:, 0, 0]
 
 
 def _tolerance(norm_a: torch.Tensor, norm_b: torch.Tensor, dim: int) -> float:

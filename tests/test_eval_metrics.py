@@ -272,3 +272,26 @@ def test_stacked_mnist_triples_are_counted_per_channel():
     # The classifier errs on ~1% of digits, so nearly every true triple is found, and few extra.
     assert 0.9 * true_modes <= out["modes"] <= true_modes * 1.05
     assert out["modes_total"] == 1000 and out["kl"] < math.log(1000)
+
+
+def test_a_collapsed_generator_is_scored_exactly_without_gathering_every_pair():
+    # 700 identical samples: every pair among them is a tie, so whole rows are recomputed
+    # exactly (more than CROWDED_ROW per row) instead of gathering batch x N x dim values.
+    from ganzoo.eval import prdc
+
+    g = torch.Generator().manual_seed(3)
+    real = torch.randn(400, 16, generator=g, dtype=torch.float64)
+    fake = real[5].repeat(700, 1)
+    assert len(fake) > prdc.CROWDED_ROW
+    exact = lambda a, b: torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+    real_radii = exact(real, real).topk(prdc.DC_K + 1, dim=1, largest=False).values[:, -1]
+    d = exact(fake, real)
+    inside = d < real_radii[None, :]
+    expected = {"density": float(inside.sum()) / (prdc.DC_K * len(fake)), "coverage": float(inside.any(0).double().mean())}
+    assert prdc.density_coverage(fake, real) == expected
+    pr_radii = exact(real, real).topk(prdc.PR_K + 1, dim=1, largest=False).values[:, -1]
+    fake_radii = torch.zeros(len(fake), dtype=torch.float64)  # identical samples: the k-th neighbour is at 0
+    assert prdc.kth_neighbour_radii(fake, prdc.PR_K).eq(0).all()
+    expected_pr = {"precision": float((d <= pr_radii[None, :]).any(1).double().mean()),
+                   "recall": float((d.T <= fake_radii[None, :]).any(1).double().mean())}
+    assert prdc.precision_recall(fake, real) == expected_pr and expected_pr["recall"] == 1 / len(real)
