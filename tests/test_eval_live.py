@@ -111,3 +111,24 @@ def test_evaluation_leaves_the_callers_random_state_alone():
     results, skipped, _ = run_metrics(ctx, specs)
     assert set(results) == {s.name for s in specs} and not skipped
     assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.slow
+def test_a_copied_run_folder_keeps_comparing_against_its_best(tmp_path):
+    # A copy has new inodes and mtimes: the record beside best.pt no longer matches its file
+    # identity, but best.pt's own step agrees with it, so the record still holds.
+    import shutil
+
+    from ganzoo.run.folder import RunFolder
+
+    run = ganzoo.train("vanilla", "ring8", steps=20, out=tmp_path / "a", log_every=5, eval_every=10, **TINY)
+    record = run.folder.checkpoint_record("best")
+    shutil.copytree(run.path, tmp_path / "copy")
+    copy = RunFolder(tmp_path / "copy")
+    kept = copy.checkpoint_record("best")
+    assert kept is not None and {k: v for k, v in kept.items() if k != "file"} == {k: v for k, v in record.items() if k != "file"}
+    assert copy.checkpoint_record("best")["file"] == kept["file"]  # the identity was rewritten for the copy
+    # A stale record (its checkpoint is from another step) is not believed.
+    copy.save_checkpoint({**copy.load_checkpoint("best"), "step": 999}, "last")
+    shutil.copy(copy.checkpoint_dir / "best.json", copy.checkpoint_dir / "last.json")
+    assert copy.checkpoint_record("last") is None and copy.checkpoint_step("last") == 999

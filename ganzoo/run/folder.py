@@ -376,12 +376,32 @@ class RunFolder:
     def checkpoint_record(self, name: str = "last") -> dict[str, Any] | None:
         """The JSON beside a checkpoint, when it describes the checkpoint now on disk; else ``None``.
 
-        A JSON left stale by a crash between the two writes is ``None``; one that is damaged
-        (not UTF-8, not JSON, fields of the wrong type) is a GanzooError naming it.
+        A JSON whose file identity does not match (a copied run folder, an old run) is believed
+        when the checkpoint's own step agrees with it, and its identity is then rewritten. One
+        left stale by a crash between the two writes is ``None``; one that is damaged (not
+        UTF-8, not JSON, fields of the wrong type) is a GanzooError naming it.
         """
+        info, current = self._read_record(name)
+        if info is None or current:
+            return info
+        # Copied, restored or moved (new inode and mtime), or written before records had an identity.
+        try:
+            if int(self.load_checkpoint(name)["step"]) != info["step"]:
+                return None  # stale: a crash came between the checkpoint and its record
+        except (CheckpointError, KeyError, TypeError, ValueError):
+            return None
+        info["file"] = _file_identity(self.checkpoint_file(name))
+        try:
+            _write(self._checkpoint_info_file(name), json.dumps(info, indent=2) + "\n")
+        except GanzooError:
+            pass  # a read-only copy: believed all the same, checked again next time
+        return info
+
+    def _read_record(self, name: str) -> tuple[dict[str, Any] | None, bool]:
+        """``(the validated JSON beside checkpoint name, whether its file identity matches the checkpoint)``."""
         record_file = self._checkpoint_info_file(name)
         if not record_file.exists() and not record_file.is_symlink():
-            return None
+            return None, False
         try:
             info = json.loads(_read_text(record_file))
         except (ValueError, RecursionError) as exc:
@@ -393,19 +413,18 @@ class RunFolder:
                 raise _damaged_record(record_file, f"{key} is {info[key]!r}")
         if "step" not in info:
             raise _damaged_record(record_file, "no step")
-        path = self.checkpoint_file(name)
         try:
-            identity = _file_identity(path)
+            identity = _file_identity(self.checkpoint_file(name))
         except OSError:
-            return None  # no checkpoint beside it
-        return info if info.get("file") == identity else None
+            return None, False  # no checkpoint beside it
+        return info, info.get("file") == identity
 
     def checkpoint_step(self, name: str = "last") -> int | None:
         """The step of a checkpoint (``None`` when there is none): from its JSON when that is current, else from the checkpoint."""
         if not self.has_checkpoint(name):
             return None
-        record = self.checkpoint_record(name)
-        if record is not None:
+        record, current = self._read_record(name)
+        if record is not None and current:
             return record["step"]
         step = self.load_checkpoint(name).get("step")
         if type(step) is not int or step < 0:
