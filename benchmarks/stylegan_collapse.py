@@ -246,8 +246,9 @@ LAT = sets.get("latent_dim", 128)
 def style_mods(G):
     to_rgbs = G.to_rgbs if hasattr(G, "to_rgbs") else [G.to_rgb]
     return [m.conv for m in G.convs] + [m.conv for m in to_rgbs]
-class Div:
+class Div:  # a trainer callback (ganzoo.training.callbacks): tr is the StepInfo
     def __init__(self): self.z = torch.randn(256, LAT, generator=torch.Generator().manual_seed(1))
+    def on_fit_start(self, tr): pass
     def after_step(self, tr):
         if tr.step % 50: return {}
         res = {}
@@ -274,5 +275,5 @@ class Div:
                 res["noise"] = [round(c.noise_strength.abs().mean().item(), 3) for c in G.convs]
         print(tr.step, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in res.items()}, flush=True)
         return {k: v for k, v in res.items() if not isinstance(v, list)}
-api._live_eval = lambda *a, **k: [Div()]
+api._live_evaluation = lambda *a, **k: (lambda data, config: [Div()])  # the callback factory train() asks for
 ganzoo.train("stylegan-lite", "mnist", out=out, progress=False, sample_every=100, steps=steps, set=sets)

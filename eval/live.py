@@ -123,7 +123,11 @@ class LiveEval:
             return {}
         # Its own RNG scope, so that training draws the same latents with or without live evaluation.
         with own_rng():  # CUDA generators too when training runs on a GPU (CUDA is then initialised)
-            return self._evaluate(info)
+            scalars = self._evaluate(info)
+        # Outside the scope: best.pt must hold the trainer's RNG state, not one sampling moved on.
+        self._track_best(info, scalars)
+        save_eval_curves(self._history, info.folder.eval_picture, f"{info.title}: live evaluation, N={self.n}")
+        return scalars
 
     def _evaluate(self, info: StepInfo) -> dict[str, float]:
         fake = draw_samples(info.gan, self.n, LIVE_SEED)
@@ -140,8 +144,6 @@ class LiveEval:
             self._history.setdefault(key, [])
             if math.isfinite(value):
                 self._history[key].append((info.step, value))
-        self._track_best(info, scalars)
-        save_eval_curves(self._history, info.folder.eval_picture, f"{info.title}: live evaluation, N={self.n}")
         return scalars
 
     # -- best checkpoint ---------------------------------------------------

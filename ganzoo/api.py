@@ -79,6 +79,8 @@ def evaluate(
     device: str = "cpu",
     set: Mapping[str, Any] | None = None,
     inception_weights: str | None = None,
+    download: bool = False,
+    use_cache: bool = True,
     out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Score samples made anywhere, as ``ganzoo eval --samples`` does, and return the report (``ganzoo eval``'s dict).
@@ -88,13 +90,15 @@ def evaluate(
     [0, 1]; or vectors ``N x D``). They are compared with ``dataset`` (its real split, as for
     a run; ``set`` holds its ``data.``-prefixed options) or with other samples ``real``.
     ``n`` takes the first N samples (default all), ``n_real`` the first N of ``real``.
+    ``download`` fetches torch-fidelity's Inception-v3 weights when they are missing (RGB data);
+    ``use_cache=False`` recomputes the real features instead of reading the feature cache.
     ``out`` also writes the report to that file. A run folder is scored with ``ganzoo eval RUN_DIR``.
     """
     from .eval.evaluate import evaluate_samples  # the evaluation suite loads only when asked for
 
     return evaluate_samples(
         samples, dataset=dataset, real=real, n=n, n_real=n_real, metrics=metrics, seed=seed, device=device,
-        inception_weights=inception_weights, sets=set, out=out,
+        inception_weights=inception_weights, download=download, sets=set, out=out, use_cache=use_cache,
     )
 
 

@@ -254,8 +254,14 @@ class Trainer:
         cfg = self.config
         sinks: list[Sink] = [self.folder.open_metrics_log(self.step, cfg.log_every), *self.extra_sinks]
         self._sinks = sinks
-        for callback in self.callbacks:
-            callback.on_fit_start(self.step_info())
+        try:
+            for callback in self.callbacks:
+                callback.on_fit_start(self.step_info())
+        except BaseException:
+            for sink in sinks:  # opened above; the loop's own finally is not reached yet
+                sink.close()
+            self._sinks = []
+            raise
         if self.progress:
             print(f"{self.title}: steps {self.step}->{cfg.steps} on {self.device}, run folder {self.folder}", file=sys.stderr)
         bar = tqdm(
