@@ -189,6 +189,11 @@ def score(
     }
 
 
+def _check_n_real(n_real: int | None) -> None:
+    if n_real is not None and not 2 <= n_real <= MAX_SAMPLES:
+        raise GanzooError(f"bad --n-real {n_real} (valid: 2 to {MAX_SAMPLES}; at most the train split is used)")
+
+
 def _check_seed(seed: int) -> None:
     if not 0 <= seed <= MAX_SEED:
         raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
@@ -214,6 +219,7 @@ def evaluate(
     """Score ``run_dir`` and (with ``write``) save the report in the run folder; returns the report."""
     if n is not None and not 2 <= n <= MAX_SAMPLES:
         raise GanzooError(f"bad --n {n} (valid: 2 to {MAX_SAMPLES})")
+    _check_n_real(n_real)
     _check_seed(seed)
     dev = resolve_device(device)
     with own_rng(dev):  # sampling too: a generator with noise inputs may draw from the global RNG
@@ -284,6 +290,7 @@ def evaluate_samples(
         specs, skipped = select_metrics(info, metrics)
         loaded = load_samples(samples, Target.of(info))
         fake = loaded.first(n, "--n")
+        _check_n_real(n_real)
         reference = dataset_reference(data, options, n_real or len(fake), len(fake))
     else:
         if sets:
