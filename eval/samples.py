@@ -36,6 +36,7 @@ import torch
 
 from ganzoo.data import DatasetInfo
 from ganzoo.errors import GanzooError, first_line
+from ganzoo.files import atomic_write
 from ganzoo.run.folder import RunFolder
 
 from .lenet import sha256_file
@@ -299,3 +300,34 @@ def _array_sha256(array: np.ndarray) -> str:
     digest = hashlib.sha256(f"{array.dtype.str} {tuple(array.shape)}\n".encode())
     digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def write_samples(samples: torch.Tensor, path: str | Path, kind: str) -> Path:
+    """Samples as files that :func:`load_samples` reads back to the same tensor: a ``.npy``
+    (float32, images or vectors) or a folder of PNGs (images, quantised as ganzoo quantises:
+    ``00000.png``, ``00001.png``, ...). The folder must be new or empty."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        if path.is_dir():
+            raise GanzooError(f"--out {path} is a folder; a .npy name is a file name")
+        try:
+            atomic_write(path, lambda f: np.save(f, samples.detach().cpu().float().numpy()))
+        except OSError as exc:
+            raise GanzooError(f"--out {path}: cannot write it ({exc.strerror or exc})") from None
+        return path
+    if kind != "image":
+        raise GanzooError(f"--out {path}: {kind} samples are not pictures; write them to a .npy file (e.g. --out samples.npy)")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise GanzooError(f"--out {path} already exists and is not an empty folder (give a new folder for the PNG files)")
+    from PIL import Image
+
+    pixels = to_uint8(samples).numpy()  # (N, C, H, W)
+    width = max(5, len(str(len(pixels) - 1)))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(pixels):
+            picture = Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
+            atomic_write(path / f"{i:0{width}d}.png", lambda f, picture=picture: picture.save(f, format="PNG"))
+    except OSError as exc:
+        raise GanzooError(f"--out {path}: cannot write the pictures ({exc.strerror or exc})") from None
+    return path

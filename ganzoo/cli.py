@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -98,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     sample.add_argument("--truncation", type=float, help="truncation psi in [0, 2] for models with a mapping network (1 = none)")
     sample.add_argument("--device", default="cpu", help="cpu (default), auto, cuda")
-    sample.add_argument("--out", default="samples.png", help="PNG file to write (default samples.png)")
+    sample.add_argument("--out", default="samples.png", help="a picture of them (NAME.png, default samples.png), or the samples themselves: DIR/ (one PNG each) or NAME.npy, for ganzoo eval --samples")
     sample.set_defaults(func=_cmd_sample)
 
     ev = sub.add_parser("eval", help="score a trained run, or your own samples (FID, IS, KID, precision/recall, mode coverage)",
@@ -238,6 +239,22 @@ def _cmd_new_plugin(args) -> int:
 
 
 def _cmd_sample(args) -> int:
+    as_files = args.out.endswith(("/", os.sep)) or args.out.lower().endswith(".npy")
+    if as_files:
+        # One file per sample (a folder of PNGs) or a .npy, drawn exactly as `ganzoo eval` draws,
+        # so `ganzoo eval --samples` of them gives `ganzoo eval RUN`'s numbers.
+        from .eval.evaluate import draw_samples
+        from .eval.samples import write_samples
+        from .run.run import MAX_SAMPLES
+
+        if args.label is not None or args.truncation is not None:
+            raise GanzooError("--label and --truncation apply to a picture (--out NAME.png); a folder or .npy holds the samples `ganzoo eval` scores")
+        if not 2 <= args.n <= MAX_SAMPLES:
+            raise GanzooError(f"bad --n {args.n} (valid: 2 to {MAX_SAMPLES})")
+        run = api.load_run(args.run_dir).load(args.device)
+        path = write_samples(draw_samples(run.gan, args.n, args.seed), args.out, run.info.kind)
+        print(f"wrote {args.n} samples to {path}")
+        return 0
     run = api.load_run(args.run_dir).load(args.device)
     path = run.save_samples(Path(args.out), n=args.n, label=args.label, seed=args.seed, truncation=args.truncation)
     print(f"wrote {path}")

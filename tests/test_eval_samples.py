@@ -121,10 +121,28 @@ def test_folder_against_folder_and_npy_without_a_dataset(mnist_samples, cli, tmp
 
 
 @pytest.mark.slow
+def test_ganzoo_sample_writes_the_samples_ganzoo_eval_scores(mnist_samples, cli, tmp_path):
+    # `ganzoo sample RUN --out DIR/` (one PNG per sample) or `--out NAME.npy`, scored with
+    # `ganzoo eval --samples`, gives the numbers of `ganzoo eval RUN` at the same N and seed.
+    run, expected, _, _ = mnist_samples
+    for out in (f"{tmp_path / 'pngs'}/", str(tmp_path / "s.npy")):
+        code, stdout, err = cli("sample", str(run.path), "--n", str(N), "--out", out)
+        assert code == 0 and f"wrote {N} samples" in stdout, err
+        assert max_difference(expected, ganzoo.evaluate(out, dataset="mnist")) <= 1e-6, out
+    assert len(list((tmp_path / "pngs").glob("*.png"))) == N
+    code, _, err = cli("sample", str(run.path), "--n", "5", "--out", f"{tmp_path / 'pngs'}/")
+    assert code == 2 and "already exists and is not an empty folder" in err
+    code, _, err = cli("sample", str(run.path), "--n", "5", "--label", "3", "--out", str(tmp_path / "x.npy"))
+    assert code == 2 and "--label and --truncation apply to a picture" in err
+
+
+@pytest.mark.slow
 def test_2d_samples_score_as_the_run_against_ring8(cli, tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=20, out=tmp_path / "run", **{**TINY, "set": {**TINY["set"], "data.n": 2000}})
     expected = evaluate(run.path, n=1000, write=False)
     np.save(tmp_path / "points.npy", draw_samples(run.load("cpu").gan, 1000, seed=0).numpy())
+    code, _, err = cli("sample", str(run.path), "--n", "10", "--out", f"{tmp_path / 'pictures'}/")
+    assert code == 2 and "vector samples are not pictures; write them to a .npy file" in err
     code, out, err = cli("eval", "--samples", str(tmp_path / "points.npy"), "--dataset", "ring8", "--set", "data.n=2000", "--json")
     assert code == 0, err
     got = json.loads(out)

@@ -95,9 +95,9 @@ class Run:
         """A grid (images) or scatter plot (2-D data) of ``n`` samples, written to ``path``."""
         path = check_path(path, "--out", room=len(".tmp-4194304") + 1)
         if path.is_dir():
-            raise GanzooError(f"--out {path} is a folder; give a file name such as {path / 'samples.png'}")
+            raise GanzooError(f"--out {path} is a folder; give a file name such as {path / 'samples.png'}, or {path}/ for one PNG per sample")
         if path.suffix.lower() not in IMAGE_FORMATS:
-            raise GanzooError(f"--out {path}: expected a picture file name ending in {', '.join(IMAGE_FORMATS)}")
+            raise GanzooError(f"--out {path}: expected a picture file name ending in {', '.join(IMAGE_FORMATS)}, a .npy name, or a folder name ending in / (one PNG per sample)")
         title = f"{self.config.model} on {self.config.dataset}" + (f", label {label}" if label is not None else "")
         title += f", truncation {truncation:g}" if truncation is not None else ""
         try:
