@@ -314,15 +314,26 @@ class _BrokenModels:
         register(ganzoo.ModelSpec(name="broken-loss", summary="raises in training", build=self._fails_in_training, config=v.config, presets=v.presets))
 
 
+class _BrokenMetric:
+    @ganzoo.hookimpl
+    def register_metrics(self, register):
+        register(ganzoo.MetricSpec(name="broken-metric", summary="divides by zero", kinds=("vector",), compute=lambda ctx: {"x": 1 / 0}))
+
+
 @pytest.mark.slow
 def test_a_broken_plugin_fails_its_own_entries_and_the_others_still_run(tmp_path, cli, monkeypatch, register_plugin):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
     register_plugin(_BrokenModels(ganzoo.plugins.models().get("vanilla")), "broken-models")
+    register_plugin(_BrokenMetric(), "broken-metric")
     code, _, err = cli("bench", "--models", "broken-builder,broken-loss,vanilla", "--datasets", "ring8", "--seeds", "1", *TINY,
                        "--wandb", "off", "--out", str(tmp_path / "b"))
     assert "Traceback" not in err
-    assert "skip broken-builder on ring8: its builder raised KeyError: 'oops'" in err
+    assert "skip broken-builder on ring8: model broken-builder (plugin broken-models) could not be built with " in err
+    assert "KeyError: 'oops'" in err
     assert "failed: KeyError: 'a bug in the plugin'" in err
+    # A metric that fails: its line under the entry; the entry's other numbers are stored.
+    assert "  metric broken-metric failed (plugin broken-metric: ZeroDivisionError: division by zero)" in err
+    assert store_rows(tmp_path / "b", "SELECT count(*) FROM results WHERE model = 'vanilla' AND metric = 'modes'") == [(1,)]
     assert code != 0  # the bench says an entry failed
     board = (tmp_path / "b" / "leaderboard.md").read_text()
     assert "| vanilla |" in board and "| broken-" not in board
@@ -377,3 +388,4 @@ def test_rows_of_one_model_that_differ_in_evaluation_n_or_recipe_say_so():
         "vanilla (recipe aaaaaaaa, N=1000)", "vanilla (recipe aaaaaaaa, N=300)", "vanilla (recipe bbbbbbbb, N=300)"]
     (alone,) = group_rows([row("a", 1000, "aaaaaaaa11"), row("b", 1000, "aaaaaaaa11", seed=1)])["ring8"]
     assert row_label(alone) == "vanilla" and alone.seeds == [0, 1]
+
