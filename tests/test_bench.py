@@ -389,3 +389,14 @@ def test_rows_of_one_model_that_differ_in_evaluation_n_or_recipe_say_so():
     (alone,) = group_rows([row("a", 1000, "aaaaaaaa11"), row("b", 1000, "aaaaaaaa11", seed=1)])["ring8"]
     assert row_label(alone) == "vanilla" and alone.seeds == [0, 1]
 
+
+def test_a_batch_larger_than_the_dataset_is_a_skip_at_planning(tmp_path, cli):
+    # vanilla's 2-D preset batch is 256; 100 points cannot fill one batch. Planning trains nothing.
+    code, out, err = cli("bench", "--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--set", "data.n=100", "--wandb", "off",
+                         "--out", str(tmp_path / "b"))
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[0] == (
+        "skip vanilla on ring8: its batch size 256 (the model's preset for ring8) is larger than the 100 samples of the dataset; "
+        "give the dataset at least 256 samples"
+    )
+    assert "nothing to run" in err.splitlines()[1] and not (tmp_path / "b").exists()
