@@ -241,6 +241,12 @@ def _check_seed(seed: int) -> None:
         raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
 
 
+def _check_n(option: str, n: int | None) -> None:
+    # 2 at least: a covariance (FID) needs two samples. Metrics that need more (k-NN) skip, naming their N.
+    if n is not None and not 2 <= n <= MAX_SAMPLES:
+        raise GanzooError(f"bad {option} {n} (valid: 2 to {MAX_SAMPLES})")
+
+
 def _quantisation(info: DatasetInfo) -> str:
     return QUANTISATION if info.kind == "image" else "none (vectors)"
 
@@ -259,8 +265,8 @@ def evaluate(
     use_cache: bool = True,
 ) -> dict[str, Any]:
     """Score ``run_dir`` and (with ``write``) save the report in the run folder; returns the report."""
-    if n is not None and not 2 <= n <= MAX_SAMPLES:
-        raise GanzooError(f"bad --n {n} (valid: 2 to {MAX_SAMPLES})")
+    _check_n("--n", n)
+    _check_n("--n-real", n_real)
     _check_seed(seed)
     dev = resolve_device(device)
     with own_rng(dev):  # sampling too: a generator with noise inputs may draw from the global RNG
@@ -321,6 +327,8 @@ def evaluate_samples(
     if (dataset is None) == (real is None):
         raise GanzooError("scoring samples needs what to compare them with: --dataset NAME or --real PATH" + (", not both" if dataset is not None else ""))
     _check_seed(seed)
+    if dataset is not None:
+        _check_n("--n-real", n_real)  # with --real, the samples read say how many there are
     if out is not None and Path(out).is_dir():
         raise GanzooError(f"--out {out} is a folder; give a file name such as {Path(out) / 'report.json'}")
     dev = resolve_device(device)

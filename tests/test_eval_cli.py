@@ -197,3 +197,33 @@ def test_ganzoo_eval_reports_failed_metrics_in_one_line_each(register_plugin, ri
         assert f"{name:<18} FAILED: {reason}" in out.splitlines()
     code, out, err = _main("eval", str(ring_run.path), "--n", "200", "--metrics", "boom", "--json")
     assert code == 0 and json.loads(out)["failed"] == {"boom": FAILED["boom"]} and "metric boom failed" in err
+
+
+@pytest.mark.parametrize("fake, real, metric, reason", [
+    (3, 50, "precision_recall", "needs at least k+1 = 4 samples per set (k = 3 nearest neighbours); got 3 generated and 50 real"),
+    (50, 2, "precision_recall", "needs at least k+1 = 4 samples per set (k = 3 nearest neighbours); got 50 generated and 2 real"),
+    (50, 5, "density_coverage", "needs at least k+1 = 6 real samples (k = 5 nearest neighbours); got 5 real"),
+])
+def test_knn_metrics_skip_naming_the_n_they_need(fake, real, metric, reason):
+    from ganzoo.eval import prdc
+    from ganzoo.eval.context import MetricSkipped
+
+    with pytest.raises(MetricSkipped) as caught:
+        getattr(prdc, metric)(torch.randn(fake, 2), torch.randn(real, 2))
+    assert str(caught.value) == reason
+    # At exactly k + 1 there is a k-th other point: the metric runs.
+    k = prdc.PR_K if metric == "precision_recall" else prdc.DC_K
+    assert set(getattr(prdc, metric)(torch.randn(k + 1, 2), torch.randn(k + 1, 2)))
+
+
+@pytest.mark.slow
+def test_eval_at_small_n_skips_the_knn_metrics_in_one_line_and_runs_the_others(cli, ring_run):
+    code, out, err = cli("eval", str(ring_run.path), "--n", "4")
+    assert code == 0 and "Traceback" not in err, err
+    report = json.loads((ring_run.path / "eval.json").read_text())
+    # Precision/recall (k = 3) has its 4 per set; density/coverage (k = 5) would need 6 real samples.
+    assert report["skipped"]["mixture-prdc"] == "needs at least k+1 = 6 real samples (k = 5 nearest neighbours); got 4 real"
+    assert "mixture-modes" in report["metrics"] and "mixture-prdc       skipped: needs at least k+1" in out
+    for n_real in ("0", "1", "-3"):
+        code, _, err = cli("eval", str(ring_run.path), "--n", "50", "--n-real", n_real)
+        assert code == 2 and err.strip() == f"ganzoo eval: error: bad --n-real {n_real} (valid: 2 to 100000)"
