@@ -173,6 +173,8 @@ def _cmd_leaderboard(args) -> int:
     from .bench.publish import write_leaderboard
 
     board = write_leaderboard([Path(d) for d in args.bench_dirs], Path(args.out or args.bench_dirs[0]), rank_by=args.rank_by)
+    for note in board.notes:
+        print(f"ganzoo leaderboard: note: {note}", file=sys.stderr)
     print(board.markdown, end="")
     print("wrote " + ", ".join(str(f) for f in board.files))
     return 0

@@ -400,3 +400,70 @@ def test_a_batch_larger_than_the_dataset_is_a_skip_at_planning(tmp_path, cli):
         "give the dataset at least 256 samples"
     )
     assert "nothing to run" in err.splitlines()[1] and not (tmp_path / "b").exists()
+
+
+# -- a results store is data: the leaderboard reads only inside its bench folders (issue 14) --------
+
+def _stored_bench(folder, runs: list[str]):
+    """A bench folder whose store holds one vanilla/ring8 row per run path in ``runs`` (nothing trained)."""
+    from ganzoo.bench.store import Entry, Store
+
+    folder.mkdir(exist_ok=True)
+    store = Store(folder)
+    for seed, run in enumerate(runs):
+        entry = Entry(run=run, model="vanilla", dataset="ring8", seed=seed, kimg=1.0, steps=4, batch_size=256, config_hash="abc",
+                      config={}, eval_protocol={"n_generated": 300, "n_real": 300}, train_seconds=1.0, eval_seconds=1.0,
+                      params={"G": 10}, ganzoo_version="test")
+        store.put(entry, [("mixture-modes", "modes", 8.0)])
+    return folder
+
+
+def test_the_leaderboard_reads_pictures_only_inside_its_bench_folders(tmp_path, cli):
+    import base64
+
+    secret = b"SECRET-PICTURE-OUTSIDE-THE-BENCH"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "final.png").write_bytes(secret)
+    (outside / "metrics.jsonl").write_text('{"step": 1, "kimg": 0.5, "eval/modes": 3}\n')
+    bench = tmp_path / "b"
+    bench.mkdir()
+    (bench / "runs").mkdir()
+    (bench / "runs" / "linked").symlink_to(outside, target_is_directory=True)  # a run folder that is a link out
+    (bench / "runs" / "own").mkdir()
+    (bench / "runs" / "own" / "final.png").symlink_to(outside / "final.png")  # a picture that is a link out
+    _stored_bench(bench, ["../outside", str(outside), "runs/linked", "runs/own"])
+    code, out, err = cli("leaderboard", str(bench), "--out", str(tmp_path / "board"))
+    assert code == 0 and "Traceback" not in err, err
+    page = (tmp_path / "board" / "leaderboard.html").read_text()
+    assert base64.b64encode(secret).decode() not in page and "No live evaluation scalars" in page
+    notes = [line for line in err.splitlines() if line.startswith("ganzoo leaderboard: note: left out")]
+    assert len(notes) == 4 and all("outside the bench folder" in line for line in notes), err
+    assert "run '../outside'" in notes[0] and "| vanilla |" in out  # the numbers are still shown
+
+
+def test_a_damaged_store_or_an_unwritable_out_is_one_line_and_exit_2(tmp_path, cli):
+    other = tmp_path / "other"
+    other.mkdir()
+    with sqlite3.connect(other / STORE_FILE) as db:
+        db.execute("CREATE TABLE results (run TEXT, score REAL)")
+        db.execute("INSERT INTO results VALUES ('x', 1.0)")
+    code, _, err = cli("leaderboard", str(other), "--out", str(tmp_path / "o1"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "has another schema (no column metric, source" in err
+
+    for column, value, message in [
+        ("value", "'abc'", "has value = 'abc', not a number"),
+        ("seed", "1.5", "has seed = 1.5, not a whole number"),
+        ("config_json", "'{not json'", "has a config_json that is not JSON"),
+        ("params_json", "'{\"G\": \"ten\"}'", "not counts"),
+    ]:
+        bench = _stored_bench(tmp_path / f"bad-{column}", ["runs/a"])
+        with sqlite3.connect(bench / STORE_FILE) as db:
+            db.execute(f"UPDATE results SET {column} = {value}")
+        code, _, err = cli("leaderboard", str(bench), "--out", str(tmp_path / "o2"))
+        assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert "row 'runs/a'/'modes' " in err and message in err and "the store is damaged" in err
+
+    good = _stored_bench(tmp_path / "good", ["runs/a"])
+    code, _, err = cli("leaderboard", str(good), "--out", "/proc/self")
+    assert code == 2 and err.strip().startswith("ganzoo leaderboard: error: --out /proc/self: cannot write leaderboard.md there")
