@@ -54,7 +54,7 @@ def features(info, images: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def image_metrics(info, fake, real, heldout=None) -> dict[str, float]:
     ctx = EvalContext(info, fake, real, heldout, seed=0, use_cache=False)
-    results, _, _ = run_metrics(ctx, [s for s in METRICS if s.reason_not_applicable(info) is None])
+    results = run_metrics(ctx, [s for s in METRICS if s.reason_not_applicable(info) is None]).results
     return {k: v for values in results.values() for k, v in values.items()}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -48,7 +49,7 @@ def select_metrics(info: DatasetInfo, names: list[str] | None = None, live: bool
     if names:
         chosen = [registry.get(n) for n in names]
         for spec in chosen:
-            reason = spec.reason_not_applicable(info)
+            reason = _reason_not_applicable(spec, info)
             if reason:
                 raise GanzooError(f"metric {spec.name} does not apply to {info.name}: {reason}")
         return chosen, {}
@@ -56,7 +57,7 @@ def select_metrics(info: DatasetInfo, names: list[str] | None = None, live: bool
     for spec in registry:
         if info.kind not in spec.kinds:
             continue  # metrics for another kind of data are not worth a line each
-        reason = spec.reason_not_applicable(info)
+        reason = _reason_not_applicable(spec, info)
         if reason:
             skipped[spec.name] = reason
         elif live and not spec.live:
@@ -64,6 +65,25 @@ def select_metrics(info: DatasetInfo, names: list[str] | None = None, live: bool
         else:
             chosen.append(spec)
     return chosen, skipped
+
+
+def _reason_not_applicable(spec: MetricSpec, info: DatasetInfo) -> str | None:
+    # ``applies`` is plugin code: when it fails, the metric cannot say that it fits.
+    try:
+        with plugins.plugin_code():
+            return spec.reason_not_applicable(info)
+    except plugins.PluginFault as fault:
+        return f"its applies() failed ({_blame(spec, fault)})"
+
+
+def _blame(spec: MetricSpec, fault: plugins.PluginFault) -> str:
+    """``plugin NAME: RuntimeError: ...``; without the plugin for a spec used without registering it (a script)."""
+    registry = plugins.metrics()
+    try:
+        registered = registry.get(spec.name) is spec
+    except GanzooError:
+        registered = False
+    return f"plugin {registry.owner(spec.name)}: {fault}" if registered else str(fault)
 
 
 def real_split(dataset: Dataset, options: Mapping[str, Any], n_real: int, n_heldout: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
@@ -92,24 +112,49 @@ def draw_samples(gan: GAN, n: int, seed: int) -> torch.Tensor:
     return torch.cat([gan.sample(min(SAMPLE_BATCH, n - i), generator=generator).cpu() for i in range(0, n, SAMPLE_BATCH)])
 
 
-def run_metrics(ctx: EvalContext, specs: list[MetricSpec]) -> tuple[dict, dict, dict]:
-    """``(results, skipped, seconds)``: each metric's named numbers, reasons for skips, and its time.
+@dataclass
+class MetricResults:
+    """What :func:`run_metrics` gives: each metric's named numbers, the reasons for skips,
+    one line per failed metric (``RuntimeError: ...``), and each metric's seconds."""
 
+    results: dict[str, dict[str, Any]]
+    skipped: dict[str, str]
+    failed: dict[str, str]
+    seconds: dict[str, float]
+
+
+def run_metrics(ctx: EvalContext, specs: list[MetricSpec], keep_going: bool = False) -> MetricResults:
+    """Run each metric of ``specs``; one that fails in any way (:func:`ganzoo.plugins.plugin_code`) is
+    recorded in ``failed`` and the others still run. The user's Ctrl-C still interrupts.
+
+    A metric's :class:`GanzooError` (missing feature-network weights, say) stops the
+    evaluation as the user's to fix, unless ``keep_going`` (live evaluation: the run goes on).
     Metrics run in their own random-number scope (:func:`ganzoo.eval.rng.own_rng`): the
     caller's generators are as they were before the call.
     """
-    results, skipped, seconds = {}, {}, {}
+    out = MetricResults({}, {}, {}, {})
+    passes = (MetricSkipped,) if keep_going else (MetricSkipped, GanzooError)
     with own_rng(ctx.device):
         for spec in specs:
             start = time.perf_counter()
             try:
-                values = spec.compute(ctx)
+                with plugins.plugin_code(passes):
+                    numbers = {k: _number(v) for k, v in dict(spec.compute(ctx)).items()}
             except MetricSkipped as exc:
-                skipped[spec.name] = str(exc)
+                out.skipped[spec.name] = str(exc)
                 continue
-            seconds[spec.name] = round(time.perf_counter() - start, 3)
-            results[spec.name] = {k: _number(v) for k, v in dict(values).items()}
-    return results, skipped, seconds
+            except plugins.PluginFault as fault:
+                out.failed[spec.name] = _blame(spec, fault)
+                continue
+            out.seconds[spec.name] = round(time.perf_counter() - start, 3)
+            out.results[spec.name] = numbers
+    return out
+
+
+def warn_failed(failed: dict[str, str], after: str = "") -> None:
+    """One :class:`ganzoo.plugins.PluginWarning` line per failed metric (the CLI prints them on stderr)."""
+    for name, reason in failed.items():
+        warnings.warn(f"metric {name} failed ({reason}){after}", plugins.PluginWarning, stacklevel=2)
 
 
 def _number(v: Any) -> Any:
@@ -179,24 +224,27 @@ def score(
         reference.info, fake, reference.real, reference.heldout, seed, device or torch.device("cpu"), reference.fields,
         use_cache=use_cache, inception_weights=inception_weights, download_weights=download,
     )
-    results, more_skipped, seconds = run_metrics(ctx, specs)
+    ran = run_metrics(ctx, specs)
+    warn_failed(ran.failed)
     return {
         **head,
         "protocol": {"n_generated": len(fake), **reference.protocol, "seed": seed, **protocol, "versions": versions(), **ctx.protocol},
-        "metrics": results,
-        "skipped": {**skipped, **more_skipped},
-        "seconds": seconds,
+        "metrics": ran.results,
+        "skipped": {**skipped, **ran.skipped},
+        "failed": ran.failed,
+        "seconds": ran.seconds,
     }
-
-
-def _check_n_real(n_real: int | None) -> None:
-    if n_real is not None and not 2 <= n_real <= MAX_SAMPLES:
-        raise GanzooError(f"bad --n-real {n_real} (valid: 2 to {MAX_SAMPLES}; at most the train split is used)")
 
 
 def _check_seed(seed: int) -> None:
     if not 0 <= seed <= MAX_SEED:
         raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
+
+
+def _check_n(option: str, n: int | None) -> None:
+    # 2 at least: a covariance (FID) needs two samples. Metrics that need more (k-NN) skip, naming their N.
+    if n is not None and not 2 <= n <= MAX_SAMPLES:
+        raise GanzooError(f"bad {option} {n} (valid: 2 to {MAX_SAMPLES})")
 
 
 def _quantisation(info: DatasetInfo) -> str:
@@ -217,9 +265,8 @@ def evaluate(
     use_cache: bool = True,
 ) -> dict[str, Any]:
     """Score ``run_dir`` and (with ``write``) save the report in the run folder; returns the report."""
-    if n is not None and not 2 <= n <= MAX_SAMPLES:
-        raise GanzooError(f"bad --n {n} (valid: 2 to {MAX_SAMPLES})")
-    _check_n_real(n_real)
+    _check_n("--n", n)
+    _check_n("--n-real", n_real)
     _check_seed(seed)
     dev = resolve_device(device)
     with own_rng(dev):  # sampling too: a generator with noise inputs may draw from the global RNG
@@ -280,6 +327,8 @@ def evaluate_samples(
     if (dataset is None) == (real is None):
         raise GanzooError("scoring samples needs what to compare them with: --dataset NAME or --real PATH" + (", not both" if dataset is not None else ""))
     _check_seed(seed)
+    if dataset is not None:
+        _check_n("--n-real", n_real)  # with --real, the samples read say how many there are
     if out is not None and Path(out).is_dir():
         raise GanzooError(f"--out {out} is a folder; give a file name such as {Path(out) / 'report.json'}")
     dev = resolve_device(device)
@@ -290,7 +339,6 @@ def evaluate_samples(
         specs, skipped = select_metrics(info, metrics)
         loaded = load_samples(samples, Target.of(info))
         fake = loaded.first(n, "--n")
-        _check_n_real(n_real)
         reference = dataset_reference(data, options, n_real or len(fake), len(fake))
     else:
         if sets:
@@ -375,6 +423,8 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"{'':<18} " + ", ".join(f"{k} {' '.join(v)}" for k, v in rest.items()))
     for name, reason in report["skipped"].items():
         lines.append(f"{name:<18} skipped: {reason}")
+    for name, reason in report.get("failed", {}).items():  # reports written before failures were recorded have none
+        lines.append(f"{name:<18} FAILED: {reason}")
     return "\n".join(lines)
 
 

@@ -36,7 +36,7 @@ from ganzoo.specs import MetricNumber, MetricSpec
 from ganzoo.training.callbacks import StepInfo
 
 from .context import EvalContext
-from .evaluate import draw_samples, real_split, run_metrics, select_metrics
+from .evaluate import draw_samples, real_split, run_metrics, select_metrics, warn_failed
 from .rng import own_rng
 
 PREFIX = "eval/"
@@ -132,8 +132,13 @@ class LiveEval:
     def _evaluate(self, info: StepInfo) -> dict[str, float]:
         fake = draw_samples(info.gan, self.n, LIVE_SEED)
         ctx = replace(self.base, fake=fake, protocol={}, _memo={k: v for k, v in self.base._memo.items() if "fake" not in k})
-        results, _, _ = run_metrics(ctx, self.specs)
+        ran = run_metrics(ctx, self.specs, keep_going=True)
         self.base._memo.update({k: v for k, v in ctx._memo.items() if "fake" not in k})
+        if ran.failed:
+            # A metric's bug does not mend itself: training goes on without it, said once.
+            warn_failed(ran.failed, f" at step {info.step}; training goes on, and this run's live evaluation leaves it out from now on")
+            self.specs = [spec for spec in self.specs if spec.name not in ran.failed]
+        results = ran.results
         # None is an undefined value (see run_metrics); it travels as NaN and is logged as null.
         specs = {spec.name: spec for spec in self.specs}
         scalars = {

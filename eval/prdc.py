@@ -13,6 +13,10 @@ Generative Models"), as the reference code (clovaai/generative-evaluation-prdc, 
     density  = 1/(k M) * sum over the M fakes of the number of real balls containing it
     coverage = share of real points whose ball contains at least one fake
 
+Too few samples. A ball's radius is the distance to the k-th *other* point of its set, so a
+set of k points or fewer has none: the metric is skipped (:class:`MetricSkipped`) with the N
+it needs, k + 1 per set (the reference set alone for density/coverage), and the others run.
+
 Exact distances. Membership compares a distance between the sets with a radius measured
 within one, so when a generated point copies a reference point (a memorised image) the two
 are the same distance and the answer hangs on the last bit. ``torch.cdist``'s
@@ -34,6 +38,8 @@ from typing import Iterator
 
 import torch
 
+from .context import MetricSkipped
+
 PR_K = 3  # Kynkaanniemi et al. 2019
 DC_K = 5  # Naeem et al. 2020
 BATCH = 2000  # rows per distance matrix: 2,000 x 10,000 float64 is 160 MB
@@ -42,6 +48,7 @@ CROWDED_ROW = 512  # a row with more pairs to recompute than this is recomputed 
 
 
 def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = PR_K, batch: int = BATCH) -> dict[str, float]:
+    _need_neighbours(k, generated=len(fake), real=len(real))  # both sets have balls
     fake, real = _float64(fake), _float64(real)
     precision = sum(int(inside.any(1).sum()) for inside in _in_balls(fake, real, kth_neighbour_radii(real, k, batch), False, batch))
     recall = sum(int(inside.any(1).sum()) for inside in _in_balls(real, fake, kth_neighbour_radii(fake, k, batch), False, batch))
@@ -49,6 +56,9 @@ def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = PR_K, batc
 
 
 def density_coverage(fake: torch.Tensor, real: torch.Tensor, k: int = DC_K, batch: int = BATCH) -> dict[str, float]:
+    _need_neighbours(k, real=len(real))  # real balls only
+    if not len(fake):
+        raise MetricSkipped("needs at least 1 generated sample; got 0")
     fake, real = _float64(fake), _float64(real)
     inside_count = 0
     covered = torch.zeros(len(real), dtype=torch.bool)
@@ -56,6 +66,15 @@ def density_coverage(fake: torch.Tensor, real: torch.Tensor, k: int = DC_K, batc
         inside_count += int(inside.sum())
         covered |= inside.any(0)
     return {"density": inside_count / (k * len(fake)), "coverage": float(covered.double().mean())}
+
+
+def _need_neighbours(k: int, **sizes: int) -> None:
+    """Skip, naming the N needed, when a set has no k-th other point."""
+    short = {name: n for name, n in sizes.items() if n < k + 1}
+    if short:
+        which = "samples per set" if len(sizes) > 1 else f"{next(iter(sizes))} samples"
+        got = " and ".join(f"{n} {name}" for name, n in sizes.items())
+        raise MetricSkipped(f"needs at least k+1 = {k + 1} {which} (k = {k} nearest neighbours); got {got}")
 
 
 def kth_neighbour_radii(points: torch.Tensor, k: int, batch: int = BATCH) -> torch.Tensor:

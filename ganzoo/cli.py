@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import api, plugins
 from .config import parse_set
-from .errors import GanzooError
+from .errors import GanzooError, first_line
 from .scaffold import new_plugin
 
 EXIT_USAGE = 2
@@ -178,6 +178,8 @@ def _cmd_leaderboard(args) -> int:
     from .bench.publish import write_leaderboard
 
     board = write_leaderboard([Path(d) for d in args.bench_dirs], Path(args.out or args.bench_dirs[0]), rank_by=args.rank_by)
+    for note in board.notes:
+        print(f"ganzoo leaderboard: note: {note}", file=sys.stderr)
     print(board.markdown, end="")
     print("wrote " + ", ".join(str(f) for f in board.files))
     return 0
@@ -319,9 +321,22 @@ def main(argv: list[str] | None = None) -> int:
     except GanzooError as exc:
         print(f"ganzoo {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        # The file system refused a path the user gave (too long, not allowed, not a folder):
+        # the user's to fix, wherever the check was missed.
+        print(f"ganzoo {args.command}: error: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("ganzoo: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _os_error(exc: OSError) -> str:
+    path = str(exc.filename) if exc.filename is not None else None
+    if path is not None and len(path) > 80:
+        path = path[:60] + "..." + path[-17:]
+    reason = exc.strerror or first_line(exc)
+    return f"cannot use {path!r}: {reason}" if path is not None else reason
 
 
 if __name__ == "__main__":

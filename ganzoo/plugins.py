@@ -2,7 +2,11 @@
 
 Loading is lazy and happens once per process. A plugin that fails to import, whose
 hook raises, or that registers a bad or duplicate spec is recorded with its error and
-shown by ``ganzoo plugins`` and as a warning; the other plugins keep working.
+shown by ``ganzoo plugins`` and as a warning; the other plugins keep working. "Fails"
+means any way out of plugin code (:func:`plugin_code`): an exception, ``sys.exit()``, or
+a ``KeyboardInterrupt`` the plugin raised itself; only the user's own Ctrl-C stops
+ganzoo. An entry point that takes more than ``SLOW_IMPORT_SECONDS`` to import is named
+in a warning, since every ganzoo command waits for it.
 
 ``GANZOO_LOAD_PLUGINS`` controls third-party loading: unset loads all; an empty value
 loads none; a comma-separated list loads only those entry-point names.
@@ -13,13 +17,18 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import signal
+import threading
+import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import pluggy
 
 from . import hookspecs
-from .errors import GanzooError
+from .errors import GanzooError, first_line
 from .registry import Registry
 from .specs import DatasetSpec, MetricNumber, MetricSpec, ModelSpec, SpecError
 
@@ -37,10 +46,83 @@ DEFAULT_PLUGINS = (
 )
 
 ENV_LOAD = "GANZOO_LOAD_PLUGINS"
+SLOW_IMPORT_SECONDS = 5.0  # an entry point slower than this to import is named in a warning
 
 
 class PluginWarning(UserWarning):
-    """A plugin could not be loaded or registered something invalid."""
+    """A plugin could not be loaded, registered something invalid, is slow to import, or its code failed."""
+
+
+class PluginFault(Exception):
+    """Plugin code failed: raised an exception, called ``sys.exit()`` or raised ``KeyboardInterrupt`` itself.
+
+    The message is one line describing what happened; ``original`` is what the plugin raised.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        self.original = original
+        super().__init__(describe_failure(original))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``RuntimeError: boom``, ``called sys.exit(3)``, ``KeyboardInterrupt``: one line."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({'' if exc.code is None else repr(exc.code)})"
+    if isinstance(exc, KeyboardInterrupt):
+        return "KeyboardInterrupt (raised by the plugin itself, not by Ctrl-C)"
+    return f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
+
+
+class _SigintWatch:
+    user_interrupted = False
+
+
+@contextmanager
+def _watching_sigint() -> Iterator[_SigintWatch]:
+    """Note whether SIGINT arrives (the user's Ctrl-C) while the block runs; the handler in place still runs.
+
+    Python raises the user's ``KeyboardInterrupt`` from its SIGINT handler, which runs in the
+    main thread only; a ``KeyboardInterrupt`` without a SIGINT was raised by the code itself.
+    """
+    watch = _SigintWatch()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        # No SIGINT is delivered outside the main thread; a handler not set from Python cannot be put back.
+        yield watch
+        return
+
+    def handler(signum, frame):
+        watch.user_interrupted = True
+        if callable(previous):
+            previous(signum, frame)  # the default raises KeyboardInterrupt; the trainer's asks for a stop
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield watch
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def plugin_code(passes: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Run plugin code: any way it fails becomes :class:`PluginFault`, except the ``passes`` types.
+
+    Caught: every exception, ``SystemExit`` and a ``KeyboardInterrupt`` the code raised
+    itself. The user's Ctrl-C (a SIGINT during the block) still interrupts.
+    """
+    with _watching_sigint() as watch:
+        try:
+            yield
+        except passes:
+            raise
+        except KeyboardInterrupt:
+            if watch.user_interrupted:
+                raise
+            raise PluginFault(KeyboardInterrupt()) from None
+        except BaseException as exc:
+            raise PluginFault(exc) from exc
 
 
 @dataclass
@@ -132,9 +214,10 @@ def load_plugins() -> None:
     ganzoo_dist = ("ganzoo", ganzoo_version())
     for module_name in DEFAULT_PLUGINS:
         try:
-            _add(importlib.import_module(module_name), module_name, ganzoo_dist)
-        except Exception as exc:  # a broken built-in must not hide the rest
-            _broken(module_name, f"failed to import: {type(exc).__name__}: {exc}", ganzoo_dist)
+            with plugin_code():
+                _add(importlib.import_module(module_name), module_name, ganzoo_dist)
+        except PluginFault as fault:  # a broken built-in must not hide the rest
+            _broken(module_name, f"failed to import: {fault}", ganzoo_dist)
 
     wanted = os.environ.get(ENV_LOAD)
     allowed = None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
@@ -147,10 +230,24 @@ def load_plugins() -> None:
             if dist and seen and seen != dist[0]:
                 _broken(f"{ep.name} ({dist[0]})", f"entry point name {ep.name!r} is used by both {seen} and {dist[0]}; only {seen} was loaded", dist)
             continue  # otherwise the same distribution is visible twice on sys.path
-        try:
+        _load_entry_point(ep, dist)
+
+
+def _load_entry_point(ep: importlib.metadata.EntryPoint, dist: tuple[str, str] | None) -> None:
+    """Import and register one third-party plugin; any failure is recorded against it."""
+    start = time.perf_counter()
+    try:
+        with plugin_code():
             _add(ep.load(), ep.name, dist)
-        except Exception as exc:
-            _broken(ep.name, f"failed to import: {type(exc).__name__}: {exc}", dist)
+    except PluginFault as fault:
+        _broken(ep.name, f"failed to import: {fault}", dist)
+    seconds = time.perf_counter() - start
+    if seconds > SLOW_IMPORT_SECONDS:
+        warnings.warn(
+            f"plugin {ep.name} took {seconds:.1f} s to import, and every ganzoo command waits for it "
+            f"(leave it out with {ENV_LOAD}=NAMES, the plugins to load)",
+            PluginWarning, stacklevel=2,
+        )
 
 
 def _plugin_key() -> tuple:
@@ -195,11 +292,12 @@ def _build_registries() -> Registries:
                     _info.registered.setdefault(_registry.kind, []).append(spec.name)
 
             try:
-                call_hook(register=register)
+                with plugin_code(passes=(SpecError,)):
+                    call_hook(register=register)
             except SpecError as exc:  # raised while the hook built a spec: the spec is at fault, not the hook
                 _report(info, f"hook {hook_name} built an invalid spec: {exc}")
-            except Exception as exc:
-                _report(info, f"hook {hook_name} raised {type(exc).__name__}: {exc}")
+            except PluginFault as fault:
+                _report(info, f"hook {hook_name} {fault}" if isinstance(fault.original, SystemExit) else f"hook {hook_name} raised {fault}")
     for name, broken in _load_errors.items():
         infos.setdefault(name, broken)
     _registries = tables
@@ -256,4 +354,7 @@ def describe_distribution(info: PluginInfo) -> str:
     return f"{info.distribution} {info.version}" + (" (built-in)" if info.builtin else "")
 
 
-__all__ = ["pm", "load_plugins", "models", "datasets", "metrics", "plugin_infos", "PluginInfo", "PluginWarning", "DEFAULT_PLUGINS"]
+__all__ = [
+    "pm", "load_plugins", "models", "datasets", "metrics", "plugin_infos", "plugin_code", "PluginInfo", "PluginFault", "PluginWarning",
+    "DEFAULT_PLUGINS",
+]

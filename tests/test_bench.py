@@ -314,15 +314,26 @@ class _BrokenModels:
         register(ganzoo.ModelSpec(name="broken-loss", summary="raises in training", build=self._fails_in_training, config=v.config, presets=v.presets))
 
 
+class _BrokenMetric:
+    @ganzoo.hookimpl
+    def register_metrics(self, register):
+        register(ganzoo.MetricSpec(name="broken-metric", summary="divides by zero", kinds=("vector",), compute=lambda ctx: {"x": 1 / 0}))
+
+
 @pytest.mark.slow
 def test_a_broken_plugin_fails_its_own_entries_and_the_others_still_run(tmp_path, cli, monkeypatch, register_plugin):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
     register_plugin(_BrokenModels(ganzoo.plugins.models().get("vanilla")), "broken-models")
+    register_plugin(_BrokenMetric(), "broken-metric")
     code, _, err = cli("bench", "--models", "broken-builder,broken-loss,vanilla", "--datasets", "ring8", "--seeds", "1", *TINY,
                        "--wandb", "off", "--out", str(tmp_path / "b"))
     assert "Traceback" not in err
-    assert "skip broken-builder on ring8: its builder raised KeyError: 'oops'" in err
+    assert "skip broken-builder on ring8: model broken-builder (plugin broken-models) could not be built with " in err
+    assert "KeyError: 'oops'" in err
     assert "failed: KeyError: 'a bug in the plugin'" in err
+    # A metric that fails: its line under the entry; the entry's other numbers are stored.
+    assert "  metric broken-metric failed (plugin broken-metric: ZeroDivisionError: division by zero)" in err
+    assert store_rows(tmp_path / "b", "SELECT count(*) FROM results WHERE model = 'vanilla' AND metric = 'modes'") == [(1,)]
     assert code != 0  # the bench says an entry failed
     board = (tmp_path / "b" / "leaderboard.md").read_text()
     assert "| vanilla |" in board and "| broken-" not in board
@@ -377,3 +388,82 @@ def test_rows_of_one_model_that_differ_in_evaluation_n_or_recipe_say_so():
         "vanilla (recipe aaaaaaaa, N=1000)", "vanilla (recipe aaaaaaaa, N=300)", "vanilla (recipe bbbbbbbb, N=300)"]
     (alone,) = group_rows([row("a", 1000, "aaaaaaaa11"), row("b", 1000, "aaaaaaaa11", seed=1)])["ring8"]
     assert row_label(alone) == "vanilla" and alone.seeds == [0, 1]
+
+
+def test_a_batch_larger_than_the_dataset_is_a_skip_at_planning(tmp_path, cli):
+    # vanilla's 2-D preset batch is 256; 100 points cannot fill one batch. Planning trains nothing.
+    code, out, err = cli("bench", "--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--set", "data.n=100", "--wandb", "off",
+                         "--out", str(tmp_path / "b"))
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[0] == (
+        "skip vanilla on ring8: its batch size 256 (the model's preset for ring8) is larger than the 100 samples of the dataset; "
+        "give the dataset at least 256 samples"
+    )
+    assert "nothing to run" in err.splitlines()[1] and not (tmp_path / "b").exists()
+
+
+# -- a results store is data: the leaderboard reads only inside its bench folders (issue 14) --------
+
+def _stored_bench(folder, runs: list[str]):
+    """A bench folder whose store holds one vanilla/ring8 row per run path in ``runs`` (nothing trained)."""
+    from ganzoo.bench.store import Entry, Store
+
+    folder.mkdir(exist_ok=True)
+    store = Store(folder)
+    for seed, run in enumerate(runs):
+        entry = Entry(run=run, model="vanilla", dataset="ring8", seed=seed, kimg=1.0, steps=4, batch_size=256, config_hash="abc",
+                      config={}, eval_protocol={"n_generated": 300, "n_real": 300}, train_seconds=1.0, eval_seconds=1.0,
+                      params={"G": 10}, ganzoo_version="test")
+        store.put(entry, [("mixture-modes", "modes", 8.0)])
+    return folder
+
+
+def test_the_leaderboard_reads_pictures_only_inside_its_bench_folders(tmp_path, cli):
+    import base64
+
+    secret = b"SECRET-PICTURE-OUTSIDE-THE-BENCH"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "final.png").write_bytes(secret)
+    (outside / "metrics.jsonl").write_text('{"step": 1, "kimg": 0.5, "eval/modes": 3}\n')
+    bench = tmp_path / "b"
+    bench.mkdir()
+    (bench / "runs").mkdir()
+    (bench / "runs" / "linked").symlink_to(outside, target_is_directory=True)  # a run folder that is a link out
+    (bench / "runs" / "own").mkdir()
+    (bench / "runs" / "own" / "final.png").symlink_to(outside / "final.png")  # a picture that is a link out
+    _stored_bench(bench, ["../outside", str(outside), "runs/linked", "runs/own"])
+    code, out, err = cli("leaderboard", str(bench), "--out", str(tmp_path / "board"))
+    assert code == 0 and "Traceback" not in err, err
+    page = (tmp_path / "board" / "leaderboard.html").read_text()
+    assert base64.b64encode(secret).decode() not in page and "No live evaluation scalars" in page
+    notes = [line for line in err.splitlines() if line.startswith("ganzoo leaderboard: note: left out")]
+    assert len(notes) == 4 and all("outside the bench folder" in line for line in notes), err
+    assert "run '../outside'" in notes[0] and "| vanilla |" in out  # the numbers are still shown
+
+
+def test_a_damaged_store_or_an_unwritable_out_is_one_line_and_exit_2(tmp_path, cli):
+    other = tmp_path / "other"
+    other.mkdir()
+    with sqlite3.connect(other / STORE_FILE) as db:
+        db.execute("CREATE TABLE results (run TEXT, score REAL)")
+        db.execute("INSERT INTO results VALUES ('x', 1.0)")
+    code, _, err = cli("leaderboard", str(other), "--out", str(tmp_path / "o1"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "has another schema (no column metric, source" in err
+
+    for column, value, message in [
+        ("value", "'abc'", "has value = 'abc', not a number"),
+        ("seed", "1.5", "has seed = 1.5, not a whole number"),
+        ("config_json", "'{not json'", "has a config_json that is not JSON"),
+        ("params_json", "'{\"G\": \"ten\"}'", "not counts"),
+    ]:
+        bench = _stored_bench(tmp_path / f"bad-{column}", ["runs/a"])
+        with sqlite3.connect(bench / STORE_FILE) as db:
+            db.execute(f"UPDATE results SET {column} = {value}")
+        code, _, err = cli("leaderboard", str(bench), "--out", str(tmp_path / "o2"))
+        assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert "row 'runs/a'/'modes' " in err and message in err and "the store is damaged" in err
+
+    good = _stored_bench(tmp_path / "good", ["runs/a"])
+    code, _, err = cli("leaderboard", str(good), "--out", "/proc/self")
+    assert code == 2 and err.strip().startswith("ganzoo leaderboard: error: --out /proc/self: cannot write leaderboard.md there")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
@@ -123,3 +124,109 @@ def test_evaluation_samples_from_the_ema_generator_when_there_is_one():
         gan.networks["G_ema"].b.fill_(5.0)
     z = torch.randn(1500, 2, generator=torch.Generator().manual_seed(4))
     assert torch.allclose(draw_samples(gan, 1500, seed=4), z + 5.0)
+
+
+class _FailingMetrics:
+    """A metric plugin with three metrics that fail in three ways, and one that works."""
+
+    @ganzoo.hookimpl
+    def register_metrics(self, register):
+        def boom(ctx):
+            raise RuntimeError("boom\nsecond line")
+
+        def exits(ctx):
+            sys.exit(7)
+
+        def interrupts(ctx):
+            raise KeyboardInterrupt
+
+        for name, compute in (("boom", boom), ("exits", exits), ("interrupts", interrupts)):
+            register(ganzoo.MetricSpec(name, f"fails: {name}", ("vector",), compute, live=True))
+        register(ganzoo.MetricSpec("fine", "works", ("vector",), lambda ctx: {"fine": 1.0}, live=True))
+
+
+FAILED = {
+    "boom": "plugin failing-metrics: RuntimeError: boom",
+    "exits": "plugin failing-metrics: called sys.exit(7)",
+    "interrupts": "plugin failing-metrics: KeyboardInterrupt (raised by the plugin itself, not by Ctrl-C)",
+}
+
+
+def _main(*args: str) -> tuple[int, str, str]:
+    """``ganzoo ARGS`` in-process with warnings shown as the command shows them."""
+    import contextlib
+    import io
+    import warnings
+
+    from ganzoo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        warnings.simplefilter("always")
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_metric_that_fails_in_any_way_is_recorded_and_the_others_run(register_plugin):
+    from ganzoo import plugins
+    from ganzoo.eval.context import EvalContext
+    from ganzoo.eval.evaluate import run_metrics
+
+    register_plugin(_FailingMetrics(), "failing-metrics")
+    info = plugins.datasets().get("ring8").build({"n": 64, "seed": 0}).info
+    specs = [plugins.metrics().get(n) for n in ("boom", "exits", "fine", "interrupts", "mixture-modes")]
+    ran = run_metrics(EvalContext(info, torch.randn(32, 2), torch.randn(32, 2), use_cache=False), specs)
+    assert ran.failed == FAILED and set(ran.results) == {"fine", "mixture-modes"} and ran.results["fine"] == {"fine": 1.0}
+
+    def user_error(ctx):
+        raise ganzoo.GanzooError("weights missing")
+
+    spec = ganzoo.MetricSpec("needs-weights", "s", ("vector",), user_error)
+    ctx = EvalContext(info, torch.randn(8, 2), torch.randn(8, 2), use_cache=False)
+    with pytest.raises(ganzoo.GanzooError, match="weights missing"):  # the user's to fix: the command stops
+        run_metrics(ctx, [spec])
+    assert run_metrics(ctx, [spec], keep_going=True).failed == {"needs-weights": "GanzooError: weights missing"}
+
+
+@pytest.mark.slow
+def test_ganzoo_eval_reports_failed_metrics_in_one_line_each(register_plugin, ring_run):
+    register_plugin(_FailingMetrics(), "failing-metrics")
+    code, out, err = _main("eval", str(ring_run.path), "--n", "200")
+    assert code == 0 and "Traceback" not in err, err
+    report = json.loads((ring_run.path / "eval.json").read_text())
+    assert report["failed"] == FAILED and {"fine", "mixture-modes", "mixture-prdc"} <= set(report["metrics"])
+    for name, reason in FAILED.items():
+        assert f"ganzoo: warning: metric {name} failed ({reason})" in err.splitlines()
+        assert f"{name:<18} FAILED: {reason}" in out.splitlines()
+    code, out, err = _main("eval", str(ring_run.path), "--n", "200", "--metrics", "boom", "--json")
+    assert code == 0 and json.loads(out)["failed"] == {"boom": FAILED["boom"]} and "metric boom failed" in err
+
+
+@pytest.mark.parametrize("fake, real, metric, reason", [
+    (3, 50, "precision_recall", "needs at least k+1 = 4 samples per set (k = 3 nearest neighbours); got 3 generated and 50 real"),
+    (50, 2, "precision_recall", "needs at least k+1 = 4 samples per set (k = 3 nearest neighbours); got 50 generated and 2 real"),
+    (50, 5, "density_coverage", "needs at least k+1 = 6 real samples (k = 5 nearest neighbours); got 5 real"),
+])
+def test_knn_metrics_skip_naming_the_n_they_need(fake, real, metric, reason):
+    from ganzoo.eval import prdc
+    from ganzoo.eval.context import MetricSkipped
+
+    with pytest.raises(MetricSkipped) as caught:
+        getattr(prdc, metric)(torch.randn(fake, 2), torch.randn(real, 2))
+    assert str(caught.value) == reason
+    # At exactly k + 1 there is a k-th other point: the metric runs.
+    k = prdc.PR_K if metric == "precision_recall" else prdc.DC_K
+    assert set(getattr(prdc, metric)(torch.randn(k + 1, 2), torch.randn(k + 1, 2)))
+
+
+@pytest.mark.slow
+def test_eval_at_small_n_skips_the_knn_metrics_in_one_line_and_runs_the_others(cli, ring_run):
+    code, out, err = cli("eval", str(ring_run.path), "--n", "4")
+    assert code == 0 and "Traceback" not in err, err
+    report = json.loads((ring_run.path / "eval.json").read_text())
+    # Precision/recall (k = 3) has its 4 per set; density/coverage (k = 5) would need 6 real samples.
+    assert report["skipped"]["mixture-prdc"] == "needs at least k+1 = 6 real samples (k = 5 nearest neighbours); got 4 real"
+    assert "mixture-modes" in report["metrics"] and "mixture-prdc       skipped: needs at least k+1" in out
+    for n_real in ("0", "1", "-3"):
+        code, _, err = cli("eval", str(ring_run.path), "--n", "50", "--n-real", n_real)
+        assert code == 2 and err.strip() == f"ganzoo eval: error: bad --n-real {n_real} (valid: 2 to 100000)"

@@ -108,8 +108,8 @@ def test_evaluation_leaves_the_callers_random_state_alone():
     ctx = EvalContext(dataset.info, dataset.x[:64], dataset.x[64:128], dataset.x[128:192], use_cache=False)
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    results, skipped, _ = run_metrics(ctx, specs)
-    assert set(results) == {s.name for s in specs} and not skipped
+    ran = run_metrics(ctx, specs)
+    assert set(ran.results) == {s.name for s in specs} and not ran.skipped and not ran.failed
     assert torch.equal(torch.get_rng_state(), before)
 
 
@@ -132,3 +132,33 @@ def test_a_copied_run_folder_keeps_comparing_against_its_best(tmp_path):
     copy.save_checkpoint({**copy.load_checkpoint("best"), "step": 999}, "last")
     shutil.copy(copy.checkpoint_dir / "best.json", copy.checkpoint_dir / "last.json")
     assert copy.checkpoint_record("last") is None and copy.checkpoint_step("last") == 999
+
+
+@pytest.mark.slow
+def test_a_live_metric_that_fails_is_left_out_and_training_goes_on(tmp_path, register_plugin):
+    import sys
+    import warnings
+
+    from ganzoo import plugins
+
+    class Failing:
+        @ganzoo.hookimpl
+        def register_metrics(self, register):
+            def exits(ctx):
+                sys.exit(1)
+
+            register(ganzoo.MetricSpec("exits-live", "calls sys.exit", ("vector",), exits, live=True))
+
+    register_plugin(Failing(), "failing-live")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = ganzoo.train("vanilla", "ring8", steps=6, out=tmp_path / "r", log_every=2, eval_every=2, eval_n=200,
+                           set={"width": 16, "depth": 1, "data.n": 512}, batch_size=64, progress=False)
+    assert run.result.step == 6 and not run.interrupted
+    live = [r for r in run.metrics() if "eval/modes" in r]
+    assert [r["step"] for r in live] == [2, 4, 6]
+    lines = [str(w.message) for w in caught if issubclass(w.category, plugins.PluginWarning)]
+    assert lines == [
+        "metric exits-live failed (plugin failing-live: called sys.exit(1)) at step 2; "
+        "training goes on, and this run's live evaluation leaves it out from now on"
+    ]

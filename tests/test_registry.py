@@ -204,6 +204,9 @@ def test_entry_point_plugins_load_and_broken_ones_are_isolated(tmp_path):
         def register_modles(register):
             pass
     """)
+    # Plugins that leave by other doors than an exception: sys.exit() and their own KeyboardInterrupt.
+    _fake_distribution(tmp_path, "ganzoo-exits", "ganzoo_exits_mod", "import sys\nsys.exit(3)\n")
+    _fake_distribution(tmp_path, "ganzoo-interrupts", "ganzoo_interrupts_mod", "raise KeyboardInterrupt\n")
     # A second distribution using an entry-point name that is already taken.
     clash = tmp_path / "clash"
     clash.mkdir()
@@ -213,7 +216,11 @@ def test_entry_point_plugins_load_and_broken_ones_are_isolated(tmp_path):
     assert "ganzoo-typo" in result.stdout and "implements no known hook" in result.stdout and "register_modles" in result.stdout
     assert "entry point name 'ganzoo-good' is used by both ganzoo-good and ganzoo-clash" in result.stdout
     assert "models: good-gan" in result.stdout and "models: vanilla" in result.stdout
-    assert result.stdout.splitlines()[-1].endswith(" 3 broken")  # import error, unknown hook, entry-point clash
+    assert "ganzoo-exits 1.2.3]" in result.stdout and "BROKEN: failed to import: called sys.exit(3)" in result.stdout
+    assert "BROKEN: failed to import: KeyboardInterrupt (raised by the plugin itself, not by Ctrl-C)" in result.stdout
+    assert result.stdout.splitlines()[-1].endswith(" 5 broken")  # import error, unknown hook, entry-point clash, exit, interrupt
+    models = _ganzoo(tmp_path, "models", extra_path=clash)
+    assert models.returncode == 0 and "good-gan" in models.stdout and "vanilla" in models.stdout
 
     only_builtins = _ganzoo(tmp_path, "models", env_extra={plugins.ENV_LOAD: ""})
     assert "good-gan" not in only_builtins.stdout and "vanilla" in only_builtins.stdout
@@ -259,9 +266,9 @@ def test_builders_that_fail_or_describe_data_badly_are_one_line_errors_before_an
             register(ganzoo.DatasetSpec(name="tensor-extra", summary="info that is not JSON", kind="vector", build=build))
 
     register_plugin(Fragile(), "fragile")
-    with pytest.raises(GanzooError, match=r"model fragile could not be built with size=1: RuntimeError: not enough memory for 10\^12 units$"):
+    with pytest.raises(GanzooError, match=r"model fragile \(plugin fragile\) could not be built with size=1: RuntimeError: not enough memory for 10\^12 units$"):
         ganzoo.train("fragile", "ring8", out=tmp_path / "a", progress=False)
-    with pytest.raises(GanzooError, match="dataset tensor-extra could not be built .*TypeError"):
+    with pytest.raises(GanzooError, match="dataset tensor-extra \\(plugin fragile\\) could not be built .*TypeError"):
         ganzoo.train("vanilla", "tensor-extra", out=tmp_path / "b", progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
@@ -287,3 +294,115 @@ def test_hooks_are_called_through_pluggy_once_per_plugin(register_plugin):
     implementers = [impl.plugin_name for impl in plugins.pm.hook.register_models.get_hookimpls()]
     assert sorted(names[0] for names in model_calls) == sorted(implementers) and all(len(names) == 1 for names in model_calls)
     assert {hook for hook, _ in calls} == {"register_models", "register_datasets", "register_metrics"}
+
+
+# -- every way a plugin can fail (issue 14) ------------------------------------------------------
+
+class _Exits:
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        sys.exit(4)
+
+
+class _Interrupts:
+    @ganzoo.hookimpl
+    def register_datasets(self, register):
+        raise KeyboardInterrupt  # the plugin's own, not the user's Ctrl-C
+
+
+class _Good:
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        register(_spec("still-works"))
+
+
+def test_a_hook_that_exits_or_raises_keyboardinterrupt_is_recorded_and_the_others_work(register_plugin):
+    register_plugin(_Exits(), "exits")
+    register_plugin(_Interrupts(), "interrupts")
+    register_plugin(_Good(), "good")
+    with pytest.warns(plugins.PluginWarning) as caught:
+        assert "still-works" in plugins.models() and "vanilla" in plugins.models() and "ring8" in plugins.datasets()
+    infos = {i.name: i for i in plugins.plugin_infos()}
+    assert infos["exits"].errors == ["hook register_models called sys.exit(4)"]
+    assert infos["interrupts"].errors == ["hook register_datasets raised KeyboardInterrupt (raised by the plugin itself, not by Ctrl-C)"]
+    assert infos["good"].ok and infos["good"].registered == {"model": ["still-works"]}
+    assert any("plugin exits: hook register_models called sys.exit(4)" in str(w.message) for w in caught)
+
+
+class _EntryPoint:
+    """What ``load_plugins`` reads of an ``importlib.metadata.EntryPoint``."""
+
+    def __init__(self, name, load):
+        self.name, self.load = name, load
+
+
+@pytest.mark.parametrize("load, error", [
+    (lambda: sys.exit(3), "failed to import: called sys.exit(3)"),
+    (lambda: sys.exit(), "failed to import: called sys.exit()"),
+    (lambda: (_ for _ in ()).throw(KeyboardInterrupt()), "failed to import: KeyboardInterrupt (raised by the plugin itself, not by Ctrl-C)"),
+    (lambda: (_ for _ in ()).throw(GeneratorExit("odd")), "failed to import: GeneratorExit: odd"),
+])
+def test_an_entry_point_that_exits_or_interrupts_at_import_is_recorded(load, error):
+    plugins.load_plugins()
+    try:
+        with pytest.warns(plugins.PluginWarning, match="plugin ganzoo-rude: failed to import"):
+            plugins._load_entry_point(_EntryPoint("ganzoo-rude", load), ("ganzoo-rude", "0.1"))
+        info = plugins._load_errors["ganzoo-rude"]
+        assert info.errors == [error] and (info.distribution, info.version) == ("ganzoo-rude", "0.1")
+        assert not plugins.pm.has_plugin("ganzoo-rude") and "vanilla" in plugins.models()
+    finally:
+        plugins._load_errors.pop("ganzoo-rude", None)
+
+
+def test_a_slow_entry_point_is_named_in_a_warning(monkeypatch):
+    plugins.load_plugins()
+    monkeypatch.setattr(plugins, "SLOW_IMPORT_SECONDS", -1.0)  # every import counts as slow: no clock in the test
+    try:
+        with pytest.warns(plugins.PluginWarning, match=r"^plugin ganzoo-sluggish took [0-9.]+ s to import, .*GANZOO_LOAD_PLUGINS"):
+            plugins._load_entry_point(_EntryPoint("ganzoo-sluggish", lambda: _Good()), ("ganzoo-sluggish", "0.1"))
+        assert "still-works" in plugins.models()  # slow is not broken
+    finally:
+        if plugins.pm.has_plugin("ganzoo-sluggish"):
+            plugins.pm.unregister(name="ganzoo-sluggish")
+        plugins._dists.pop("ganzoo-sluggish", None)
+
+
+def test_the_users_ctrl_c_still_interrupts_plugin_code(register_plugin):
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with plugins.plugin_code():
+            signal.raise_signal(signal.SIGINT)  # a real SIGINT, as the terminal sends on Ctrl-C
+            sum(range(1000))  # the handler runs between bytecodes
+    assert signal.getsignal(signal.SIGINT) is before
+
+    class CtrlC:
+        @ganzoo.hookimpl
+        def register_models(self, register):
+            signal.raise_signal(signal.SIGINT)
+            sum(range(1000))
+
+    register_plugin(CtrlC(), "ctrl-c")
+    with pytest.raises(KeyboardInterrupt):
+        plugins.models()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda info, c: sys.exit(5), "called sys.exit(5)"),
+    (lambda info, c: {}["missing"], "KeyError: 'missing'"),
+    (lambda info, c: (_ for _ in ()).throw(KeyboardInterrupt()), "KeyboardInterrupt (raised by the plugin itself, not by Ctrl-C)"),
+    (lambda info, c: None, "AttributeError: 'NoneType' object has no attribute 'to'"),
+])
+def test_a_builder_that_fails_in_any_way_is_one_line_naming_model_and_plugin(register_plugin, cli, tmp_path, build, message):
+    class Rude:
+        @ganzoo.hookimpl
+        def register_models(self, register):
+            register(ganzoo.ModelSpec(name="rude", summary="fails to build", build=build, config={"size": ganzoo.Param(1)}))
+
+    register_plugin(Rude(), "rude-plugin")
+    code, out, err = cli("run", "--model", "rude", "--dataset", "ring8", "--set", "data.n=64", "--out", str(tmp_path / "r"))
+    assert code == 2 and "Traceback" not in err, err
+    assert err.strip() == f"ganzoo run: error: model rude (plugin rude-plugin) could not be built with size=1: {message}"
+    assert not (tmp_path / "r").exists()

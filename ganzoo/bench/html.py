@@ -71,19 +71,68 @@ def _pyplot():
     return plt
 
 
-def live_curves(group: Group) -> dict[str, list[tuple[float, float]]]:
+class Files:
+    """The run files the page reads, each only from inside the bench folder whose store names its run.
+
+    A results store is data, and a crafted one could name any path as a run (``../..``, an
+    absolute path, a symlink leading out): the page would inline whatever picture lies there.
+    So the run folder and every file read from it must resolve inside the bench folder; what
+    does not is left out, with one line in ``notes`` (shown on the page and by the command).
+    """
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def _refuse(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def folder(self, run: dict) -> RunFolder | None:
+        """The run's folder, or ``None`` (noted) when the store's path for it leads outside its bench folder."""
+        bench, name = Path(run["bench"]), run["run"]
+        relative = Path(name)
+        if relative.is_absolute() or ".." in relative.parts or not self._inside(bench / relative, bench):
+            self._refuse(f"left out the pictures and curves of run {name!r} in {bench}: its path leads outside the bench folder")
+            return None
+        return RunFolder(bench / relative)
+
+    def readable(self, run: dict, path: Path) -> bool:
+        """Whether ``path`` (a file of the run's folder) exists and resolves inside the run's bench folder."""
+        if not path.is_file():
+            return False
+        if not self._inside(path, Path(run["bench"])):
+            self._refuse(f"left out {path} of run {run['run']!r}: it is a link leading outside the bench folder {run['bench']}")
+            return False
+        return True
+
+    @staticmethod
+    def _inside(path: Path, bench: Path) -> bool:
+        try:
+            return path.resolve().is_relative_to(bench.resolve())
+        except (OSError, RuntimeError):  # a symlink loop
+            return False
+
+    def runs(self, group: Group) -> list[tuple[dict, RunFolder]]:
+        """The group's runs by seed, with the folders that may be read."""
+        pairs = [(run, self.folder(run)) for run in sorted(group.runs, key=lambda r: r["seed"])]
+        return [(run, folder) for run, folder in pairs if folder is not None]
+
+
+def live_curves(group: Group, files: Files) -> dict[str, list[tuple[float, float]]]:
     """``{metric: [(kimg, mean over seeds)]}`` from the runs' live evaluation lines."""
     per_point: dict[str, dict[float, list[float]]] = {}
-    for run_dir in group.run_dirs():
-        for record in RunFolder(run_dir).metrics():
+    for run, folder in files.runs(group):
+        if not files.readable(run, folder.metrics_log):
+            continue
+        for record in folder.metrics():
             for key, value in record.items():
                 if key.startswith(LIVE_PREFIX) and value is not None:
                     per_point.setdefault(key.removeprefix(LIVE_PREFIX), {}).setdefault(round(record["kimg"], 3), []).append(value)
     return {m: sorted((k, statistics.fmean(v)) for k, v in pts.items()) for m, pts in per_point.items()}
 
 
-def curves_png(groups: list[Group], dataset: str) -> bytes | None:
-    curves = {row_label(g): live_curves(g) for g in groups if not g.is_real}
+def curves_png(groups: list[Group], dataset: str, files: Files) -> bytes | None:
+    curves = {row_label(g): live_curves(g, files) for g in groups if not g.is_real}
     metrics = sorted({m for c in curves.values() for m in c})
     if not metrics:
         return None
@@ -154,9 +203,9 @@ def _img(png: bytes, alt: str, css: str = "") -> str:
     return f'<img{css} alt="{html.escape(alt)}" src="{data_uri(png)}">'
 
 
-def _dataset_section(dataset: str, groups: list[Group]) -> str:
+def _dataset_section(dataset: str, groups: list[Group], files: Files) -> str:
     parts = [f"<h2>{html.escape(dataset)}</h2>", f'<p class="note">{html.escape(ranking_text(groups))}</p>', _table(groups)]
-    curves = curves_png(groups, dataset)
+    curves = curves_png(groups, dataset, files)
     parts.append("<h3>Metrics against kimg</h3>")
     parts.append(_img(curves, f"{dataset} curves") if curves else '<p class="note">No live evaluation scalars in these runs (trained without --eval-every).</p>')
     coverage = coverage_png(groups, dataset)
@@ -166,10 +215,13 @@ def _dataset_section(dataset: str, groups: list[Group]) -> str:
     for g in groups:
         if g.is_real:
             continue
-        folder = RunFolder(g.run_dirs()[0])
+        first = files.runs(g)[:1]
+        if not first:
+            continue
+        run, folder = first[0]
         final = folder.final_picture
-        vector = vector or _kind(folder) == "vector"
-        if final.is_file():
+        vector = vector or _kind(folder, run, files) == "vector"
+        if files.readable(run, final):
             caption = f"{row_label(g)}, {fmt(g.kimg)} kimg, seed {g.seeds[0]}"
             css = " class=scatter" if vector else " class=grid"
             figures.append(f"<figure>{_img(final.read_bytes(), caption, css)}<figcaption>{html.escape(caption)}</figcaption></figure>")
@@ -179,7 +231,9 @@ def _dataset_section(dataset: str, groups: list[Group]) -> str:
     return "<section>" + "\n".join(parts) + "</section>"
 
 
-def _kind(folder: RunFolder) -> str | None:
+def _kind(folder: RunFolder, run: dict, files: Files) -> str | None:
+    if not files.readable(run, folder.dataset_info_file):
+        return None
     try:
         info = folder.read_dataset_info()
     except GanzooError:
@@ -187,9 +241,12 @@ def _kind(folder: RunFolder) -> str | None:
     return info.kind if info else None
 
 
-def render_html(groups: dict[str, list[Group]], sources: list[Path], markdown_text: str) -> str:
+def render_html(groups: dict[str, list[Group]], sources: list[Path], markdown_text: str, files: Files | None = None) -> str:
+    """The page; ``files`` (a :class:`Files`) collects notes on run files left out."""
+    files = files if files is not None else Files()
     intro = [line for line in markdown_text.splitlines()[2:4]]  # the two lines that state the protocol
-    sections = "\n".join(_dataset_section(d, gs) for d, gs in groups.items())
+    sections = "\n".join(_dataset_section(d, gs, files) for d, gs in groups.items())
+    intro += files.notes
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ganzoo leaderboard</title><style>{STYLE}</style></head>
 <body>

@@ -81,9 +81,6 @@ class Group:
         vals = [r[key] for r in self.runs if r.get(key) is not None]
         return statistics.fmean(vals) if vals else None
 
-    def run_dirs(self) -> list[Path]:
-        return [Path(r["bench"]) / r["run"] for r in sorted(self.runs, key=lambda r: r["seed"])]
-
 
 def fmt(v: float | None) -> str:
     if v is None:

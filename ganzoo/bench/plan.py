@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from .. import plugins
 from ..config import RunConfig
-from ..errors import GanzooError, first_line
+from ..errors import GanzooError
 from ..model import Phase
 from ..run.build import build
 from ..run.config import MAX_SEED, make_run_config
@@ -121,7 +121,8 @@ def plan(
     """The entries to run, and one line for each (model, dataset) that cannot train together.
 
     Options that are wrong for a model (a ``--set`` key it does not have) are errors, not
-    skips: they are the user's to fix. A model whose builder refuses the data is a skip.
+    skips: they are the user's to fix. A model whose builder refuses the data is a skip, and
+    so is one whose batch (its preset for the data) is larger than the dataset.
     """
     from ..eval.evaluate import DEFAULT_N
 
@@ -133,12 +134,15 @@ def plan(
             base = make_run_config(model, dataset, sets=sets, device="cpu")
             try:
                 with _quiet_rng():
-                    gan, _ = build(base, device)
-            except GanzooError as exc:
+                    gan, data = build(base, device)
+            except GanzooError as exc:  # a builder's failure of any kind arrives as one (ganzoo.run.build)
                 skipped.append(f"skip {model} on {dataset}: {exc}")
                 continue
-            except Exception as exc:  # a plugin's bug: that model is skipped, the others still run
-                skipped.append(f"skip {model} on {dataset}: its builder raised {type(exc).__name__}: {first_line(exc)}")
+            if base.batch_size > len(data):  # the trainer would refuse it, after making the run folder
+                skipped.append(
+                    f"skip {model} on {dataset}: its batch size {base.batch_size} (the model's preset for {base.dataset}) is larger "
+                    f"than the {len(data)} samples of the dataset; give the dataset at least {base.batch_size} samples"
+                )
                 continue
             steps = steps_for_kimg(gan.objective.phases, base.batch_size, kimg)
             schedule = live_schedule(steps)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import GanzooError
+from ..errors import GanzooError, first_line
 from ..files import atomic_write_text
-from .html import render_html
+from .html import Files, render_html
 from .leaderboard import Group, csv_table, group_rows, markdown
 from .store import read_stores
 
@@ -23,6 +23,7 @@ class Leaderboard:
     rows: list[list[Any]]
     markdown: str
     files: list[Path]
+    notes: list[str]  # run files the page left out, one line each (see ganzoo.bench.html.Files)
 
 
 
@@ -46,7 +47,14 @@ def write_leaderboard(bench_dirs: list[Path], out: Path, html: bool = True, rank
     writer = csv.writer(buffer)
     writer.writerow(columns)
     writer.writerows([["" if v is None else v for v in r] for r in table])
-    files = [atomic_write_text(out / "leaderboard.md", text), atomic_write_text(out / "leaderboard.csv", buffer.getvalue())]
+    pages = {"leaderboard.md": text, "leaderboard.csv": buffer.getvalue()}
+    run_files = Files()
     if html:
-        files.append(atomic_write_text(out / "leaderboard.html", render_html(groups, list(bench_dirs), text)))
-    return Leaderboard(groups, columns, table, text, files)
+        pages["leaderboard.html"] = render_html(groups, list(bench_dirs), text, run_files)
+    files = []
+    for name, content in pages.items():
+        try:
+            files.append(atomic_write_text(out / name, content))
+        except OSError as exc:  # a folder one cannot write in (/proc/self, a read-only mount)
+            raise GanzooError(f"--out {out}: cannot write {name} there ({exc.strerror or first_line(exc)}); give a folder you can write to") from None
+    return Leaderboard(groups, columns, table, text, files, run_files.notes)

@@ -154,6 +154,8 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
             sink.log_final({f"final/{k}": v for _, k, v in _metric_rows(report)}, report["protocol"])
         numbers = ", ".join(f"{k} {v:.4g}" for source, k, v in _metric_rows(report) if v is not None and plugins.metric_number(source, k).shown)
         print(f"  {numbers}", file=sys.stderr)
+        for name, reason in report.get("failed", {}).items():  # the others were stored; this one has no numbers
+            print(f"  metric {name} failed ({reason})", file=sys.stderr)
     finally:
         if sink:
             sink.finish()

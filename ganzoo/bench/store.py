@@ -11,6 +11,7 @@ which is how a re-run that trained nothing can be told apart from one that did.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from contextlib import closing
@@ -94,8 +95,15 @@ class Store:
         try:
             with closing(self._connect()) as db, db:
                 db.executescript(SCHEMA)
+                found = {row["name"] for row in db.execute("PRAGMA table_info(results)")}
         except sqlite3.DatabaseError as exc:
             raise GanzooError(f"{self.path}: not a readable results store ({first_line(exc)})") from None
+        missing = [c for c in COLUMNS if c not in found]
+        if missing:
+            raise GanzooError(
+                f"{self.path}: its results table has another schema (no column {', '.join(missing)}); "
+                f"it was not written by this version of ganzoo bench"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -131,14 +139,54 @@ class Store:
             return [dict(r) for r in db.execute("SELECT * FROM trainings ORDER BY rowid")]
 
     def rows(self) -> list[dict[str, Any]]:
-        """Every result row, with the JSON columns decoded and the bench folder it came from."""
-        with closing(self._connect()) as db:
-            rows = [dict(r) for r in db.execute("SELECT * FROM results ORDER BY dataset, model, seed, rowid")]
+        """Every result row, with the JSON columns decoded and the bench folder it came from.
+
+        Each value is checked against its column's type (SQLite stores any value in any
+        column), so a damaged or hand-edited store is one line naming the row, not a crash later.
+        """
+        try:
+            with closing(self._connect()) as db:
+                rows = [dict(r) for r in db.execute(f"SELECT {', '.join(COLUMNS)} FROM results ORDER BY dataset, model, seed, rowid")]
+        except sqlite3.DatabaseError as exc:
+            raise GanzooError(f"{self.path}: not a readable results store ({first_line(exc)})") from None
         for r in rows:
             for key in ("config_json", "eval_protocol_json", "params_json"):
-                r[key.removesuffix("_json")] = json.loads(r.pop(key))
+                try:
+                    r[key.removesuffix("_json")] = json.loads(r.pop(key))
+                except (TypeError, ValueError):
+                    raise GanzooError(f"{self.path}: row {r['run']!r}/{r['metric']!r} has a {key} that is not JSON; the store is damaged") from None
+            _check_row(self.path, r)
             r["bench"] = str(self.path.parent)
         return rows
+
+
+_TEXT = (str,)
+_NUMBER = (int, float)
+# What each column must hold once read (None: NULL allowed).
+ROW_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "run": (_TEXT, False), "metric": (_TEXT, False), "source": (_TEXT, False), "value": (_NUMBER, True),
+    "model": (_TEXT, False), "dataset": (_TEXT, False), "seed": ((int,), False), "kimg": (_NUMBER, False),
+    "steps": ((int,), False), "batch_size": ((int,), False), "config_hash": (_TEXT, False), "config": ((dict,), False),
+    "eval_protocol": ((dict,), False), "train_seconds": (_NUMBER, True), "eval_seconds": (_NUMBER, True),
+    "params": ((dict,), False), "ganzoo_version": (_TEXT, False), "recorded_at": (_TEXT, False),
+}
+
+
+def _check_row(path: Path, row: dict[str, Any]) -> None:
+    for key, (types, nullable) in ROW_TYPES.items():
+        value = row[key]
+        if value is None and nullable:
+            continue
+        bad = isinstance(value, bool) or not isinstance(value, types)
+        if isinstance(value, float) and not math.isfinite(value):
+            bad = True  # an undefined number is stored as NULL
+        if bad:
+            want = {_TEXT: "text", _NUMBER: "a number", (int,): "a whole number", (dict,): "a JSON object"}[types]
+            raise GanzooError(
+                f"{path}: row {row.get('run')!r}/{row.get('metric')!r} has {key} = {value!r:.60}, not {want}; the store is damaged"
+            )
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in row["params"].values()):
+        raise GanzooError(f"{path}: row {row['run']!r}/{row['metric']!r} has params {row['params']!r:.60}, not counts; the store is damaged")
 
 
 def read_stores(bench_dirs: Iterable[Path]) -> list[dict[str, Any]]:

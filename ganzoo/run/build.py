@@ -11,7 +11,7 @@ import torch
 from .. import plugins
 from ..config import RunConfig, resolve
 from ..data import Dataset, DatasetInfo
-from ..errors import GanzooError, first_line
+from ..errors import GanzooError
 from ..model import GAN
 
 
@@ -21,8 +21,9 @@ def build_dataset(config: RunConfig) -> Dataset:
 
 def build_named_dataset(name: str, options: Mapping[str, Any]) -> Dataset:
     """Dataset ``name`` built with resolved ``options`` (a run's ``dataset_config``, or :func:`ganzoo.run.config.dataset_options`)."""
-    spec = plugins.datasets().get(name)
-    with _building(f"dataset {spec.name}", options):
+    registry = plugins.datasets()
+    spec = registry.get(name)
+    with _building(f"dataset {spec.name} (plugin {registry.owner(spec.name)})", options):
         dataset = spec.build(dict(options))
         json.dumps(dataset.info.to_dict())  # it is saved with every run: fail here, not after training
     if dataset.info.kind != spec.kind:
@@ -32,21 +33,25 @@ def build_named_dataset(name: str, options: Mapping[str, Any]) -> Dataset:
 
 @contextmanager
 def _building(what: str, config: Mapping[str, Any]):
-    """Turn a builder's failure on valid-looking options (a size too large for memory, say) into one line."""
+    """Turn any failure of a plugin's builder (a size too large for memory, a bug, even ``sys.exit()``) into one line.
+
+    The builder is plugin code, so the line names the plugin; the cause stays chained for
+    Python callers. A builder's own :class:`GanzooError` is already a one-line message.
+    """
     try:
-        yield
-    except GanzooError:
-        raise
-    except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+        with plugins.plugin_code(passes=(GanzooError,)):
+            yield
+    except plugins.PluginFault as fault:
         options = ", ".join(f"{k}={v}" for k, v in config.items())
-        raise GanzooError(f"{what} could not be built with {options or 'its defaults'}: {type(exc).__name__}: {first_line(exc)}") from None
+        raise GanzooError(f"{what} could not be built with {options or 'its defaults'}: {fault}") from fault.original
 
 
 def build_model(config: RunConfig, info: DatasetInfo, device: torch.device) -> GAN:
     """A freshly initialised GAN for ``config``; its weights depend only on the seed."""
     torch.manual_seed(config.seed)
-    spec = plugins.models().get(config.model)
-    with _building(f"model {spec.name}", config.model_config):
+    registry = plugins.models()
+    spec = registry.get(config.model)
+    with _building(f"model {spec.name} (plugin {registry.owner(spec.name)})", config.model_config):
         return spec.build(info, dict(config.model_config)).to(device)
 
 
@@ -58,6 +63,9 @@ def build(config: RunConfig, device: torch.device) -> tuple[GAN, Dataset]:
 
 def create_model(name: str, info: DatasetInfo, **overrides: Any) -> GAN:
     """Build model ``name`` for data described by ``info``; ``overrides`` are checked against its schema."""
-    spec = plugins.models().get(name)
+    registry = plugins.models()
+    spec = registry.get(name)
     preset = {k: v for k, v in spec.presets.get(info.kind, {}).items() if k in spec.config}
-    return spec.build(info, resolve(spec.config, {**preset, **overrides}, f"model {name}"))
+    config = resolve(spec.config, {**preset, **overrides}, f"model {name}")
+    with _building(f"model {spec.name} (plugin {registry.owner(spec.name)})", config):
+        return spec.build(info, config)
