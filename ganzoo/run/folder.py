@@ -377,7 +377,8 @@ class RunFolder:
         """The JSON beside a checkpoint, when it describes the checkpoint now on disk; else ``None``.
 
         A JSON whose file identity does not match (a copied run folder, an old run) is believed
-        when the checkpoint's own step agrees with it, and its identity is then rewritten. One
+        when the checkpoint's own step agrees with it (checked again at each read until the next
+        checkpoint writes the record anew). One
         left stale by a crash between the two writes is ``None``; one that is damaged (not
         UTF-8, not JSON, fields of the wrong type) is a GanzooError naming it.
         """
@@ -390,11 +391,7 @@ class RunFolder:
                 return None  # stale: a crash came between the checkpoint and its record
         except (CheckpointError, KeyError, TypeError, ValueError):
             return None
-        info["file"] = _file_identity(self.checkpoint_file(name))
-        try:
-            _write(self._checkpoint_info_file(name), json.dumps(info, indent=2) + "\n")
-        except GanzooError:
-            pass  # a read-only copy: believed all the same, checked again next time
+        # Not rewritten here: reading must never change a run folder (the next checkpoint writes it anew).
         return info
 
     def _read_record(self, name: str) -> tuple[dict[str, Any] | None, bool]:
