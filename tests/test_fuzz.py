@@ -178,10 +178,6 @@ DAMAGED_COMMANDS = [
     ["run", "--resume", "{run}", "--steps", "6", "--quiet"],
     ["leaderboard", "{run}"],
 ]
-# Cases that fail today only in RunFolder's readers (ganzoo/run/folder.py), which another
-# branch of issue 14 is hardening: a traceback from reading a garbled config.yaml, a
-# metrics.jsonl that is not lines of JSON objects (on resume), a dataset.json holding a list.
-# Not strict: when that work is merged they pass, and these marks can go.
 
 
 def _damaged_cases() -> list:
@@ -326,3 +322,13 @@ def test_regressions_of_issue_14(world, tmp_path, register_plugin):
     assert code == 2 and "cannot write" in err
     code, _, err = check(["eval", "x" * 5000], world, watched)  # a name over the file system's limit, checked before any use
     assert code == 2 and len(err.strip().splitlines()) == 1 and "over the file system's limit of 255" in err
+    other_schema = tmp_path / "other-schema"
+    other_schema.mkdir()
+    with sqlite3.connect(other_schema / "results.sqlite") as db:
+        db.execute("CREATE TABLE results (run TEXT, something TEXT)")
+    code, _, err = check(["leaderboard", str(other_schema), "--out", str(tmp_path / "board2")], world, watched)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "results.sqlite" in err
+    anchors = tmp_path / "anchors.yaml"
+    anchors.write_text("a: &a {<<: *a}\n")  # a YAML that refers to itself
+    code, _, err = check(["run", "--config", str(anchors), "--out", str(tmp_path / "r2")], world, watched)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "anchors.yaml" in err and not (tmp_path / "r2").exists()
