@@ -23,13 +23,14 @@ comparing against it. It sees the trainer only through :class:`ganzoo.training.c
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from ganzoo.config import RunConfig
 from ganzoo.data import Dataset
-from ganzoo.errors import GanzooError
+from ganzoo.errors import CheckpointError, GanzooError
 from ganzoo.files import atomic_write
 from ganzoo.run.session import CallbackFactory
 from ganzoo.specs import MetricNumber, MetricSpec
@@ -117,6 +118,12 @@ class LiveEval:
                 if key.startswith(PREFIX) and value is not None:
                     self._history.setdefault(key, []).append((record["step"], value))
         self._best = info.folder.checkpoint_record("best")
+        if info.folder.has_checkpoint("best"):
+            try:  # a best.pt that cannot be trusted is said, and replaced at the next live evaluation
+                info.folder.load_checkpoint("best")
+            except CheckpointError as exc:
+                warnings.warn(f"{exc}; it is discarded and replaced at the next live evaluation", UserWarning, stacklevel=2)
+                self._best = None
 
     def after_step(self, info: StepInfo) -> dict[str, float]:
         if info.step % self.every:

@@ -162,3 +162,21 @@ def test_a_live_metric_that_fails_is_left_out_and_training_goes_on(tmp_path, reg
         "metric exits-live failed (plugin failing-live: called sys.exit(1)) at step 2; "
         "training goes on, and this run's live evaluation leaves it out from now on"
     ]
+
+
+@pytest.mark.slow
+def test_a_hostile_best_checkpoint_is_said_in_one_line_and_replaced(tmp_path, cli):
+    run = ganzoo.train("vanilla", "ring8", steps=10, out=tmp_path / "r", log_every=5, eval_every=5, **TINY)
+    best = run.folder.checkpoint_file("best")
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"format": "ganzoo-checkpoint-1", "step": 5, "x": Payload()}, best)
+    code, _, err = cli("run", "--resume", str(run.path), "--steps", "20", "--eval-every", "5", "--quiet")
+    assert code == 0, err
+    warning = [line for line in err.splitlines() if "best.pt" in line]
+    assert len(warning) == 1 and "refusing to load" in warning[0] and "replaced at the next live evaluation" in warning[0]
+    assert "pwned" not in err
+    assert run.folder.load_checkpoint("best")["step"] in (10, 15, 20)  # a real checkpoint again
