@@ -113,7 +113,7 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
 
     rel = str(entry.run_dir.relative_to(out))
     config, folder = entry.config, RunFolder(entry.run_dir)
-    if store.has(rel) and _evaluated_at(folder, config.steps, entry.eval_n):
+    if store.has(rel) and _evaluated_at(folder.read_eval_report(), config.steps, entry.eval_n):
         print("  done earlier: skipped", file=sys.stderr)
         return True
     step = _reached_step(folder, config)
@@ -142,7 +142,7 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
                 print(f"interrupted at step {run.result.step}; checkpoint saved. Run the same ganzoo bench command to continue.", file=sys.stderr)
                 return False
         report = folder.read_eval_report()
-        if not _evaluated_at(folder, config.steps, entry.eval_n):
+        if not _evaluated_at(report, config.steps, entry.eval_n):
             began = time.perf_counter()
             report = evaluate(folder.path, n=entry.eval_n)
             eval_seconds = time.perf_counter() - began
@@ -174,9 +174,8 @@ def _reached_step(folder: RunFolder, config: RunConfig) -> int:
     return folder.checkpoint_step("last") or 0  # none: the same recipe, stopped before its first checkpoint
 
 
-def _evaluated_at(folder: RunFolder, steps: int, n: int) -> bool:
-    """Whether the run's evaluation report scores the final step at the bench's protocol (last checkpoint, N, seed 0)."""
-    report = folder.read_eval_report()
+def _evaluated_at(report: dict[str, Any] | None, steps: int, n: int) -> bool:
+    """Whether a run's evaluation report scores the final step at the bench's protocol (last checkpoint, N, seed 0)."""
     protocol = report.get("protocol") if report else None
     if not isinstance(protocol, dict):
         return False
