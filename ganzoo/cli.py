@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import api, plugins
 from .config import parse_set
-from .errors import GanzooError, first_line
+from .errors import GanzooError, ReportedElsewhere, first_line
 from .scaffold import new_plugin
 
 EXIT_USAGE = 2
@@ -54,7 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--best-metric", metavar="NAME", help="live number that picks checkpoints/best.pt (default: the live metrics' first-ranked number, such as fid)")
     run.add_argument("--wandb", default="off", metavar="MODE", help="also log to Weights & Biases: online, offline (sync later with `wandb sync`) or off (default)")
     run.add_argument("--on-nan", default="stop", metavar="WHAT", help="a non-finite loss: stop (default; exit 2, the last good checkpoint kept) or skip (leave that update out, count it in metrics.jsonl)")
-    run.set_defaults(func=_cmd_run)
+    scale = run.add_argument_group("data-parallel training (torchrun's launcher; see the README's Scaling out)")
+    scale.add_argument("--nproc-per-node", type=int, metavar="N", help="train one model with N processes on this machine (one per GPU, or gloo on CPU); --batch-size is per process")
+    scale.add_argument("--nnodes", type=int, metavar="M", help="machines taking part (each runs the same command; needs --rdzv-endpoint)")
+    scale.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="where the machines meet (a port on one of them)")
+    scale.add_argument("--rdzv-id", metavar="ID", help="a name for the job, the same on every machine (default: from the run folder)")
+    run.set_defaults(func=_cmd_run, parser=run)
 
     bench = sub.add_parser("bench", help="train and evaluate models x datasets x seeds on an equal budget; write the leaderboard",
                            description="Train every (model, dataset, seed) on the same budget of real images seen, evaluate each at one protocol, "
@@ -127,12 +132,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_LAUNCH_OPTIONS = ("nproc_per_node", "nnodes", "rdzv_endpoint", "rdzv_id")
+
+
 def _cmd_run(args) -> int:
+    from .run.launch import check_launch
+
+    processes = check_launch(args.nproc_per_node, args.nnodes, args.rdzv_endpoint)
+    if args.resume and args.nproc_per_node is None and args.nnodes is None and os.environ.get("WORLD_SIZE", "").strip() in ("", "1"):
+        # A data-parallel run resumes with as many processes as it was trained by.
+        from .run.run import load_run
+
+        trained_by = load_run(args.resume).config.world_size
+        if trained_by > 1:
+            args.nproc_per_node, processes = trained_by, trained_by
+    if processes > 1 or (args.nnodes or 1) > 1:
+        return _launch_run(args, processes)
     if args.resume:
-        given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every") if getattr(args, k) is not None]
-        given += ["--set"] * bool(args.set) + ["--download"] * args.download
-        if given:
-            raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device, --on-nan and the --eval-every options)")
+        _check_resume_flags(args)
         run = api.resume(
             args.resume, steps=args.steps, device=args.device, progress=not args.quiet,
             eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb, on_nan=args.on_nan,
@@ -146,8 +163,12 @@ def _cmd_run(args) -> int:
             data_root=args.data_root, download=args.download,
             eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb, on_nan=args.on_nan,
         )
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        return EXIT_INTERRUPTED if run.interrupted else 0  # rank 0 reports
     if run.interrupted:
-        print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {run.path}", file=sys.stderr)
+        again = f" --nproc-per-node {world}" if world > 1 else ""
+        print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {run.path}{again}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if run.result is not None and run.result.skipped:
         print(f"ganzoo run: warning: {run.result.skipped} of {run.result.step} steps had an update left out for a non-finite loss "
@@ -155,6 +176,51 @@ def _cmd_run(args) -> int:
     print(f"run folder: {run.path}")
     print(f"final samples: {run.folder.final_picture}")
     return 0
+
+
+def _launch_run(args, processes: int) -> int:
+    """Check everything here, in one process, then start the ranks (``ganzoo.run.launch``)."""
+    from .run import session
+    from .run.launch import launch
+
+    _check_resume_flags(args)
+    if args.resume:
+        folder, _ = session.existing_run(args.resume, steps=args.steps, device=args.device, world_size=processes)
+    else:
+        folder, _ = session.new_run(
+            args.model, args.dataset, out=args.out, config=args.config, sets=dict(parse_set(item) for item in args.set),
+            steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=args.device,
+            sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+            data_root=args.data_root, download=args.download,
+        )
+        args.out = str(folder.path)  # decided once, here: every rank must name the same folder
+    return launch(_worker_args(args), args.nproc_per_node or 1, args.nnodes or 1, args.rdzv_endpoint, args.rdzv_id, folder.path)
+
+
+def _worker_args(args) -> list[str]:
+    """The ``ganzoo run`` command line each rank runs: every option given, less the launch options."""
+    argv = ["run"]
+    for action in args.parser._actions:
+        dest = action.dest
+        if dest in ("help", *_LAUNCH_OPTIONS) or not action.option_strings:
+            continue
+        value = getattr(args, dest, None)
+        flag = action.option_strings[-1]
+        if isinstance(action, argparse._StoreTrueAction):
+            argv += [flag] if value else []
+        elif isinstance(action, argparse._AppendAction):
+            for item in value or []:
+                argv += [flag, str(item)]
+        elif value is not None and value != action.default:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _check_resume_flags(args) -> None:
+    given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every") if getattr(args, k) is not None]
+    given += ["--set"] * bool(args.set) + ["--download"] * args.download
+    if args.resume and given:
+        raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device, --on-nan and the --eval-every options)")
 
 
 def _cmd_bench(args) -> int:
@@ -318,8 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
+    except ReportedElsewhere:
+        return EXIT_USAGE
     except GanzooError as exc:
-        print(f"ganzoo {args.command}: error: {exc}", file=sys.stderr)
+        print(f"ganzoo {args.command}: error: {_rank_prefix()}{exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         # The file system refused a path the user gave (too long, not allowed, not a folder):
@@ -329,6 +397,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ganzoo: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if _in_job() and _lost_contact(exc):
+            return 1  # another rank died; the launcher says which
+        raise
+
+
+def _in_job() -> bool:
+    """Whether this process is one rank of a data-parallel job (torchrun set WORLD_SIZE > 1)."""
+    return os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1")
+
+
+def _rank_prefix() -> str:
+    """'rank R: ' in a data-parallel job's processes other than rank 0, else ''."""
+    rank = os.environ.get("RANK", "").strip()
+    return f"rank {rank}: " if _in_job() and rank not in ("", "0") else ""
+
+
+def _lost_contact(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective failing because another rank went away."""
+    import torch.distributed as dist
+
+    text = str(exc).lower()
+    return isinstance(exc, dist.DistError) or any(
+        marker in text for marker in ("connection closed by peer", "connection reset", "broken pipe", "gloo", "nccl")
+    )
 
 
 def _os_error(exc: OSError) -> str:

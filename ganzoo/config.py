@@ -62,7 +62,7 @@ Schema = Mapping[str, Param]
 # The trainer's own options; a model's presets may set these per kind of data.
 TRAINER_SCHEMA: dict[str, Param] = {
     "steps": Param(2000, "generator steps to train for", min=1),
-    "batch_size": Param(64, "real samples per batch", min=1),
+    "batch_size": Param(64, "real samples per batch (per process when data-parallel)", min=1),
     "seed": Param(0, "seed for weights, latents and data order", min=0, max=2**31 - 1),
     "device": Param("auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
     "sample_every": Param(500, "steps between sample pictures", min=1),
@@ -86,6 +86,7 @@ class RunConfig:
     sample_every: int
     checkpoint_every: int
     log_every: int
+    world_size: int = 1  # processes training it together (data-parallel); set when training starts, not an option
     model_config: dict[str, Any] = field(default_factory=dict)
     dataset_config: dict[str, Any] = field(default_factory=dict)
 

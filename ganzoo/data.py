@@ -71,17 +71,26 @@ class Dataset:
 
 
 class Batcher:
-    """Endless shuffled batches (a new permutation each epoch), resumable from ``state_dict``."""
+    """Endless shuffled batches (a new permutation each epoch), resumable from ``state_dict``.
 
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device):
-        if batch_size > len(dataset):
+    In data-parallel training every rank keeps the same order (same seed) and takes its own
+    ``batch_size`` slice of each global batch of ``batch_size * world_size``: together the
+    ranks see exactly the batches one process with the global batch size would.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device, rank: int = 0, world_size: int = 1):
+        global_batch = batch_size * world_size
+        if global_batch > len(dataset):
+            per_process = f" ({batch_size} per process x {world_size} processes)" if world_size > 1 else ""
             raise GanzooError(
-                f"batch size {batch_size} is larger than the {len(dataset)} samples of dataset {dataset.info.name}"
-                f" (use --batch-size {len(dataset)} or less)"
+                f"batch size {global_batch}{per_process} is larger than the {len(dataset)} samples of dataset {dataset.info.name}"
+                f" (use --batch-size {len(dataset) // world_size} or less)"
             )
         self.x = dataset.x.to(device)
         self.labels = dataset.labels.to(device) if dataset.labels is not None else None
         self.batch_size = batch_size
+        self.global_batch = global_batch
+        self._shard = slice(rank * batch_size, (rank + 1) * batch_size)
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.position = 0
@@ -92,12 +101,13 @@ class Batcher:
         self._order = permutation.to(self.x.device)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.position + self.batch_size > len(self._order):
+        """This rank's share of the next global batch."""
+        if self.position + self.global_batch > len(self._order):
             self.epoch += 1
             self.position = 0
             self._new_epoch_order(torch.randperm(len(self.x), generator=self.generator))
-        index = self._order[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
+        index = self._order[self.position : self.position + self.global_batch][self._shard]
+        self.position += self.global_batch
         return self.x[index], (self.labels[index] if self.labels is not None else None)
 
     def state_dict(self) -> dict:

@@ -9,6 +9,10 @@ class CheckpointError(GanzooError):
     """A checkpoint that is missing, corrupt, or not safe to load."""
 
 
+class ReportedElsewhere(GanzooError):
+    """An error another process of a data-parallel job has printed already: this one stops without repeating it."""
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (or its type), for one-line errors."""
     text = str(exc).strip()

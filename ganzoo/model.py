@@ -88,6 +88,10 @@ class GAN:
     ``networks[generator + "_ema"]``, updated by the trainer after every step; sampling and
     evaluation use it. The decay ramps up as ``min(ema_decay, (1 + step) / (10 + step))``
     so that early in training the average is not dominated by the random initialisation.
+
+    ``idle_parameters`` names the networks some of whose parameters take no part in some
+    steps' losses (a growing model's later stages). Data-parallel training must know: their
+    DDP wrappers look for unused parameters every step, which the others are spared.
     """
 
     networks: dict[str, nn.Module]
@@ -97,8 +101,13 @@ class GAN:
     generator: str = "G"
     num_classes: int = 0
     ema_decay: float = 0.0
+    idle_parameters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        self.idle_parameters = tuple(self.idle_parameters)
+        unknown = [name for name in self.idle_parameters if name not in self.networks]
+        if unknown:
+            raise ValueError(f"idle_parameters names unknown network {unknown[0]!r} (networks: {sorted(self.networks)})")
         if self.generator not in self.networks:
             raise ValueError(f"generator {self.generator!r} is not one of the networks {sorted(self.networks)}")
         if not 0.0 <= self.ema_decay < 1.0:

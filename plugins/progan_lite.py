@@ -238,6 +238,7 @@ def build_progan_lite(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
         objective=ProGANObjective(G, D, c),
         latent_dim=c["latent_dim"],
         ema_decay=c["ema_decay"],
+        idle_parameters=("G", "D"),  # stages above the current one sit out (data-parallel training must know)
     )
 
 

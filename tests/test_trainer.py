@@ -384,9 +384,11 @@ def test_callbacks_see_the_declared_interface_and_their_numbers_are_logged(tmp_p
     assert made[1].starts == [(8, 2)] and made[1].steps == [9, 10, 11, 12]
 
 
-def test_a_launch_as_several_processes_is_refused_before_anything_is_made(tmp_path, cli, monkeypatch):
-    # torchrun sets WORLD_SIZE: each process would train its own unsynchronised model.
+def test_a_half_set_launch_environment_is_refused_before_anything_is_made(tmp_path, cli, monkeypatch):
+    # WORLD_SIZE alone (no RANK, no rendezvous address) is not a torchrun launch: say how to start one.
     monkeypatch.setenv("WORLD_SIZE", "2")
+    for name in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
     code, _, err = cli("run", "--model", "vanilla", "--dataset", "ring8", "--steps", "2", "--out", str(tmp_path / "r"))
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "WORLD_SIZE=2" in err and "one process" in err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "WORLD_SIZE=2" in err and "--nproc-per-node" in err
     assert not (tmp_path / "r").exists()

@@ -105,6 +105,8 @@ def live_schedule(steps: int) -> dict[str, int]:
 def config_hash(config: RunConfig) -> str:
     """Equal for the runs of one recipe: everything but the seed and the device."""
     recipe = {k: v for k, v in config.to_dict().items() if k not in ("seed", "device")}
+    if recipe.get("world_size") == 1:  # what one process trains: as before world_size was recorded
+        del recipe["world_size"]
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -103,7 +103,10 @@ def make_run_config(
     if trainer:
         raise TypeError(f"unexpected trainer options {sorted(trainer)}")
     dataset_config = resolve(data_spec.config, data_values, f"dataset {dataset}", prefix=DATA_PREFIX)
-    return RunConfig(model=model, dataset=dataset, model_config=model_config, dataset_config=dataset_config, **resolved_trainer)
+    world_size = file_values.get("world_size", 1)  # a record of how the run was trained, kept as it is
+    if type(world_size) is not int or world_size < 1:
+        raise GanzooError(f"world_size must be a whole number >= 1 (the processes that train the run), got {world_size!r:.60}")
+    return RunConfig(model=model, dataset=dataset, model_config=model_config, dataset_config=dataset_config, world_size=world_size, **resolved_trainer)
 
 
 def dataset_options(dataset: str, sets: Mapping[str, Any] | None = None) -> dict[str, Any]:

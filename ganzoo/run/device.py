@@ -1,18 +1,21 @@
-"""Where code runs: the device, and a guard against launching ganzoo as several processes."""
+"""Where code runs: the device, and the process group when torchrun started several processes."""
 
 from __future__ import annotations
-
-import os
 
 import torch
 
 from ..errors import GanzooError
+from ..training import distributed
+from ..training.distributed import World, world_from_environment
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; ``cuda`` without a GPU is a one-line error."""
+def resolve_device(name: str, world: World = distributed.SINGLE) -> torch.device:
+    """``auto`` picks CUDA when present; ``cuda`` without a GPU is a one-line error.
+
+    Under data parallelism each process uses the GPU of its local rank (``cuda`` or ``auto``).
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -22,17 +25,18 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise GanzooError(f"--device {name}: CUDA is not available on this machine (valid here: auto, cpu)")
+        if world.distributed:
+            if device.index is not None:
+                raise GanzooError(f"--device {name} names one GPU, but each of the {world.size} processes uses the GPU of its "
+                                  "local rank (valid: auto, cuda, cpu)")
+            device = torch.device("cuda", world.local_rank)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise GanzooError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise GanzooError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 
-def check_single_process() -> None:
-    """Refuse to run under a launcher such as torchrun: each process would train its own
-    unsynchronised model. Data-parallel training is not supported yet."""
-    world = os.environ.get("WORLD_SIZE", "1")
-    if world.strip() not in ("", "1"):
-        raise GanzooError(
-            f"WORLD_SIZE={world}: ganzoo does not train data-parallel yet, and {world} processes would each train "
-            "their own unsynchronised model; run ganzoo as one process (without torchrun)"
-        )
+def join_world() -> World:
+    """This process's world; under torchrun, joined to the job's process group (once)."""
+    world = world_from_environment()
+    distributed.start(world, torch.device("cuda", world.local_rank) if torch.cuda.is_available() else torch.device("cpu"))
+    return world

@@ -282,7 +282,11 @@ class RunFolder:
 
     # -- config and dataset description ----------------------------------------------------
     def write_config(self, config: RunConfig) -> None:
-        _write(self.config_file, yaml.safe_dump(config.to_dict(), sort_keys=False))
+        text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+        if config.world_size > 1:
+            text = (f"# data-parallel: {config.world_size} processes x batch_size {config.batch_size} = "
+                    f"a global batch of {config.world_size * config.batch_size} real samples per phase\n") + text
+        _write(self.config_file, text)
 
     def read_config(self) -> RunConfig:
         """The saved config, its shape and the trainer's values checked (re-check the rest with ``make_run_config``)."""

@@ -5,6 +5,10 @@ the files of the run being resumed, W&B) fails before a new run folder is made o
 existing one is touched. Training holds the folder (:meth:`RunFolder.claim`) from its checks
 to its end, so two processes never train into one folder; a new run in a folder that a
 killed run left without a checkpoint (state ``started``) clears it and starts afresh.
+
+Under torchrun (data-parallel) every rank calls these functions; rank 0 alone reads and
+writes the run folder and shares what the others need (the config, the checkpoint, or the
+one-line error that stops them all), so other ranks, even on other machines, never touch it.
 """
 
 from __future__ import annotations
@@ -16,15 +20,16 @@ from typing import Any, Callable, Mapping
 
 from ..config import RunConfig
 from ..data import Dataset
-from ..errors import GanzooError
+from ..errors import GanzooError, ReportedElsewhere
 from ..training.callbacks import TrainerCallback
+from ..training.distributed import World, broadcast_object
 from ..training.divergence import check_on_nan
 from ..training.sinks import Sink
 from ..training.trainer import Trainer
 from ..training.wandb_sink import WandbSink, announce_wandb, check_wandb_mode
 from .build import build
 from .config import make_run_config, read_config_file
-from .device import check_single_process, resolve_device
+from .device import join_world, resolve_device
 from .folder import STARTED, RunFolder
 from .run import Run, load_run
 
@@ -32,26 +37,72 @@ from .run import Run, load_run
 CallbackFactory = Callable[[Dataset, RunConfig], list[TrainerCallback]]
 
 
+def on_rank_zero(world: World, make: Callable[[], Any]) -> Any:
+    """``make()`` run by rank 0, its result on every rank; its :class:`GanzooError` raised on every rank."""
+    if not world.distributed:
+        return make()
+    if world.main:
+        try:
+            value = make()
+        except GanzooError as exc:
+            broadcast_object(("error", str(exc)), world)
+            raise
+        except BaseException as exc:
+            broadcast_object(("error", f"rank 0 failed: {type(exc).__name__}"), world)
+            raise
+        broadcast_object(("ok", value), world)
+        return value
+    kind, value = broadcast_object(None, world)
+    if kind == "error":
+        raise ReportedElsewhere(value)  # rank 0 prints it
+    return value
+
+
 def new_run(
     model: str | None = None, dataset: str | None = None, *, out: str | Path | None = None,
     config: str | Path | Mapping[str, Any] | None = None, sets: Mapping[str, Any] | None = None, **options: Any,
 ) -> tuple[RunFolder, RunConfig]:
     """The folder and the checked config of a run about to start (nothing is written yet)."""
-    file_values = read_config_file(config) if isinstance(config, (str, Path)) else dict(config or {})
-    run_config = make_run_config(model, dataset, file_values=file_values, sets=sets, **options)
-    return RunFolder.for_new_run(out, run_config.model, run_config.dataset), run_config
+    world = join_world()
+
+    def make() -> tuple[Path, RunConfig]:
+        file_values = read_config_file(config) if isinstance(config, (str, Path)) else dict(config or {})
+        run_config = make_run_config(model, dataset, file_values=file_values, sets=sets, **options)
+        run_config.world_size = world.size
+        return RunFolder.for_new_run(out, run_config.model, run_config.dataset).path, run_config
+
+    path, run_config = on_rank_zero(world, make)
+    return RunFolder(path), run_config
 
 
-def existing_run(run_dir: str | Path, steps: int | None = None, device: str | None = None) -> tuple[RunFolder, RunConfig]:
-    """The folder and config of a run to continue; ``steps`` may raise its target, ``device`` move it."""
-    run = load_run(run_dir)
-    run.folder.check_resumable()
-    cfg = run.config
-    if steps is not None:
-        cfg.steps = make_run_config(cfg.model, cfg.dataset, file_values=cfg.to_dict(), steps=steps).steps
-    if device is not None:
-        cfg.device = device
-    return run.folder, cfg
+def existing_run(
+    run_dir: str | Path, steps: int | None = None, device: str | None = None, world_size: int | None = None,
+) -> tuple[RunFolder, RunConfig]:
+    """The folder and config of a run to continue; ``steps`` may raise its target, ``device`` move it.
+
+    ``world_size``: the processes that will resume it (default: this job's).
+    """
+    world = join_world()
+    processes = world.size if world_size is None else world_size
+
+    def make() -> tuple[Path, RunConfig]:
+        run = load_run(run_dir)
+        run.folder.check_resumable()
+        cfg = run.config
+        if cfg.world_size != processes:
+            raise GanzooError(
+                f"{run.folder} was trained by {cfg.world_size} process(es), not {processes}: each rank's random state and "
+                f"share of the data are in its checkpoint, so resume it with the same number (ganzoo run --resume {run.folder} "
+                f"--nproc-per-node {cfg.world_size})"
+            )
+        if steps is not None:
+            cfg.steps = make_run_config(cfg.model, cfg.dataset, file_values=cfg.to_dict(), steps=steps).steps
+        if device is not None:
+            cfg.device = device
+        return run.folder.path, cfg
+
+    path, cfg = on_rank_zero(world, make)
+    return RunFolder(path), cfg
 
 
 def fit(
@@ -63,41 +114,59 @@ def fit(
     ``on_nan`` is what a non-finite loss does: ``stop`` the run (a DivergedError; the last
     checkpoint stays the last good one) or ``skip`` the update (see :meth:`Trainer.train_step`).
     """
-    check_single_process()
-    check_on_nan(on_nan)
-    check_wandb_mode(wandb)
-    device = resolve_device(config.device)
+    world = join_world()
+    on_rank_zero(world, lambda: (check_on_nan(on_nan), check_wandb_mode(wandb)))
+    device = resolve_device(config.device, world)
     gan, data = build(config, device)
-    made_callbacks = callbacks(data, config) if callbacks else []
-    trainer = Trainer(gan, data, config, folder, device, sinks=list(sinks or []), progress=progress, callbacks=made_callbacks, on_nan=on_nan)
+    made_callbacks: list[TrainerCallback] = []
+
+    def make_callbacks() -> None:  # on rank 0 alone, which evaluates and writes; its errors stop every rank
+        made_callbacks.extend(callbacks(data, config) if callbacks else [])
+
+    on_rank_zero(world, make_callbacks)
+    trainer = Trainer(gan, data, config, folder, device, sinks=list(sinks or []) if world.main else [], progress=progress,
+                      callbacks=made_callbacks, on_nan=on_nan, world=world)
+    if not world.main:
+        state = on_rank_zero(world, lambda: None)  # rank 0 prepares the folder (below) and shares the checkpoint
+        if resume:
+            trainer.resume(state)
+        return Run(folder, config, trainer.fit())
     if resume:
         with folder.claim():
-            folder.check_resumable()
-            folder.read_dataset_info()  # every file the run reads is checked before one is changed
-            folder.metrics()
-            for name in ("last", "best"):
-                folder.checkpoint_record(name)
-            trainer.resume()
-            if config.steps < trainer.step:
-                raise GanzooError(f"--steps {config.steps} is below step {trainer.step} that {folder} has reached")
-            trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
-            folder.remove_stale_temporary_files()
-            folder.write_config(config)
+            def prepare() -> dict | None:
+                folder.check_resumable()
+                folder.read_dataset_info()  # every file the run reads is checked before one is changed
+                folder.metrics()
+                for name in ("last", "best"):
+                    folder.checkpoint_record(name)
+                state = folder.load_checkpoint("last")
+                trainer.resume(state)
+                if config.steps < trainer.step:
+                    raise GanzooError(f"--steps {config.steps} is below step {trainer.step} that {folder} has reached")
+                trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
+                folder.remove_stale_temporary_files()
+                folder.write_config(config)
+                return state if world.distributed else None
+
+            on_rank_zero(world, prepare)
             return Run(folder, config, trainer.fit())
     existed = folder.path.exists()
     with folder.claim():
-        try:
-            if folder.check_new_run_may_use() == STARTED:  # checked again: another process may have got there first
-                folder.clear_started_run()
-                print(f"{folder}: the run there stopped before its first checkpoint, so there is nothing to resume; starting it afresh", file=sys.stderr)
-            folder.remove_stale_temporary_files()
-            folder.write_config(config)  # first: from here on the folder is a run (started, then resumable)
-            trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
-            folder.write_dataset_info(data.info)
-        except BaseException:
-            if not existed:  # W&B could not start, say: leave no folder behind
-                _remove_new_folder(folder)
-            raise
+        def prepare_new() -> None:
+            try:
+                if folder.check_new_run_may_use() == STARTED:  # checked again: another process may have got there first
+                    folder.clear_started_run()
+                    print(f"{folder}: the run there stopped before its first checkpoint, so there is nothing to resume; starting it afresh", file=sys.stderr)
+                folder.remove_stale_temporary_files()
+                folder.write_config(config)  # first: from here on the folder is a run (started, then resumable)
+                trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
+                folder.write_dataset_info(data.info)
+            except BaseException:
+                if not existed:  # W&B could not start, say: leave no folder behind
+                    _remove_new_folder(folder)
+                raise
+
+        on_rank_zero(world, prepare_new)
         return Run(folder, config, trainer.fit())
 
 

@@ -43,6 +43,10 @@ class ScalarWindow:
         """The running sums, by name (tensors on the device: reading them syncs)."""
         return dict(self._sums)
 
+    def count(self, name: str) -> int:
+        """How many values ``name`` has summed since the window was last emptied."""
+        return self._counts[name]
+
     def means(self) -> dict[str, float]:
         return {name: float(total) / self._counts[name] for name, total in self._sums.items()}
 

@@ -8,6 +8,12 @@ Exact resume: a checkpoint holds every source of change (weights, optimizer stat
 objective state, torch's RNG, the batcher's shuffle state and position, the step), and
 pictures use their own ``torch.Generator``, so a run stopped and resumed reaches the
 same weights, bit for bit on CPU, as one never stopped.
+
+Data-parallel (several processes started by torchrun, ``world``): every rank runs this
+loop on its own share of each batch with its own latents; gradients are averaged by one
+DDP wrapper per trained network (:mod:`ganzoo.training.distributed`); rank 0 alone writes
+(metrics, pictures, checkpoints), and a checkpoint holds every rank's RNG state and
+metrics window, so resuming with the same number of processes is exact too.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +35,7 @@ from ..errors import CheckpointError, first_line
 from ..model import GAN, Batch
 from .callbacks import StepInfo, TrainerCallback
 from .checkpoint import check_training_state
+from .distributed import SINGLE, DataParallel, World, any_rank, check_ranks_agree, earliest, gather_objects, mean_over_ranks, unused_parameters_error
 from .divergence import DivergedError, FiniteWatch, check_on_nan, finite_update, nonfinite_scalars, nonfinite_tensor
 from .run_files import RunFiles
 from .pictures import save_loss_curves, save_samples
@@ -82,8 +90,10 @@ class Trainer:
         progress: bool = True,
         callbacks: list[TrainerCallback] | None = None,
         on_nan: str = "stop",
+        world: World = SINGLE,
     ) -> None:
         self.gan = gan.to(device)
+        self.world = world
         # Only parameters that take gradients when the trainer gets them are switched on and off
         # per phase: a parameter a plugin froze (requires_grad False) stays frozen.
         self._trainable = {name: [p for p in net.parameters() if p.requires_grad] for name, net in gan.networks.items()}
@@ -91,7 +101,7 @@ class Trainer:
         self.config = config
         self.folder = folder
         self.device = device
-        self.batcher = Batcher(dataset, config.batch_size, config.seed, device)
+        self.batcher = Batcher(dataset, config.batch_size, config.seed, device, world.rank, world.size)
         self.extra_sinks = list(sinks or [])
         self.callbacks = list(callbacks or [])
         self.progress = progress
@@ -107,13 +117,23 @@ class Trainer:
         self._sinks: list[Sink] = []  # the open sinks, while fit() runs
         self._stop_requested = False
         self._last_plot = time.perf_counter()
+        self._phase_keys: set[str] = set()  # window entries every rank adds (averaged over the ranks when logged)
+        self.parallel: DataParallel | None = None
+        if world.distributed:
+            torch.manual_seed(world.seed(config.seed))  # the weights were built from the seed alone; latents differ per rank
+            self.parallel = DataParallel(gan, [phase.network for phase in gan.objective.phases], device, world)
 
     # -- checkpoints -------------------------------------------------------
-    def state_dict(self) -> dict:
+    def _rng_state(self) -> dict:
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {
+        return rng
+
+    def state_dict(self, every_rank: bool = True) -> dict:
+        """The training state; under data parallelism ``every_rank`` (a collective) adds each rank's RNG and window."""
+        rng = self._rng_state()
+        state = {
             "step": self.step,
             "images_seen": self.images_seen,
             "elapsed": self.elapsed,
@@ -124,10 +144,26 @@ class Trainer:
             "window": self.window.state_dict(),
             "rng": rng,
             "skipped": self.skipped,
+            "world_size": self.world.size,
         }
+        if self.world.distributed and every_rank:
+            state["ranks"] = gather_objects({"rng": rng, "window": self.window.state_dict()}, self.world)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         check_training_state(state)  # every entry present and of its type, before anything is changed
+        trained_by = state.get("world_size", 1)
+        if trained_by != self.world.size:
+            raise CheckpointError(
+                f"it was trained by {trained_by} process(es) and this is {self.world.size}: every rank's random state is in it, "
+                f"so resume it with {trained_by} (ganzoo run --resume RUN --nproc-per-node {trained_by})"
+            )
+        own = {"rng": state["rng"], "window": state["window"]}
+        if self.world.distributed:
+            ranks = state.get("ranks")
+            if not isinstance(ranks, list) or len(ranks) != self.world.size:
+                raise CheckpointError("it has no per-rank state for each of the processes")
+            own = ranks[self.world.rank]
         try:
             load_networks(self.gan, state)
             for name, opt in self.gan.optimizers.items():
@@ -136,10 +172,10 @@ class Trainer:
                 opt.load_state_dict(state["optimizers"][name])
             self.gan.objective.load_state_dict(state["objective"])
             self.batcher.load_state_dict(state["batcher"])
-            self.window.load_state_dict(state["window"], self.device)
-            torch.set_rng_state(state["rng"]["torch"].cpu())
-            if "cuda" in state["rng"] and self.device.type == "cuda":
-                torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+            self.window.load_state_dict(own["window"], self.device)
+            torch.set_rng_state(own["rng"]["torch"].cpu())
+            if "cuda" in own["rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(own["rng"]["cuda"].cpu(), self.device)
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
             raise _does_not_fit(exc) from None
         self.step = int(state["step"])
@@ -147,10 +183,11 @@ class Trainer:
         self.elapsed = float(state["elapsed"])
         self.skipped = int(state.get("skipped", 0))
 
-    def resume(self) -> None:
-        """Continue from the run folder's last checkpoint."""
+    def resume(self, state: dict | None = None) -> None:
+        """Continue from the run folder's last checkpoint (``state``: that checkpoint, already read by rank 0)."""
         # Loaded on the CPU: state dicts copy themselves to their tensors' devices, and RNG states must be CPU tensors.
-        state = self.folder.load_checkpoint("last")
+        if state is None:
+            state = self.folder.load_checkpoint("last")
         try:
             self.load_state_dict(state)
         except CheckpointError as exc:
@@ -158,27 +195,39 @@ class Trainer:
         self._saved_step = self.step
 
     def save(self) -> None:
-        self.folder.save_checkpoint(self.finite_state_dict(), "last")
+        """Write the last checkpoint (every rank takes part; rank 0 writes it)."""
+        state = self.finite_state_dict()
+        if self.world.distributed:  # what is saved must be what every rank holds
+            check_ranks_agree({key: state[key] for key in ("networks", "optimizers", "objective", "batcher")}, self.world)
+        if self.world.main:
+            self.folder.save_checkpoint(state, "last")
         self._saved_step = self.step
 
-    def finite_state_dict(self) -> dict:
+    def finite_state_dict(self, every_rank: bool = True) -> dict:
         """:meth:`state_dict`, after checking that the losses since the last check and the weights are finite.
 
         Raises :class:`DivergedError` otherwise: non-finite state is never saved, so the last
-        checkpoint on disk stays the last good one.
+        checkpoint on disk stays the last good one. Under data parallelism ``every_rank`` is
+        a collective (all ranks call it together); ``False`` reads this rank alone.
         """
-        self.check_finite()
-        state = self.state_dict()
+        self.check_finite(collective=every_rank)
+        state = self.state_dict(every_rank)
         where = nonfinite_tensor({"networks": state["networks"], "optimizers": state["optimizers"]})
         if where is not None:
             raise DivergedError(f"training diverged: {where} is not finite after step {self.step}; {self._kept()}")
         return state
 
-    def check_finite(self) -> None:
-        """Raise :class:`DivergedError` if a loss was not finite since the last check (the one host sync it costs)."""
-        if self._watch is None or self._checked_step == self.step:
+    def check_finite(self, collective: bool = True) -> None:
+        """Raise :class:`DivergedError` if a loss was not finite since the last check (the one host sync it costs).
+
+        Under data parallelism a ``collective`` check (every rank calls it at the same step)
+        raises on every rank when any rank saw a non-finite loss.
+        """
+        if self._watch is None:
             return
-        bad = self._watch.first_bad_step()
+        bad = None if self._checked_step == self.step else self._watch.first_bad_step()
+        if collective:
+            bad = earliest(bad, self.world)
         if bad is None:
             self._checked_step = self.step
             return
@@ -193,7 +242,8 @@ class Trainer:
                 "(try a lower learning rate, or --on-nan skip to leave such steps out)")
 
     def step_info(self) -> StepInfo:
-        return StepInfo(self.step, self.gan, self.folder, self.title, self.finite_state_dict)
+        # Callbacks run on rank 0 alone, so their snapshot must not wait for the other ranks.
+        return StepInfo(self.step, self.gan, self.folder, self.title, lambda: self.finite_state_dict(every_rank=False))
 
     @property
     def title(self) -> str:
@@ -220,11 +270,13 @@ class Trainer:
             optimizer = self.gan.optimizers[phase.optimizer]
             for _ in range(phase.repeats):
                 real, labels = self.batcher.next()
-                self.images_seen += len(real)
+                self.images_seen += len(real) * self.world.size
                 optimizer.zero_grad(set_to_none=True)
-                result = self.gan.objective.loss(phase.name, Batch(real, labels, self.step))
-                result.loss.backward()
-                if skip and not finite_update(result.loss, self._trainable[phase.network]):
+                with self._synced(phase.network):
+                    result = self.gan.objective.loss(phase.name, Batch(real, labels, self.step))
+                    result.loss.backward()
+                # Gradients are averaged over the ranks, but a loss is each rank's own: decide together.
+                if skip and any_rank(not finite_update(result.loss, self._trainable[phase.network]), self.world):
                     optimizer.zero_grad(set_to_none=True)
                     left_out = True
                     continue
@@ -240,19 +292,55 @@ class Trainer:
                 self.gan.objective.after_step(phase.name)
                 loss = result.loss.detach()
                 applied = loss if applied is None else applied + loss
-                self.window.add(f"loss/{phase.name}", loss)
+                self._add_scalar(f"loss/{phase.name}", loss)
                 for key, value in result.scalars.items():
-                    self.window.add(key, value.detach())
+                    self._add_scalar(key, value.detach())
+        if self.parallel is not None:
+            self.parallel.sync_buffers()  # before the EMA copies them
         self.gan.update_ema(self.step)
         self.step += 1
         self.skipped += left_out
         if self._watch is not None and applied is not None:
             self._watch.observe(applied)
 
+    def _add_scalar(self, key: str, value: torch.Tensor) -> None:
+        self.window.add(key, value)
+        self._phase_keys.add(key)
+
+    @contextmanager
+    def _synced(self, network: str):
+        """Under data parallelism: route ``network`` through its DDP wrapper, and name a plugin's unused parameters."""
+        if self.parallel is None:
+            yield
+            return
+        try:
+            with self.parallel.phase(network):
+                yield
+        except RuntimeError as exc:
+            error = unused_parameters_error(exc)
+            if error is None:
+                raise
+            raise error from None
+
+    def _window_means(self, pop: bool) -> dict[str, float]:
+        """The window's means; under data parallelism the phases' scalars are averaged over the ranks (a collective)."""
+        if self.world.distributed:
+            sums = self.window.totals()
+            keys = sorted(key for key in sums if key in self._phase_keys)
+            shared = [sums[key].clone() for key in keys]
+            mean_over_ranks(shared, self.world)
+            means = self.window.means()
+            for key, total in zip(keys, shared):
+                means[key] = float(total) / self.window.count(key)
+            if pop:
+                self.window.pop_means()
+            return means
+        return self.window.pop_means() if pop else self.window.means()
+
     def fit(self) -> TrainResult:
         """Train until ``config.steps``; Ctrl-C stops after the current step with a checkpoint saved."""
-        cfg = self.config
-        sinks: list[Sink] = [self.folder.open_metrics_log(self.step, cfg.log_every), *self.extra_sinks]
+        cfg, main = self.config, self.world.main
+        sinks: list[Sink] = [self.folder.open_metrics_log(self.step, cfg.log_every), *self.extra_sinks] if main else []
         self._sinks = sinks
         try:
             for callback in self.callbacks:
@@ -262,56 +350,76 @@ class Trainer:
                 sink.close()
             self._sinks = []
             raise
-        if self.progress:
-            print(f"{self.title}: steps {self.step}->{cfg.steps} on {self.device}, run folder {self.folder}", file=sys.stderr)
+        if self.progress and main:
+            where = f"{self.world.size} processes" if self.world.distributed else str(self.device)
+            print(f"{self.title}: steps {self.step}->{cfg.steps} on {where}, run folder {self.folder}", file=sys.stderr)
         bar = tqdm(
             total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True,
-            desc=self.title, disable=not self.progress, mininterval=0.5,
+            desc=self.title, disable=not (self.progress and main), mininterval=0.5,
         )
-        restore = self._catch_sigint()
+        restore = self._catch_stop_signals()
         start, start_elapsed = time.perf_counter(), self.elapsed
         self._watch, self._checked_step = FiniteWatch(self.step, self.device), self.step
         try:
-            while self.step < cfg.steps and not self._stop_requested:
+            while self.step < cfg.steps and not self._stop_all():
                 self.train_step()
                 bar.update(1)
                 self.elapsed = start_elapsed + time.perf_counter() - start
                 if self.callbacks:
-                    self.check_finite()  # a callback may evaluate the model: never a diverged one
-                    info = self.step_info()
-                    for callback in self.callbacks:
-                        for key, value in callback.after_step(info).items():
-                            self.window.add(key, torch.tensor(float(value), device=self.device))
+                    self._run_callbacks()
                 # Lines, pictures and checkpoints are where a divergence is looked for: the window's
                 # means sync there anyway, and nothing non-finite is made to last.
                 if self.step % cfg.log_every == 0:
                     self.check_finite()
-                    self._log(sinks, bar, self.window.pop_means())
+                    self._log(sinks, bar, self._window_means(pop=True))
                 if self.step % cfg.sample_every == 0:
                     self.check_finite()
-                    self.save_pictures(self.folder.sample_picture(self.step))
+                    if main:
+                        self.save_pictures(self.folder.sample_picture(self.step))
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
-                    if time.perf_counter() - self._last_plot > LOSS_PLOT_SECONDS:
+                    if main and time.perf_counter() - self._last_plot > LOSS_PLOT_SECONDS:
                         self._plot_losses()
             # A last line off the log grid (the final step, a stop) reports without emptying the
             # window: the checkpoint keeps it, so a resumed run logs what an unbroken one would.
             self.check_finite()
-            unlogged = self.window.means() if self.step % cfg.log_every else {}
+            unlogged = self._window_means(pop=False) if self.step % cfg.log_every else {}
             if unlogged:
                 self._log(sinks, bar, unlogged)
             self.save()
             finished = self.step >= cfg.steps
-            self.save_pictures(self.folder.final_picture if finished else self.folder.sample_picture(self.step))
-            self._plot_losses()
+            if main:
+                self.save_pictures(self.folder.final_picture if finished else self.folder.sample_picture(self.step))
+                self._plot_losses()
         finally:
             restore()
             bar.close()
             self._sinks = []
             self._watch = None
+            if self.parallel is not None:
+                self.parallel.close()
+                self.parallel = None
             for s in sinks:
                 s.close()
         return TrainResult(self.step, interrupted=self._stop_requested and self.step < cfg.steps, skipped=self.skipped)
+
+    def _stop_all(self) -> bool:
+        """Whether to stop now: a stop request (Ctrl-C) on any rank stops every rank at the same step."""
+        self._stop_requested = any_rank(self._stop_requested, self.world)
+        return self._stop_requested
+
+    def _run_callbacks(self) -> None:
+        if self.world.distributed:
+            # Callbacks run on rank 0 alone: a divergence is raised at the next shared check, on
+            # every rank together; until then a diverged model is not evaluated.
+            if self._watch is not None and self._watch.first_bad_step() is not None:
+                return
+        else:
+            self.check_finite()  # a callback may evaluate the model: never a diverged one
+        info = self.step_info()
+        for callback in self.callbacks:
+            for key, value in callback.after_step(info).items():
+                self.window.add(key, torch.tensor(float(value), device=self.device))
 
     def _log(self, sinks: list[Sink], bar, means: dict[str, float]) -> None:
         record = {"step": self.step, "kimg": self.images_seen / 1000, "time": round(self.elapsed, 3)}
@@ -347,17 +455,33 @@ class Trainer:
         save_loss_curves(self.folder.metrics(), self.folder.loss_picture, self.title)
 
     # -- Ctrl-C ------------------------------------------------------------
-    def _catch_sigint(self):
-        """First Ctrl-C: finish the step, save, stop. A second one interrupts at once."""
+    def _catch_stop_signals(self):
+        """First Ctrl-C: finish the step, save, stop. A second one interrupts at once.
+
+        Under data parallelism SIGTERM (what torchrun sends every rank when it is stopped or a
+        rank fails) is a stop request too, and repeats are not: the launcher forwards the
+        terminal's Ctrl-C, so each rank gets it twice, and torchrun kills ranks that stay too long.
+        """
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        previous = signal.getsignal(signal.SIGINT)
+        distributed = self.world.distributed
+        signals = (signal.SIGINT, signal.SIGTERM) if distributed else (signal.SIGINT,)
+        previous = {signum: signal.getsignal(signum) for signum in signals}
 
         def handler(signum, frame):
             if self._stop_requested:
+                if distributed:
+                    return
                 raise KeyboardInterrupt
             self._stop_requested = True
-            print("\nstopping after this step to save a checkpoint (Ctrl-C again to abort at once)", file=sys.stderr)
+            if self.world.main:
+                print("\nstopping after this step to save a checkpoint (Ctrl-C again to abort at once)" if not distributed
+                      else "\nstopping every rank after this step to save a checkpoint", file=sys.stderr)
 
-        signal.signal(signal.SIGINT, handler)
-        return lambda: signal.signal(signal.SIGINT, previous)
+        for signum in signals:
+            signal.signal(signum, handler)
+
+        def restore() -> None:
+            for signum, action in previous.items():
+                signal.signal(signum, action)
+        return restore

@@ -1,0 +1,7 @@
+"""``python -m ganzoo`` (what ``torchrun -m ganzoo run ...`` starts in each process): the ``ganzoo`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,83 @@
+"""``ganzoo run --nproc-per-node N``: start N training processes with torchrun's own launcher.
+
+This is ``torchrun -m ganzoo run ...`` done for the user, through the same elastic agent
+(``torch.distributed.launcher``): one node by default (a rendezvous on a free local port,
+as ``torchrun --standalone``), or ``--nnodes M --rdzv-endpoint HOST:PORT`` for several
+machines, each running the same command. What it adds is the reporting: the workers say
+their own one-line errors, and when a worker dies (killed, or crashed) the agent stops
+every other one and this launcher says in one line which rank, and where to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+from ..errors import GanzooError
+
+# A worker that printed a one-line error, or was interrupted, exits with these.
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def check_launch(nproc_per_node: int | None, nnodes: int | None, rdzv_endpoint: str | None) -> int:
+    """The number of processes a launch would start (1: no launch); one-line errors for bad values."""
+    if os.environ.get("WORLD_SIZE", "").strip() not in ("", "1") and (nproc_per_node or nnodes):
+        raise GanzooError("--nproc-per-node and --nnodes start processes; this one was already started by torchrun (drop them)")
+    nproc = 1 if nproc_per_node is None else nproc_per_node
+    nodes = 1 if nnodes is None else nnodes
+    if nproc < 1:
+        raise GanzooError(f"bad --nproc-per-node {nproc} (valid: 1 or more processes on this machine)")
+    if nodes < 1:
+        raise GanzooError(f"bad --nnodes {nodes} (valid: 1 or more machines)")
+    if nodes > 1 and not rdzv_endpoint:
+        raise GanzooError(f"--nnodes {nodes} needs --rdzv-endpoint HOST:PORT, a machine and port every node can reach")
+    if rdzv_endpoint and nodes == 1:
+        raise GanzooError("--rdzv-endpoint goes with --nnodes N (N > 1); one machine needs neither")
+    return nproc * nodes
+
+
+def launch(worker_args: list[str], nproc_per_node: int, nnodes: int, rdzv_endpoint: str | None, rdzv_id: str | None,
+           folder: Path) -> int:
+    """Run ``python -m ganzoo <worker_args>`` as ``nproc_per_node`` ranks here (of ``nnodes`` machines); the exit status."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    # The agent's own progress messages are for debugging torchrun; ganzoo reports in its own words.
+    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)
+    if "OMP_NUM_THREADS" not in os.environ:  # as torchrun does, but sharing this machine's cores between the ranks
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc_per_node))
+    config = LaunchConfig(
+        min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc_per_node,
+        run_id=rdzv_id or (f"ganzoo-{folder.name}" if nnodes > 1 else str(uuid.uuid4())),
+        rdzv_backend="c10d", rdzv_endpoint=rdzv_endpoint or "localhost:0",
+        max_restarts=0,  # a failed rank stops the job; the run resumes from its last checkpoint
+    )
+    resume = f"ganzoo run --resume {folder} --nproc-per-node {nproc_per_node}" + (f" --nnodes {nnodes} --rdzv-endpoint {rdzv_endpoint}" if nnodes > 1 else "")
+    try:
+        elastic_launch(config, sys.executable)("-m", "ganzoo", *worker_args)
+    except SignalException:  # Ctrl-C or SIGTERM: the ranks were told to stop and rank 0 said where it stopped
+        return EXIT_INTERRUPTED
+    except ChildFailedError as exc:
+        rank, failure = exc.get_first_failure()
+        codes = {f.exitcode for f in exc.failures.values()}
+        if codes <= {EXIT_INTERRUPTED}:
+            return EXIT_INTERRUPTED  # rank 0 has said where it stopped
+        if failure.exitcode == EXIT_USAGE:
+            return EXIT_USAGE  # the rank printed its one-line error
+        if failure.exitcode < 0:
+            try:
+                what = f"was killed by {signal.Signals(-failure.exitcode).name}"
+            except ValueError:
+                what = f"was killed by signal {-failure.exitcode}"
+        else:
+            what = f"failed (exit status {failure.exitcode})"
+        print(f"ganzoo run: error: rank {rank} {what}, so every rank was stopped; the last checkpoint in {folder} is kept: "
+              f"continue with {resume}", file=sys.stderr)
+        return 1
+    return 0

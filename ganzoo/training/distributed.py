@@ -1,0 +1,292 @@
+"""Data-parallel training with the engine PyTorch ships: torch.distributed and DistributedDataParallel.
+
+The trainer stays one loop; this module gives it what it needs when ``torchrun`` (or
+``ganzoo run --nproc-per-node N``) started several processes:
+
+- :class:`World`: which process this is (rank, world size, local rank), read from the
+  variables torchrun sets.
+- :class:`DataParallel`: one ``DistributedDataParallel`` wrapper per network a phase trains.
+  Objectives keep calling the networks they were built with; each such network's
+  ``forward`` is routed through its wrapper only while a phase trains that network, and
+  runs plainly otherwise (the discriminator inside the generator's phase, the generator
+  under ``no_grad`` inside the discriminator's). So every backward a wrapper prepares for
+  reaches all of its parameters, and DDP needs no ``find_unused_parameters``; the one
+  exception is a model that declares networks with idle parameters (``GAN.idle_parameters``:
+  a growing model's later stages), whose wrappers look for unused parameters each step.
+  This is stylegan2-ada's ``ddp_sync`` idea, with the routing done for the plugin.
+- Buffers are state, not weights, so DDP leaves them alone: after every step
+  :meth:`DataParallel.sync_buffers` replaces each floating-point buffer of the trained
+  networks (batch-norm statistics, StyleGAN's ``w_avg``) by its mean over the ranks, which
+  for running averages is the update the whole global batch would have made.
+- :func:`check_ranks_agree`: every rank holds the same weights, buffers and objective state
+  (stylegan2-ada's ``check_ddp_consistency``); the trainer runs it before each checkpoint.
+
+Collectives that carry Python objects or flags go through a gloo group even on CUDA, so
+they never wait on the GPU.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ..errors import GanzooError
+from ..model import GAN
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the processes training one model."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one process that reads and writes the run folder."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    def seed(self, seed: int) -> int:
+        """The seed of this rank's training RNG (latents): ``seed * size + rank``, distinct per rank and per seed."""
+        return seed * self.size + self.rank
+
+
+SINGLE = World()
+
+
+def world_from_environment() -> World:
+    """The world torchrun describes in ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (one process when unset)."""
+    def number(name: str, default: int) -> int:
+        raw = os.environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise GanzooError(f"{name}={raw!r} is not a whole number (torchrun sets it; unset it to train as one process)") from None
+
+    size = number("WORLD_SIZE", 1)
+    if size > 1:
+        missing = [name for name in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name, "").strip()]
+        if missing:
+            raise GanzooError(f"WORLD_SIZE={size} but {missing[0]} is not set: start data-parallel training with "
+                              "ganzoo run --nproc-per-node N, or torchrun, which set them all (or unset WORLD_SIZE)")
+    rank, local_rank = number("RANK", 0), number("LOCAL_RANK", 0)
+    if size < 1 or not 0 <= rank < size:
+        raise GanzooError(f"RANK={rank} and WORLD_SIZE={size} do not describe a process of a job (need 0 <= RANK < WORLD_SIZE)")
+    return World(rank, size, local_rank)
+
+
+_control_group: Any = None
+
+
+def start(world: World, device: torch.device) -> None:
+    """Join the job's process group: ``nccl`` where ``device`` is CUDA (with a gloo group beside it), else ``gloo``."""
+    global _control_group
+    if not world.distributed or dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl")
+        _control_group = dist.new_group(backend="gloo")  # CPU tensors: flags, objects, a CPU model on a GPU machine
+    else:
+        dist.init_process_group("gloo")
+        _control_group = None  # the default group is gloo already
+    atexit.register(stop)  # a process that exits with the group open aborts in its communication threads
+
+
+def stop() -> None:
+    global _control_group
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    _control_group = None
+
+
+def broadcast_object(value: Any, world: World) -> Any:
+    """Rank 0's ``value`` on every rank (pickled: for configs, checkpoints and error messages)."""
+    if not world.distributed:
+        return value
+    box = [value if world.main else None]
+    dist.broadcast_object_list(box, src=0, group=_control_group)
+    return box[0]
+
+
+def gather_objects(value: Any, world: World) -> list[Any]:
+    """Every rank's ``value``, in rank order, on every rank."""
+    if not world.distributed:
+        return [value]
+    out: list[Any] = [None] * world.size
+    dist.all_gather_object(out, value, group=_control_group)
+    return out
+
+
+def any_rank(flag: bool, world: World) -> bool:
+    """Whether ``flag`` is true on any rank (a stop request, a non-finite loss)."""
+    if not world.distributed:
+        return flag
+    t = torch.tensor([int(flag)])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_control_group)
+    return bool(t.item())
+
+
+def earliest(step: int | None, world: World) -> int | None:
+    """The smallest of the ranks' ``step`` values that are not ``None`` (``None`` if all are)."""
+    if not world.distributed:
+        return step
+    none = 2**62
+    t = torch.tensor([none if step is None else step], dtype=torch.int64)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN, group=_control_group)
+    value = int(t.item())
+    return None if value == none else value
+
+
+def _group_for(tensor: torch.Tensor):
+    """The group that can carry ``tensor``: the default one, or the gloo one for CPU tensors of a CUDA job."""
+    return _control_group if tensor.device.type == "cpu" else None
+
+
+def mean_over_ranks(tensors: list[torch.Tensor], world: World) -> None:
+    """Replace each tensor, in place, by its mean over the ranks (one collective for all)."""
+    if not world.distributed or not tensors:
+        return
+    flat = torch.cat([t.detach().reshape(-1).double() for t in tensors])
+    dist.all_reduce(flat, group=_group_for(flat))
+    flat /= world.size
+    offset = 0
+    for t in tensors:
+        n = t.numel()
+        t.copy_(flat[offset:offset + n].view_as(t))
+        offset += n
+
+
+class _Forward(nn.Module):
+    """What a DDP wrapper wraps: the network itself (its parameters), called through its own forward."""
+
+    def __init__(self, net: nn.Module, forward) -> None:
+        super().__init__()
+        self.net = net
+        self._forward = forward
+
+    def forward(self, *args, **kwargs):
+        return self._forward(*args, **kwargs)
+
+
+class DataParallel:
+    """DDP wrappers for the networks of ``gan`` that ``trained`` names; see the module docstring."""
+
+    def __init__(self, gan: GAN, trained: Iterable[str], device: torch.device, world: World) -> None:
+        self.gan, self.world = gan, world
+        self.active: str | None = None  # the network the running phase trains
+        self.trained = list(dict.fromkeys(trained))
+        self._original: dict[str, Any] = {}
+        idle = set(gan.idle_parameters)
+        device_ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+        group = _control_group if device.type == "cpu" else None
+        for name in self.trained:
+            net = gan.networks[name]
+            # Only parameters that take gradients get DDP's hooks: switch on every one the trainer
+            # trains (the caller froze nothing else), wrap, and let the phases switch them after.
+            original = net.__dict__.get("forward")
+            wrapper = DistributedDataParallel(
+                _Forward(net, net.forward), device_ids=device_ids, forward_sync_buffers=False,
+                find_unused_parameters=name in idle, process_group=group,
+            )
+            self._original[name] = original
+            net.forward = self._route(name, net.forward, wrapper)
+        # Networks no phase trains (the EMA copy) start identical too: rank 0's weights everywhere.
+        with torch.no_grad():
+            for name, net in gan.networks.items():
+                if name not in self._original:
+                    for t in [*net.parameters(), *net.buffers()]:
+                        dist.broadcast(t.data, src=0, group=_group_for(t))
+
+    def _route(self, name: str, plain, wrapper):
+        def forward(*args, **kwargs):
+            return wrapper(*args, **kwargs) if self.active == name else plain(*args, **kwargs)
+        return forward
+
+    @contextmanager
+    def phase(self, network: str) -> Iterator[None]:
+        """Route ``network``'s calls through its wrapper (gradients synced) while the phase runs."""
+        self.active = network
+        try:
+            yield
+        finally:
+            self.active = None
+
+    @torch.no_grad()
+    def sync_buffers(self) -> None:
+        """Each floating-point buffer of the trained networks becomes its mean over the ranks."""
+        buffers = [b for name in self.trained for b in self.gan.networks[name].buffers() if b.is_floating_point()]
+        mean_over_ranks(buffers, self.world)
+
+    def close(self) -> None:
+        """Give every network back its plain forward (the GAN can be sampled or trained again as one process)."""
+        for name, original in self._original.items():
+            net = self.gan.networks[name]
+            if original is None:
+                del net.forward
+            else:
+                net.forward = original
+        self._original.clear()
+
+
+def unused_parameters_error(exc: BaseException) -> GanzooError | None:
+    """The one-line error for DDP's complaint that a network left parameters out of a loss (else ``None``)."""
+    text = str(exc)
+    if "find_unused_parameters" not in text and "did not receive grad" not in text:
+        return None
+    return GanzooError(
+        "a network left some of its parameters out of a phase's loss, which data-parallel training must know in "
+        "advance: the model should list that network in GAN(idle_parameters=...) (as progan-lite does for its "
+        "later stages), or use every parameter in each phase"
+    )
+
+
+@torch.no_grad()
+def check_ranks_agree(named: dict[str, Any], world: World) -> None:
+    """Raise if any tensor in ``named`` (nested dicts of tensors) differs between rank 0 and another rank.
+
+    Floating-point tensors must be equal bit for bit (NaN equals NaN). Every rank raises
+    the same one-line error, naming the first tensor that differs.
+    """
+    if not world.distributed:
+        return
+    flat: list[tuple[str, torch.Tensor]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key in sorted(value, key=str):
+                walk(f"{prefix}.{key}" if prefix else str(key), value[key])
+        elif isinstance(value, torch.Tensor):
+            flat.append((prefix, value))
+
+    walk("", named)
+    bad = None
+    for name, tensor in flat:  # every rank takes part in every broadcast, even after a difference is found
+        reference = tensor.detach().clone()
+        dist.broadcast(reference, src=0, group=_group_for(reference))
+        same = torch.equal(reference, tensor) or (
+            tensor.is_floating_point() and torch.equal(reference.isnan(), tensor.isnan())
+            and torch.equal(reference.nan_to_num(), tensor.nan_to_num())
+        )
+        if not same and bad is None:
+            bad = name
+    names = gather_objects(bad, world)
+    differing = [(rank, name) for rank, name in enumerate(names) if name is not None]
+    if differing:
+        rank, name = differing[0]
+        raise GanzooError(f"the ranks disagree: {name} on rank {rank} differs from rank 0's (data-parallel training lost sync)")
