@@ -27,7 +27,7 @@ CORE = {
     "ganzoo.optim", "ganzoo.plugins",
 }
 LAYERS = ["core", "training", "run", "eval", "bench", "facade"]
-FACADE = {"ganzoo", "ganzoo.api", "ganzoo.cli", "ganzoo.scaffold"}
+FACADE = {"ganzoo", "ganzoo.__main__", "ganzoo.api", "ganzoo.cli", "ganzoo.scaffold"}
 # Plugins sit beside the layers: they use the public API and the building blocks, and the
 # core reaches them only by name, through the plugin manager's list of built-ins.
 PLUGINS_PREFIXES = ("ganzoo_plugins", "ganzoo.eval.builtin")
