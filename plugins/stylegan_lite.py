@@ -391,6 +391,7 @@ def build_stylegan_lite(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
         objective=StyleGANObjective(G, D, c["latent_dim"], c["r1_gamma"], c["r1_every"], c["mixing_prob"], c["d_steps"]),
         latent_dim=c["latent_dim"],
         ema_decay=c["ema_decay"],
+        idle_parameters=("D",),  # the R1 phase takes no gradient to D's output bias (data-parallel training must know)
     )
 
 

@@ -49,7 +49,8 @@ def launch(worker_args: list[str], nproc_per_node: int, nnodes: int, rdzv_endpoi
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     # The agent's own progress messages are for debugging torchrun; ganzoo reports in its own words.
-    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # each sets its own level, so each is quietened
     if "OMP_NUM_THREADS" not in os.environ:  # as torchrun does, but sharing this machine's cores between the ranks
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc_per_node))
     config = LaunchConfig(

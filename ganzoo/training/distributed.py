@@ -10,10 +10,14 @@ The trainer stays one loop; this module gives it what it needs when ``torchrun``
   ``forward`` is routed through its wrapper only while a phase trains that network, and
   runs plainly otherwise (the discriminator inside the generator's phase, the generator
   under ``no_grad`` inside the discriminator's). So every backward a wrapper prepares for
-  reaches all of its parameters, and DDP needs no ``find_unused_parameters``; the one
-  exception is a model that declares networks with idle parameters (``GAN.idle_parameters``:
-  a growing model's later stages), whose wrappers look for unused parameters each step.
+  reaches all of its parameters, and DDP needs no ``find_unused_parameters``.
   This is stylegan2-ada's ``ddp_sync`` idea, with the routing done for the plugin.
+- A network the model declares with idle parameters (``GAN.idle_parameters``: a growing
+  model's later stages, the output bias a lazy R1 phase never reaches) is not wrapped:
+  after each backward its gradients are averaged by one all-reduce over the parameters
+  that received one (checked to be the same on every rank), and the others keep no
+  gradient, exactly as in one process. DDP's ``find_unused_parameters`` cannot stand in:
+  it searches from a forward's outputs, and a penalty-only loss (R1) never uses them.
 - Buffers are state, not weights, so DDP leaves them alone: after every step
   :meth:`DataParallel.sync_buffers` replaces each floating-point buffer of the trained
   networks (batch-norm statistics, StyleGAN's ``w_avg``) by its mean over the ranks, which
@@ -192,21 +196,23 @@ class DataParallel:
         self.active: str | None = None  # the network the running phase trains
         self.trained = list(dict.fromkeys(trained))
         self._original: dict[str, Any] = {}
-        idle = set(gan.idle_parameters)
+        self.averaged = [name for name in self.trained if name in gan.idle_parameters]
         device_ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
         group = _control_group if device.type == "cpu" else None
         for name in self.trained:
+            if name in self.averaged:
+                continue
             net = gan.networks[name]
             # Only parameters that take gradients get DDP's hooks: switch on every one the trainer
             # trains (the caller froze nothing else), wrap, and let the phases switch them after.
             original = net.__dict__.get("forward")
             wrapper = DistributedDataParallel(
                 _Forward(net, net.forward), device_ids=device_ids, forward_sync_buffers=False,
-                find_unused_parameters=name in idle, process_group=group,
+                process_group=group,
             )
             self._original[name] = original
             net.forward = self._route(name, net.forward, wrapper)
-        # Networks no phase trains (the EMA copy) start identical too: rank 0's weights everywhere.
+        # Networks without a wrapper (the EMA copy, the averaged ones) start identical too: rank 0's weights everywhere.
         with torch.no_grad():
             for name, net in gan.networks.items():
                 if name not in self._original:
@@ -220,12 +226,25 @@ class DataParallel:
 
     @contextmanager
     def phase(self, network: str) -> Iterator[None]:
-        """Route ``network``'s calls through its wrapper (gradients synced) while the phase runs."""
+        """While a phase computes its loss and backward: ``network``'s gradients come out averaged over the ranks."""
         self.active = network
         try:
             yield
         finally:
             self.active = None
+        if network in self.averaged:
+            self._average_gradients(network)
+
+    @torch.no_grad()
+    def _average_gradients(self, network: str) -> None:
+        params = list(self.gan.networks[network].parameters())
+        has_grad = torch.tensor([p.grad is not None for p in params], dtype=torch.int64)
+        counts = has_grad.clone()
+        dist.all_reduce(counts, group=_control_group)
+        if not torch.equal(counts, has_grad * self.world.size):
+            raise GanzooError(f"network {network} has gradients for different parameters on different ranks "
+                              "(a phase must use the same parameters on every rank)")
+        mean_over_ranks([p.grad for p in params if p.grad is not None], self.world)
 
     @torch.no_grad()
     def sync_buffers(self) -> None:

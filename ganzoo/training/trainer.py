@@ -320,7 +320,7 @@ class Trainer:
             error = unused_parameters_error(exc)
             if error is None:
                 raise
-            raise error from None
+            raise error from exc
 
     def _window_means(self, pop: bool) -> dict[str, float]:
         """The window's means; under data parallelism the phases' scalars are averaged over the ranks (a collective)."""

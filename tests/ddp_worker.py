@@ -1,0 +1,159 @@
+"""What each rank runs in the data-parallel tests (started with torchrun by tests/test_distributed.py).
+
+``python -m torch.distributed.run --nproc-per-node 2 tests/ddp_worker.py MODE OUT [RUN_DIR]``
+
+Each rank writes what it saw to ``OUT/rank{R}.json``; the test compares the ranks. Modes:
+
+- ``audit``: vanilla on ring8 into RUN_DIR through the public API. Rank 1 records, with a
+  Python audit hook, every file operation that names RUN_DIR (it must record none); each
+  rank records the first latents its generator was trained on, and a digest of every
+  tensor of every network and optimizer when training ends.
+- ``models``: stylegan-lite and progan-lite, tiny, on MNIST, with checkpoints (the trainer
+  checks the ranks agree before each); the final digests of each rank.
+- ``disagree``: rank 1 changes one weight; ``check_ranks_agree`` must say so on both ranks.
+- ``equivalence``: the test model ``from-data`` (latents drawn from the real batch, no RNG)
+  into RUN_DIR, so two ranks at batch B can be compared with one process at batch 2B.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+import ganzoo
+from ganzoo.losses import d_minimax_loss, g_nonsaturating_loss
+from ganzoo.model import Batch, PhaseLoss
+from ganzoo.objectives import AdversarialObjective
+from ganzoo.training import trainer as trainer_module
+
+RANK = int(os.environ.get("RANK", "0"))
+TINY_RING = dict(steps=12, batch_size=16, log_every=4, sample_every=12, checkpoint_every=6, seed=3)
+
+
+def digest(state: dict) -> dict[str, str]:
+    """One hash per tensor (bit-exact), by dotted name."""
+    out = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for key in sorted(value, key=str):
+                walk(f"{prefix}.{key}" if prefix else str(key), value[key])
+        elif isinstance(value, torch.Tensor):
+            out[prefix] = hashlib.sha256(value.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+    walk("", state)
+    return out
+
+
+def record_final_states(seen: dict) -> None:
+    """After every fit, keep a digest of this rank's networks (weights and buffers) and optimizers."""
+    fit = trainer_module.Trainer.fit
+
+    def fit_and_record(self):
+        result = fit(self)
+        state = {"networks": {n: net.state_dict() for n, net in self.gan.networks.items()},
+                 "optimizers": {n: opt.state_dict() for n, opt in self.gan.optimizers.items()}}
+        seen.setdefault("final", []).append(digest(state))
+        return result
+
+    trainer_module.Trainer.fit = fit_and_record
+
+
+class FromDataObjective(AdversarialObjective):
+    """The vanilla game with latents taken from the real batch: no RNG, so batches alone decide each step."""
+
+    def loss(self, phase: str, batch: Batch) -> PhaseLoss:
+        z = batch.real * 0.5 + 0.25
+        if phase == "D":
+            with torch.no_grad():
+                fake = self.G(z)
+            return PhaseLoss(self.d_loss(self.D(batch.real), self.D(fake)))
+        return PhaseLoss(self.g_loss(self.D(self.G(z))))
+
+
+class FromDataPlugin:
+    def __init__(self, vanilla: ganzoo.ModelSpec) -> None:
+        self.vanilla = vanilla
+
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        vanilla = self.vanilla
+
+        def build(info, c):
+            gan = vanilla.build(info, {**c, "latent_dim": 2, "dropout": 0.0})
+            G, D = gan.networks["G"], gan.networks["D"]
+            gan.objective = FromDataObjective(G, D, 2, d_minimax_loss, g_nonsaturating_loss)
+            return gan
+
+        register(ganzoo.ModelSpec(name="from-data", summary="vanilla, latents from the data", build=build,
+                                  config=vanilla.config, presets=vanilla.presets))
+
+
+def main() -> None:
+    mode, out = sys.argv[1], Path(sys.argv[2])
+    run_dir = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    seen: dict = {"rank": RANK}
+    if mode == "audit":
+        touched: list[str] = []
+        if RANK != 0:
+            target = str(run_dir.resolve())
+
+            def audit(event, args):
+                if event.startswith(("open", "os.", "shutil.", "pathlib.")):
+                    for arg in args:
+                        if isinstance(arg, (str, bytes, os.PathLike)) and target in os.path.abspath(os.fsdecode(arg)):
+                            touched.append(f"{event} {os.fsdecode(arg)}")
+
+            sys.addaudithook(audit)
+        record_final_states(seen)
+        first_z: list = []
+        original_randn = torch.randn
+
+        def randn(*args, **kwargs):  # the latents the objective draws (the first call of training)
+            value = original_randn(*args, **kwargs)
+            if not first_z and kwargs.get("generator") is None:
+                first_z.append(value.flatten()[:8].tolist())
+            return value
+
+        torch.randn = randn
+        ganzoo.train("vanilla", "ring8", out=run_dir, progress=False, **TINY_RING)
+        torch.randn = original_randn
+        seen.update(touched=touched, first_z=first_z[0])
+    elif mode == "models":
+        record_final_states(seen)
+        small = dict(steps=6, batch_size=8, log_every=3, sample_every=6, checkpoint_every=3, seed=1, progress=False)
+        # R1 every other step (double backward through a wrapper), w_avg and the EMA: buffers that must agree.
+        ganzoo.train("stylegan-lite", "mnist", out=run_dir / "style", set={"channels": 8, "r1_every": 2}, **small)
+        # Growing: stages above the current one are idle (DDP looks for unused parameters), and the gradient penalty.
+        ganzoo.train("progan-lite", "mnist", out=run_dir / "pro", set={"channels": 8, "stable_steps": 2, "fade_steps": 2}, **small)
+    elif mode == "disagree":
+        from ganzoo.errors import GanzooError
+        from ganzoo.run.device import join_world
+        from ganzoo.training.distributed import check_ranks_agree
+
+        world = join_world()
+        net = torch.nn.Linear(3, 2)
+        torch.nn.init.constant_(net.weight, 0.5)
+        torch.nn.init.zeros_(net.bias)
+        if RANK == 1:
+            with torch.no_grad():
+                net.bias[1] += 1e-7
+        try:
+            check_ranks_agree({"networks": {"D": net.state_dict()}}, world)
+            seen["error"] = None
+        except GanzooError as exc:
+            seen["error"] = str(exc)
+    elif mode == "equivalence":
+        ganzoo.plugins.pm.register(FromDataPlugin(ganzoo.plugins.models().get("vanilla")), name="from-data")
+        ganzoo.train("from-data", "ring8", out=run_dir, progress=False, **{**TINY_RING, "batch_size": 16, "steps": 6})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"rank{RANK}.json").write_text(json.dumps(seen))
+
+
+if __name__ == "__main__":
+    main()
