@@ -8,9 +8,9 @@ Each rank writes what it saw to ``OUT/rank{R}.json``; the test compares the rank
   Python audit hook, every file operation that names RUN_DIR (it must record none); each
   rank records the first latents its generator was trained on, and a digest of every
   tensor of every network and optimizer when training ends.
-- ``models``: stylegan-lite and progan-lite, tiny, on MNIST, with checkpoints (the trainer
+- ``models``: first, rank 1 changes one weight and ``check_ranks_agree`` must say so on both
+  ranks; then stylegan-lite and progan-lite, tiny, on MNIST, with checkpoints (the trainer
   checks the ranks agree before each); the final digests of each rank.
-- ``disagree``: rank 1 changes one weight; ``check_ranks_agree`` must say so on both ranks.
 - ``equivalence``: the test model ``from-data`` (latents drawn from the real batch, no RNG)
   into RUN_DIR, so two ranks at batch B can be compared with one process at batch 2B.
 """
@@ -94,6 +94,26 @@ class FromDataPlugin:
                                   config=vanilla.config, presets=vanilla.presets))
 
 
+def disagree() -> str | None:
+    """What ``check_ranks_agree`` says when rank 1's copy of one bias differs by 1e-7."""
+    from ganzoo.errors import GanzooError
+    from ganzoo.run.device import join_world
+    from ganzoo.training.distributed import check_ranks_agree
+
+    world = join_world()
+    net = torch.nn.Linear(3, 2)
+    torch.nn.init.constant_(net.weight, 0.5)
+    torch.nn.init.zeros_(net.bias)
+    if RANK == 1:
+        with torch.no_grad():
+            net.bias[1] += 1e-7
+    try:
+        check_ranks_agree({"networks": {"D": net.state_dict()}}, world)
+    except GanzooError as exc:
+        return str(exc)
+    return None
+
+
 def main() -> None:
     mode, out = sys.argv[1], Path(sys.argv[2])
     run_dir = Path(sys.argv[3]) if len(sys.argv) > 3 else None
@@ -121,33 +141,17 @@ def main() -> None:
             return value
 
         torch.randn = randn
-        ganzoo.train("vanilla", "ring8", out=run_dir, progress=False, **TINY_RING)
+        ganzoo.train("vanilla", "ring8", out=run_dir, progress=False, eval_every=8, eval_n=200, **TINY_RING)
         torch.randn = original_randn
         seen.update(touched=touched, first_z=first_z[0])
     elif mode == "models":
+        seen["error"] = disagree()
         record_final_states(seen)
         small = dict(steps=6, batch_size=8, log_every=3, sample_every=6, checkpoint_every=3, seed=1, progress=False)
         # R1 every other step (double backward through a wrapper), w_avg and the EMA: buffers that must agree.
         ganzoo.train("stylegan-lite", "mnist", out=run_dir / "style", set={"channels": 8, "r1_every": 2}, **small)
         # Growing: stages above the current one are idle (DDP looks for unused parameters), and the gradient penalty.
         ganzoo.train("progan-lite", "mnist", out=run_dir / "pro", set={"channels": 8, "stable_steps": 2, "fade_steps": 2}, **small)
-    elif mode == "disagree":
-        from ganzoo.errors import GanzooError
-        from ganzoo.run.device import join_world
-        from ganzoo.training.distributed import check_ranks_agree
-
-        world = join_world()
-        net = torch.nn.Linear(3, 2)
-        torch.nn.init.constant_(net.weight, 0.5)
-        torch.nn.init.zeros_(net.bias)
-        if RANK == 1:
-            with torch.no_grad():
-                net.bias[1] += 1e-7
-        try:
-            check_ranks_agree({"networks": {"D": net.state_dict()}}, world)
-            seen["error"] = None
-        except GanzooError as exc:
-            seen["error"] = str(exc)
     elif mode == "equivalence":
         ganzoo.plugins.pm.register(FromDataPlugin(ganzoo.plugins.models().get("vanilla")), name="from-data")
         ganzoo.train("from-data", "ring8", out=run_dir, progress=False, **{**TINY_RING, "batch_size": 16, "steps": 6})

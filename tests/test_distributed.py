@@ -128,25 +128,30 @@ def test_rank_zero_alone_touches_the_run_folder(audited):
     assert lines[-1]["kimg"] == pytest.approx(12 * 2 * 16 * 2 / 1000)  # D and G phases, 16 per rank x 2 ranks
     config = (run / "config.yaml").read_text()
     assert "world_size: 2" in config and "a global batch of 32" in config
+    assert (run / "checkpoints" / "best.pt").is_file() and any(key.startswith("eval/") for key in lines[1])  # live evaluation: on rank 0
+
+
+@pytest.fixture(scope="module")
+def models_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("models")
+    result = torchrun("models", str(base / "seen"), str(base / "runs"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return base / "runs", ranks(base / "seen")
 
 
 @pytest.mark.slow
-def test_buffers_weights_and_schedules_agree_across_ranks_for_the_growing_and_styled_models(tmp_path):
-    result = torchrun("models", str(tmp_path / "seen"), str(tmp_path / "runs"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    rank0, rank1 = ranks(tmp_path / "seen")
+def test_buffers_weights_and_schedules_agree_across_ranks_for_the_growing_and_styled_models(models_run):
+    runs, (rank0, rank1) = models_run
     assert len(rank0["final"]) == 2 and rank0["final"] == rank1["final"]
     style = rank0["final"][0]
     assert any(name.endswith("w_avg") for name in style) and any(name.startswith("networks.G_ema.") for name in style)
-    pro = torch.load(tmp_path / "runs" / "pro" / "checkpoints" / "last.pt", weights_only=True)
+    pro = torch.load(runs / "pro" / "checkpoints" / "last.pt", weights_only=True)
     assert int(pro["networks"]["G"]["stage"]) >= 1  # it grew while data-parallel (idle stages, then used)
 
 
 @pytest.mark.slow
-def test_the_consistency_check_names_a_tensor_that_differs_on_one_rank(tmp_path):
-    result = torchrun("disagree", str(tmp_path / "seen"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    for seen in ranks(tmp_path / "seen"):
+def test_the_consistency_check_names_a_tensor_that_differs_on_one_rank(models_run):
+    for seen in models_run[1]:
         assert seen["error"] == "the ranks disagree: networks.D.bias on rank 1 differs from rank 0's (data-parallel training lost sync)"
 
 
@@ -168,10 +173,10 @@ def test_two_ranks_at_batch_b_match_one_process_at_batch_2b(tmp_path, register_p
 
 
 @pytest.mark.slow
-def test_ctrl_c_and_a_killed_rank_stop_every_rank_and_the_run_resumes_bitwise(tmp_path):
+def test_ctrl_c_and_a_killed_rank_stop_every_rank_and_the_run_resumes_bitwise(tmp_path, cli):
     """Unbroken 2-process run vs. one stopped by Ctrl-C, resumed, its rank 1 killed, and resumed again."""
     whole = tmp_path / "whole"
-    done = ganzoo_cli("run", *RING, "--steps", "16", "--checkpoint-every", "4", "--out", str(whole), "--nproc-per-node", "2")
+    done = ganzoo_cli("run", *RING, "--steps", str(TARGET), "--checkpoint-every", "4", "--out", str(whole), "--nproc-per-node", "2")
     assert done.returncode == 0, done.stderr[-3000:]
 
     part = tmp_path / "part"
@@ -180,12 +185,14 @@ def test_ctrl_c_and_a_killed_rank_stop_every_rank_and_the_run_resumes_bitwise(tm
     proc = subprocess.Popen([sys.executable, "-m", "ganzoo", *args], stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1", "GANZOO_LOAD_PLUGINS": ""})
     _wait_for(lambda: (part / "checkpoints" / "last.json").exists(), proc)
+    code, _, err = cli("run", "--resume", str(part))  # the run-folder lock, held by rank 0 while the job trains
+    assert code == 2 and "in use" in err and len(err.strip().splitlines()) == 1, err
     os.killpg(proc.pid, signal.SIGINT)
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted at step"), err
     stopped = torch.load(part / "checkpoints" / "last.pt", weights_only=True)["step"]
-    assert 4 <= stopped < 2000
+    assert 4 <= stopped < TARGET
 
     # Resume (the launcher reads the world size from the run), then kill rank 1 mid-way.
     proc = subprocess.Popen([sys.executable, "-m", "ganzoo", "run", "--resume", str(part), "--steps", "100000", "--quiet"],
@@ -201,14 +208,16 @@ def test_ctrl_c_and_a_killed_rank_stop_every_rank_and_the_run_resumes_bitwise(tm
     assert len([line for line in lines if "error" in line.lower()]) == 1
     reached = torch.load(part / "checkpoints" / "last.pt", weights_only=True)["step"]  # loadable: written atomically
 
-    # Lower the target back to a checkpoint on the unbroken run's grid and finish: bitwise the same weights.
-    assert reached % 4 == 0
-    if reached <= 16:
-        again = ganzoo_cli("run", "--resume", str(part), "--steps", "16")
-        assert again.returncode == 0, again.stderr[-3000:]
-        assert all(torch.equal(v, weights(whole)[k]) for k, v in weights(part).items())
-    refused = ganzoo_cli("run", "--resume", str(part), "--steps", "100000", "--nproc-per-node", "1")
-    assert refused.returncode == 2 and "trained by 2 process(es), not 1" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    # Finish at the unbroken run's target: bitwise the same weights.
+    assert stopped < reached < TARGET and reached % 4 == 0
+    again = ganzoo_cli("run", "--resume", str(part), "--steps", str(TARGET))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert all(torch.equal(v, weights(whole)[k]) for k, v in weights(part).items())
+    code, _, err = cli("run", "--resume", str(part), "--steps", "100000", "--nproc-per-node", "1")
+    assert code == 2 and "trained by 2 process(es), not 1" in err and len(err.strip().splitlines()) == 1
+
+
+TARGET = 120  # steps of the unbroken run: far beyond where the interrupted one is stopped (checked)
 
 
 def _wait_for(condition, proc, timeout: float = 120.0):
