@@ -10,7 +10,8 @@ Each rank writes what it saw to ``OUT/rank{R}.json``; the test compares the rank
   tensor of every network and optimizer when training ends.
 - ``models``: first, rank 1 changes one weight and ``check_ranks_agree`` must say so on both
   ranks; then stylegan-lite and progan-lite, tiny, on MNIST, with checkpoints (the trainer
-  checks the ranks agree before each); the final digests of each rank.
+  checks the ranks agree before each); the final digests of each rank; and the one-line
+  error for a model with a parameter no phase uses that does not declare it.
 - ``equivalence``: the test model ``from-data`` (latents drawn from the real batch, no RNG)
   into RUN_DIR, so two ranks at batch B can be compared with one process at batch 2B.
 """
@@ -74,6 +75,26 @@ class FromDataObjective(AdversarialObjective):
                 fake = self.G(z)
             return PhaseLoss(self.d_loss(self.D(batch.real), self.D(fake)))
         return PhaseLoss(self.g_loss(self.D(self.G(z))))
+
+
+class UnusedLayerPlugin:
+    """vanilla whose D holds a layer it never calls, and does not say so (GAN.idle_parameters)."""
+
+    def __init__(self, vanilla: ganzoo.ModelSpec) -> None:
+        self.vanilla = vanilla
+
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        vanilla = self.vanilla
+
+        def build(info, c):
+            gan = vanilla.build(info, c)
+            gan.networks["D"].spare = torch.nn.Linear(2, 1)
+            gan.optimizers["D"].add_param_group({"params": gan.networks["D"].spare.parameters()})
+            return gan
+
+        register(ganzoo.ModelSpec(name="unused-layer", summary="vanilla with an unused D layer", build=build,
+                                  config=vanilla.config, presets=vanilla.presets))
 
 
 class FromDataPlugin:
@@ -152,6 +173,12 @@ def main() -> None:
         ganzoo.train("stylegan-lite", "mnist", out=run_dir / "style", set={"channels": 8, "r1_every": 2}, **small)
         # Growing: stages above the current one are idle (DDP looks for unused parameters), and the gradient penalty.
         ganzoo.train("progan-lite", "mnist", out=run_dir / "pro", set={"channels": 8, "stable_steps": 2, "fade_steps": 2}, **small)
+        ganzoo.plugins.pm.register(UnusedLayerPlugin(ganzoo.plugins.models().get("vanilla")), name="unused-layer")
+        try:
+            ganzoo.train("unused-layer", "ring8", out=run_dir / "unused", **{**TINY_RING, "progress": False})
+            seen["unused"] = None
+        except ganzoo.GanzooError as exc:
+            seen["unused"] = str(exc)
     elif mode == "equivalence":
         ganzoo.plugins.pm.register(FromDataPlugin(ganzoo.plugins.models().get("vanilla")), name="from-data")
         ganzoo.train("from-data", "ring8", out=run_dir, progress=False, **{**TINY_RING, "batch_size": 16, "steps": 6})

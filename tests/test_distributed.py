@@ -150,6 +150,12 @@ def test_buffers_weights_and_schedules_agree_across_ranks_for_the_growing_and_st
 
 
 @pytest.mark.slow
+def test_a_model_with_an_undeclared_idle_parameter_is_told_what_to_declare(models_run):
+    for seen in models_run[1]:
+        assert "GAN(idle_parameters=...)" in seen["unused"]
+
+
+@pytest.mark.slow
 def test_the_consistency_check_names_a_tensor_that_differs_on_one_rank(models_run):
     for seen in models_run[1]:
         assert seen["error"] == "the ranks disagree: networks.D.bias on rank 1 differs from rank 0's (data-parallel training lost sync)"
