@@ -184,17 +184,29 @@ def _launch_run(args, processes: int) -> int:
     from .run.launch import launch
 
     _check_resume_flags(args)
+    # On several machines the run folder is rank 0's alone (this may not be its machine):
+    # only the options are checked here, and every machine must name the same folder.
+    one_machine = (args.nnodes or 1) == 1
     if args.resume:
-        folder, _ = session.existing_run(args.resume, steps=args.steps, device=args.device, world_size=processes)
+        if one_machine:
+            session.existing_run(args.resume, steps=args.steps, device=args.device, world_size=processes)
+        path = Path(args.resume)
     else:
-        folder, _ = session.new_run(
-            args.model, args.dataset, out=args.out, config=args.config, sets=dict(parse_set(item) for item in args.set),
+        if not one_machine and not args.out:
+            raise GanzooError(f"--nnodes {args.nnodes} needs --out RUN_DIR, the same on every machine (rank 0's machine writes it)")
+        options = dict(
+            out=args.out, config=args.config, sets=dict(parse_set(item) for item in args.set),
             steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=args.device,
             sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
             data_root=args.data_root, download=args.download,
         )
-        args.out = str(folder.path)  # decided once, here: every rank must name the same folder
-    return launch(_worker_args(args), args.nproc_per_node or 1, args.nnodes or 1, args.rdzv_endpoint, args.rdzv_id, folder.path)
+        if one_machine:
+            path = session.new_run(args.model, args.dataset, **options)[0].path
+        else:
+            session.new_run(args.model, args.dataset, check_folder=False, **options)
+            path = Path(args.out)
+        args.out = str(path)  # decided once, here: every rank must name the same folder
+    return launch(_worker_args(args), args.nproc_per_node or 1, args.nnodes or 1, args.rdzv_endpoint, args.rdzv_id, path)
 
 
 def _worker_args(args) -> list[str]:

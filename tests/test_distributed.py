@@ -256,3 +256,22 @@ def _rank_pid(launcher: int, rank: str) -> int | None:
         if f"RANK={rank}".encode() in env:
             return int(pid)
     return None
+
+
+@pytest.mark.slow
+def test_two_machines_meet_at_the_rendezvous_endpoint(tmp_path):
+    """Two launchers, one process each, as two machines would run them (here both on localhost)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    args = [sys.executable, "-m", "ganzoo", "run", *RING, "--steps", "8", "--out", str(tmp_path / "r"),
+            "--nproc-per-node", "1", "--nnodes", "2", "--rdzv-endpoint", f"localhost:{port}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GANZOO_LOAD_PLUGINS": ""}
+    nodes = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    results = [node.communicate(timeout=240) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], results
+    assert sum("run folder:" in out for out, _ in results) == 1  # rank 0's machine reports the run
+    assert "world_size: 2" in (tmp_path / "r" / "config.yaml").read_text()
+    assert torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)["world_size"] == 2

@@ -60,15 +60,21 @@ def on_rank_zero(world: World, make: Callable[[], Any]) -> Any:
 
 def new_run(
     model: str | None = None, dataset: str | None = None, *, out: str | Path | None = None,
-    config: str | Path | Mapping[str, Any] | None = None, sets: Mapping[str, Any] | None = None, **options: Any,
+    config: str | Path | Mapping[str, Any] | None = None, sets: Mapping[str, Any] | None = None, check_folder: bool = True,
+    **options: Any,
 ) -> tuple[RunFolder, RunConfig]:
-    """The folder and the checked config of a run about to start (nothing is written yet)."""
+    """The folder and the checked config of a run about to start (nothing is written yet).
+
+    ``check_folder=False`` checks the options alone (a launcher on a machine that may not hold the folder).
+    """
     world = join_world()
 
     def make() -> tuple[Path, RunConfig]:
         file_values = read_config_file(config) if isinstance(config, (str, Path)) else dict(config or {})
         run_config = make_run_config(model, dataset, file_values=file_values, sets=sets, **options)
         run_config.world_size = world.size
+        if not check_folder:
+            return Path(out) if out is not None else Path("."), run_config
         return RunFolder.for_new_run(out, run_config.model, run_config.dataset).path, run_config
 
     path, run_config = on_rank_zero(world, make)
