@@ -82,19 +82,7 @@ def run_bench(
         announce_wandb(mode, out)
     group = out.resolve().name
     result = BenchResult(0, 0, skipped, [], False, 0.0)
-    for i, entry in enumerate(entries, 1):
-        print(f"[{i}/{len(entries)}] {entry.label()}: {entry.config.steps} steps = {kimg:g} kimg at batch {entry.config.batch_size} "
-              f"({time.perf_counter() - start:.0f} s into the bench)", file=sys.stderr)
-        try:
-            done = _run_entry(entry, store, out, mode, group, progress, result)
-        except Exception as exc:  # one failing entry (a user error or a plugin's bug) must not stop the others
-            reason = str(exc) if isinstance(exc, GanzooError) else f"{type(exc).__name__}: {first_line(exc)}"
-            result.failed.append(f"{entry.name}: {reason}")
-            print(f"  failed: {reason}", file=sys.stderr)
-            continue
-        if not done:
-            result.interrupted = True
-            break
+    _run_here(entries, store, out, mode, group, progress, result, start)
     if not result.interrupted and store.has_results():
         new_floors = _real_data_floors(entries, store)
         from .publish import write_leaderboard
@@ -106,16 +94,42 @@ def run_bench(
     return result
 
 
-def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, progress: bool, result: BenchResult) -> bool:
-    """Bring one entry up to date. False when training was interrupted (Ctrl-C)."""
+def _run_here(entries: list[Planned], store: Store, out: Path, mode: str, group: str, progress: bool, result: BenchResult, start: float) -> None:
+    """One entry after the other, in this process."""
+    for i, entry in enumerate(entries, 1):
+        print(_header(i, len(entries), entry, start), file=sys.stderr)
+        try:
+            stopped = _run_entry(entry, store, out, mode, group, progress, result)
+        except Exception as exc:  # one failing entry (a user error or a plugin's bug) must not stop the others
+            reason = _reason(exc)
+            result.failed.append(f"{entry.name}: {reason}")
+            print(f"  failed: {reason}", file=sys.stderr)
+            continue
+        if stopped is not None:
+            print(f"interrupted at step {stopped}; checkpoint saved. Run the same ganzoo bench command to continue.", file=sys.stderr)
+            result.interrupted = True
+            break
+
+
+def _header(i: int, total: int, entry: Planned, start: float) -> str:
+    return (f"[{i}/{total}] {entry.label()}: {entry.config.steps} steps = {entry.kimg:g} kimg at batch {entry.config.batch_size} "
+            f"({time.perf_counter() - start:.0f} s into the bench)")
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, GanzooError) else f"{type(exc).__name__}: {first_line(exc)}"
+
+
+def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, progress: bool, result: BenchResult) -> int | None:
+    """Bring one entry up to date. The step training stopped at when it was interrupted (Ctrl-C), else None."""
     from ..eval.evaluate import evaluate
     from ..eval.live import live_evaluation
 
     rel = str(entry.run_dir.relative_to(out))
     config, folder = entry.config, RunFolder(entry.run_dir)
-    if store.has(rel) and _evaluated_at(folder.read_eval_report(), config.steps, entry.eval_n):
+    if _done_earlier(entry, store, out):
         print("  done earlier: skipped", file=sys.stderr)
-        return True
+        return None
     step = _reached_step(folder, config)
     if step == 0 and folder.path.exists():
         # Killed before its first checkpoint: nothing in it can be resumed, and the folder is
@@ -139,8 +153,7 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
             store.record_training(rel, step, run.result.step, time.perf_counter() - began)
             result.trained += 1
             if run.interrupted:
-                print(f"interrupted at step {run.result.step}; checkpoint saved. Run the same ganzoo bench command to continue.", file=sys.stderr)
-                return False
+                return run.result.step
         report = folder.read_eval_report()
         if not _evaluated_at(report, config.steps, entry.eval_n):
             began = time.perf_counter()
@@ -159,7 +172,13 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
     finally:
         if sink:
             sink.finish()
-    return True
+    return None
+
+
+def _done_earlier(entry: Planned, store: Store, out: Path) -> bool:
+    """Whether the store holds the entry's rows and its run is evaluated at its final step at the bench's protocol."""
+    rel = str(entry.run_dir.relative_to(out))
+    return store.has(rel) and _evaluated_at(RunFolder(entry.run_dir).read_eval_report(), entry.config.steps, entry.eval_n)
 
 
 def _reached_step(folder: RunFolder, config: RunConfig) -> int:
