@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--wandb", metavar="MODE", help="online, offline or off (default: online when logged in to W&B, else offline)")
     bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="option for every model (repeatable); data.KEY=VALUE for datasets")
     bench.add_argument("--quiet", action="store_true", help="no training progress bars")
+    bench.add_argument("--jobs", type=int, metavar="N",
+                       help="train N entries at once, each in a worker process with its share of the cores "
+                            "(torch.set_num_threads(cores // N)) and no progress bar; results as with one (default 1: in this process)")
+    bench.add_argument("--devices", metavar="LIST",
+                       help="one device per worker, such as cuda:0,cuda:1 (each cpu or an existing cuda:N; may repeat); sets --jobs to its length")
     bench.set_defaults(func=_cmd_bench)
     board = sub.add_parser("leaderboard", help="print and export the leaderboard of one or more bench folders",
                            description="Aggregate the results stores of the bench folders (mean +- std over seeds), print the table and write leaderboard.md/.csv/.html.")
@@ -239,7 +244,8 @@ def _cmd_bench(args) -> int:
     from .bench.runner import run_bench
 
     sets = dict(parse_set(item) for item in args.set)
-    result = run_bench(args.models, args.datasets, args.seeds, args.kimg, out=args.out, eval_n=args.eval_n, wandb=args.wandb, sets=sets, progress=not args.quiet)
+    result = run_bench(args.models, args.datasets, args.seeds, args.kimg, out=args.out, eval_n=args.eval_n, wandb=args.wandb, sets=sets,
+                       progress=not args.quiet, jobs=args.jobs, devices=args.devices)
     if result.interrupted:
         return EXIT_INTERRUPTED
     print(f"{result.trained} trained, {result.evaluated} evaluated, {len(result.skipped)} combinations skipped, "

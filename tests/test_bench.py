@@ -234,6 +234,12 @@ def test_an_interrupted_entry_resumes_from_its_checkpoint(tmp_path, cli, monkeyp
     (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--wandb", "maybe"], "bad --wandb"),
     (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--set", "widht=3"], "did you mean width"),
     (["--models", "progan-lite", "--datasets", "ring8", "--kimg", "1"], "nothing to run"),
+    (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--jobs", "0"], "bad --jobs 0 (valid: 1 or more"),
+    (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--jobs", "two"], "argument --jobs: invalid int value: 'two'"),
+    (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--devices", "gpu0"], "'gpu0' is not a device (valid: comma-separated cpu or cuda:N"),
+    (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--devices", "cpu,cuda:99"], "no cuda:99 on this machine"),
+    (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--devices", "cpu,"], "'' is not a device"),
+    (["--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--jobs", "3", "--devices", "cpu,cpu"], "--jobs 3 but --devices names 2"),
 ])
 def test_bad_bench_input_is_one_line_and_exit_2_and_makes_no_folder(tmp_path, cli, args, message):
     code, out, err = cli("bench", *args, "--out", str(tmp_path / "b"))

@@ -1,2 +1,2 @@
-"""The benchmark layer: planning a bench (:mod:`.plan`), running it (:mod:`.runner`), its
-results store (:mod:`.store`), and the leaderboard (:mod:`.leaderboard`, :mod:`.html`)."""
+"""The benchmark layer: planning a bench (:mod:`.plan`), running it (:mod:`.runner`, in worker
+processes with :mod:`.workers`), its results store (:mod:`.store`), and the leaderboard (:mod:`.leaderboard`, :mod:`.html`)."""

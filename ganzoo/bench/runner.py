@@ -11,6 +11,13 @@ Re-running the same command is safe and cheap: finished entries are skipped, unf
 ones resume from their checkpoints, and nothing that exists is overwritten except by the
 entry's own next step. A model that cannot train on a dataset (cgan without labels,
 image-only models on 2-D data) is reported in one line and skipped.
+
+With ``jobs`` above 1 the entries run in worker processes (:mod:`ganzoo.bench.workers`), and
+the results are what one process would store: a worker trains and evaluates an entry exactly
+as :func:`_run_entry` does here, but what it would write to the store is sent back, and this
+process alone writes ``results.sqlite`` (in the order entries finish), then the real-data rows
+and the leaderboard at the end. Workers load plugins from the installed packages, so a model
+registered only in this process (``plugins.pm.register`` in a script or test) needs ``jobs=1``.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import math
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +43,7 @@ from ..run.run import MAX_SAMPLES, load_run
 from ..training.wandb_sink import WandbSink, announce_wandb, check_wandb_mode, default_wandb_mode, log_wandb_table
 from .plan import MAX_KIMG, Planned, config_hash, parse_names, parse_seeds, plan
 from .store import REAL_DATA, STORE_FILE, Entry, Store
+from .workers import Workers, entry_scope, parse_workers, worker_device
 
 # -- running ---------------------------------------------------------------------------------
 
@@ -51,10 +61,16 @@ class BenchResult:
 def run_bench(
     models: str, datasets: str, seeds: str, kimg: float, out: str | Path = "bench", eval_n: int | None = None,
     wandb: str | None = None, sets: dict[str, Any] | None = None, progress: bool = True,
+    jobs: int | None = None, devices: str | None = None,
 ) -> BenchResult:
-    """Plan, train, evaluate and store every entry; then write the leaderboard into ``out``."""
+    """Plan, train, evaluate and store every entry; then write the leaderboard into ``out``.
+
+    ``jobs``: entries run at once, each in a worker process (default 1: in this process);
+    ``devices``: one device per worker, such as ``cuda:0,cuda:1`` (see :mod:`ganzoo.bench.workers`).
+    """
     start = time.perf_counter()
     out = Path(out)
+    workers = parse_workers(jobs, devices)
     model_names = parse_names(models, plugins.models(), "models")
     dataset_names = parse_names(datasets, plugins.datasets(), "datasets")
     seed_list = parse_seeds(seeds)
@@ -82,19 +98,10 @@ def run_bench(
         announce_wandb(mode, out)
     group = out.resolve().name
     result = BenchResult(0, 0, skipped, [], False, 0.0)
-    for i, entry in enumerate(entries, 1):
-        print(f"[{i}/{len(entries)}] {entry.label()}: {entry.config.steps} steps = {kimg:g} kimg at batch {entry.config.batch_size} "
-              f"({time.perf_counter() - start:.0f} s into the bench)", file=sys.stderr)
-        try:
-            done = _run_entry(entry, store, out, mode, group, progress, result)
-        except Exception as exc:  # one failing entry (a user error or a plugin's bug) must not stop the others
-            reason = str(exc) if isinstance(exc, GanzooError) else f"{type(exc).__name__}: {first_line(exc)}"
-            result.failed.append(f"{entry.name}: {reason}")
-            print(f"  failed: {reason}", file=sys.stderr)
-            continue
-        if not done:
-            result.interrupted = True
-            break
+    if len(workers) > 1:
+        _run_in_workers(entries, workers[:len(entries)], store, out, mode, group, result, start)
+    else:
+        _run_here(entries, workers[0], store, out, mode, group, progress, result, start)
     if not result.interrupted and store.has_results():
         new_floors = _real_data_floors(entries, store)
         from .publish import write_leaderboard
@@ -106,16 +113,169 @@ def run_bench(
     return result
 
 
-def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, progress: bool, result: BenchResult) -> bool:
-    """Bring one entry up to date. False when training was interrupted (Ctrl-C)."""
+def _run_here(
+    entries: list[Planned], device: str | None, store: Store, out: Path, mode: str, group: str, progress: bool, result: BenchResult, start: float,
+) -> None:
+    """One entry after the other, in this process; ``device`` from --devices with one device, else each entry's own."""
+    for i, entry in enumerate(entries, 1):
+        if device is not None:
+            entry.config.device = device
+        print(_header(i, len(entries), entry, start), file=sys.stderr)
+        try:
+            stopped = _run_entry(entry, store, out, mode, group, progress, result)
+        except Exception as exc:  # one failing entry (a user error or a plugin's bug) must not stop the others
+            reason = _reason(exc)
+            result.failed.append(f"{entry.name}: {reason}")
+            print(f"  failed: {reason}", file=sys.stderr)
+            continue
+        if stopped is not None:
+            print(f"interrupted at step {stopped}; checkpoint saved. Run the same ganzoo bench command to continue.", file=sys.stderr)
+            result.interrupted = True
+            break
+
+
+# -- in worker processes (--jobs N) -------------------------------------------------------
+
+class _Deferred:
+    """A worker's stand-in for the results store: it keeps the writes for the parent, the one writer of the store."""
+
+    def __init__(self, stored: bool) -> None:
+        self.stored = stored  # whether the store held the entry's rows when it was handed out
+        self.writes: list[tuple[str, tuple]] = []
+
+    def has(self, run: str) -> bool:
+        return self.stored
+
+    def record_training(self, *args: Any) -> None:
+        self.writes.append(("record_training", args))
+
+    def put(self, *args: Any) -> None:
+        self.writes.append(("put", args))
+
+    def replay(self, store: Store) -> None:
+        for method, args in self.writes:
+            getattr(store, method)(*args)
+
+
+@dataclass
+class _Outcome:
+    """What a worker sends back for one entry."""
+
+    store: _Deferred = field(default_factory=lambda: _Deferred(False))
+    trained: int = 0
+    evaluated: int = 0
+    stopped: int | None = None  # interrupted (Ctrl-C): the step its checkpoint holds
+    aborted: bool = False  # interrupted outside the trainer's save-and-stop (a second Ctrl-C, or during evaluation)
+    begun: bool = True  # False: a Ctrl-C came before it began, and it did not
+    failed: str | None = None
+
+
+def _entry_in_worker(entry: Planned, out: Path, mode: str, group: str, stored: bool, prefix: str) -> _Outcome:
+    """:func:`_run_entry` in a worker process, without progress bars, on the worker's device."""
+    outcome = _Outcome(_Deferred(stored))
+    if worker_device() is not None:
+        entry.config.device = worker_device()
+    with entry_scope(prefix) as begin:
+        if not begin:
+            outcome.begun = False
+            return outcome
+        counts = BenchResult(0, 0, [], [], False, 0.0)
+        try:
+            outcome.stopped = _run_entry(entry, outcome.store, out, mode, group, False, counts)
+            if outcome.stopped is not None:
+                print(f"interrupted at step {outcome.stopped}; checkpoint saved", file=sys.stderr)
+        except KeyboardInterrupt:
+            outcome.aborted = True
+        except Exception as exc:  # as in one process: the entry fails, the bench goes on
+            outcome.failed = _reason(exc)
+        outcome.trained, outcome.evaluated = counts.trained, counts.evaluated
+    return outcome
+
+
+def _run_in_workers(
+    entries: list[Planned], devices: list[str | None], store: Store, out: Path, mode: str, group: str, result: BenchResult, start: float,
+) -> None:
+    """Hand the entries to worker processes, one at a time each, and store what comes back, as it comes."""
+    todo = list(enumerate(entries, 1))
+    running: dict[Future, tuple[int, Planned]] = {}
+    left: list[str] = []  # entries a Ctrl-C stopped or kept from starting
+
+    def say_stopping() -> None:
+        print(f"Ctrl-C: no more entries start; the {len(running)} running save a checkpoint and stop (Ctrl-C again to stop at once)",
+              file=sys.stderr)
+
+    with Workers(devices, say_stopping) as workers:
+        while todo or running:
+            while todo and not (workers.stopping or result.interrupted) and (slot := workers.idle_slot()) is not None:
+                i, entry = todo.pop(0)
+                prefix = f"[{i}/{len(entries)}] {entry.label()}: "
+                print(_header(i, len(entries), entry, start), file=sys.stderr)
+                if _done_earlier_here(entry, store, out):  # no worker needed to find that out
+                    print(f"{prefix}done earlier: skipped", file=sys.stderr)
+                    continue
+                rel = str(entry.run_dir.relative_to(out))
+                running[workers.submit(slot, _entry_in_worker, entry, out, mode, group, store.has(rel), prefix)] = (i, entry)
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                i, entry = running.pop(future)
+                workers.finished(future)
+                outcome = _outcome(future)
+                outcome.store.replay(store)
+                result.trained += outcome.trained
+                result.evaluated += outcome.evaluated
+                if outcome.failed is not None:
+                    result.failed.append(f"{entry.name}: {outcome.failed}")
+                    print(f"[{i}/{len(entries)}] {entry.label()}: failed: {outcome.failed}", file=sys.stderr)
+                elif outcome.stopped is not None or outcome.aborted or not outcome.begun:
+                    result.interrupted = True
+                    left.append(entry.name)
+        if workers.stopping:
+            left += [entry.name for _, entry in todo]
+            result.interrupted = result.interrupted or bool(left)
+    if result.interrupted:
+        print(f"interrupted with {len(left)} of {len(entries)} entries unfinished (one that started keeps its last checkpoint). "
+              "Run the same ganzoo bench command to continue.", file=sys.stderr)
+
+
+def _done_earlier_here(entry: Planned, store: Store, out: Path) -> bool:
+    try:
+        return _done_earlier(entry, store, out)
+    except Exception:  # a damaged eval.json, say: the worker meets it again and fails the entry with its one line
+        return False
+
+
+def _outcome(future: Future) -> _Outcome:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:  # its process died (kill -9, out of memory); its slot gets a fresh one
+        return _Outcome(failed=f"its worker process died ({type(exc).__name__}: {first_line(exc)})")
+    except KeyboardInterrupt:  # a Ctrl-C that reached the worker after the entry's own handling of it
+        return _Outcome(aborted=True)
+    except Exception as exc:  # the outcome could not come back (it would not pickle, say)
+        return _Outcome(failed=_reason(exc))
+
+
+def _header(i: int, total: int, entry: Planned, start: float) -> str:
+    return (f"[{i}/{total}] {entry.label()}: {entry.config.steps} steps = {entry.kimg:g} kimg at batch {entry.config.batch_size} "
+            f"({time.perf_counter() - start:.0f} s into the bench)")
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, GanzooError) else f"{type(exc).__name__}: {first_line(exc)}"
+
+
+def _run_entry(entry: Planned, store: Store | _Deferred, out: Path, mode: str, group: str, progress: bool, result: BenchResult) -> int | None:
+    """Bring one entry up to date. The step training stopped at when it was interrupted (Ctrl-C), else None."""
     from ..eval.evaluate import evaluate
     from ..eval.live import live_evaluation
 
     rel = str(entry.run_dir.relative_to(out))
     config, folder = entry.config, RunFolder(entry.run_dir)
-    if store.has(rel) and _evaluated_at(folder.read_eval_report(), config.steps, entry.eval_n):
+    if _done_earlier(entry, store, out):
         print("  done earlier: skipped", file=sys.stderr)
-        return True
+        return None
     step = _reached_step(folder, config)
     if step == 0 and folder.path.exists():
         # Killed before its first checkpoint: nothing in it can be resumed, and the folder is
@@ -139,8 +299,7 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
             store.record_training(rel, step, run.result.step, time.perf_counter() - began)
             result.trained += 1
             if run.interrupted:
-                print(f"interrupted at step {run.result.step}; checkpoint saved. Run the same ganzoo bench command to continue.", file=sys.stderr)
-                return False
+                return run.result.step
         report = folder.read_eval_report()
         if not _evaluated_at(report, config.steps, entry.eval_n):
             began = time.perf_counter()
@@ -159,7 +318,13 @@ def _run_entry(entry: Planned, store: Store, out: Path, mode: str, group: str, p
     finally:
         if sink:
             sink.finish()
-    return True
+    return None
+
+
+def _done_earlier(entry: Planned, store: Store | _Deferred, out: Path) -> bool:
+    """Whether the store holds the entry's rows and its run is evaluated at its final step at the bench's protocol."""
+    rel = str(entry.run_dir.relative_to(out))
+    return store.has(rel) and _evaluated_at(RunFolder(entry.run_dir).read_eval_report(), entry.config.steps, entry.eval_n)
 
 
 def _reached_step(folder: RunFolder, config: RunConfig) -> int:
