@@ -19,10 +19,12 @@ from ..data import Dataset
 from ..errors import GanzooError
 from ..training.callbacks import TrainerCallback
 from ..training.divergence import check_on_nan
+from ..training.precision import check_precision
 from ..training.sinks import Sink
 from ..training.trainer import Trainer
 from ..training.wandb_sink import WandbSink, announce_wandb, check_wandb_mode
 from .build import build
+from .compilation import compile_networks
 from .config import make_run_config, read_config_file
 from .device import check_single_process, resolve_device
 from .folder import STARTED, RunFolder
@@ -42,8 +44,13 @@ def new_run(
     return RunFolder.for_new_run(out, run_config.model, run_config.dataset), run_config
 
 
-def existing_run(run_dir: str | Path, steps: int | None = None, device: str | None = None) -> tuple[RunFolder, RunConfig]:
-    """The folder and config of a run to continue; ``steps`` may raise its target, ``device`` move it."""
+def existing_run(
+    run_dir: str | Path, steps: int | None = None, device: str | None = None, compile: str | None = None,
+) -> tuple[RunFolder, RunConfig]:
+    """The folder and config of a run to continue; ``steps`` may raise its target, ``device`` move it, ``compile`` change its backend.
+
+    Its ``precision`` stays: it is part of what the run computes, and fp16's scaler state is in its checkpoint.
+    """
     run = load_run(run_dir)
     run.folder.check_resumable()
     cfg = run.config
@@ -51,6 +58,8 @@ def existing_run(run_dir: str | Path, steps: int | None = None, device: str | No
         cfg.steps = make_run_config(cfg.model, cfg.dataset, file_values=cfg.to_dict(), steps=steps).steps
     if device is not None:
         cfg.device = device
+    if compile is not None:
+        cfg.compile = make_run_config(cfg.model, cfg.dataset, file_values=cfg.to_dict(), compile=compile).compile
     return run.folder, cfg
 
 
@@ -67,7 +76,9 @@ def fit(
     check_on_nan(on_nan)
     check_wandb_mode(wandb)
     device = resolve_device(config.device)
+    check_precision(config.precision, device)  # 16-mixed on a CPU: refused before anything is built or written
     gan, data = build(config, device)
+    compile_networks(gan, config.compile)  # before the trainer sees the networks (and wraps any)
     made_callbacks = callbacks(data, config) if callbacks else []
     trainer = Trainer(gan, data, config, folder, device, sinks=list(sinks or []), progress=progress, callbacks=made_callbacks, on_nan=on_nan)
     if resume:

@@ -29,6 +29,7 @@ from ..model import GAN, Batch
 from .callbacks import StepInfo, TrainerCallback
 from .checkpoint import check_training_state
 from .divergence import DivergedError, FiniteWatch, check_on_nan, finite_update, nonfinite_scalars, nonfinite_tensor
+from .precision import Precision
 from .run_files import RunFiles
 from .pictures import save_loss_curves, save_samples
 from .sinks import ScalarWindow, Sink
@@ -96,6 +97,7 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.progress = progress
         self.on_nan = check_on_nan(on_nan)
+        self.precision = Precision(config.precision, device, gan.optimizers)  # autocast, and fp16's gradient scalers
         self.step = 0
         self.images_seen = 0
         self.elapsed = 0.0
@@ -124,6 +126,7 @@ class Trainer:
             "window": self.window.state_dict(),
             "rng": rng,
             "skipped": self.skipped,
+            "grad_scalers": self.precision.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -137,6 +140,7 @@ class Trainer:
             self.gan.objective.load_state_dict(state["objective"])
             self.batcher.load_state_dict(state["batcher"])
             self.window.load_state_dict(state["window"], self.device)
+            self.precision.load_state_dict(state.get("grad_scalers", {}))
             torch.set_rng_state(state["rng"]["torch"].cpu())
             if "cuda" in state["rng"] and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
@@ -222,14 +226,17 @@ class Trainer:
                 real, labels = self.batcher.next()
                 self.images_seen += len(real)
                 optimizer.zero_grad(set_to_none=True)
-                result = self.gan.objective.loss(phase.name, Batch(real, labels, self.step))
-                result.loss.backward()
-                if skip and not finite_update(result.loss, self._trainable[phase.network]):
+                with self.precision.autocast(phase.optimizer):
+                    result = self.gan.objective.loss(phase.name, Batch(real, labels, self.step))
+                self.precision.backward(result.loss, phase.optimizer)
+                # Under an fp16 gradient scaler the gradients are its to check (see ganzoo.training.precision).
+                checked = () if self.precision.scales_gradients else self._trainable[phase.network]
+                if skip and not finite_update(result.loss, checked):
                     optimizer.zero_grad(set_to_none=True)
                     left_out = True
                     continue
                 try:
-                    optimizer.step()
+                    stepped = self.precision.step(optimizer, phase.optimizer)
                 except RuntimeError as exc:
                     if "overflow" not in str(exc):
                         raise
@@ -237,12 +244,15 @@ class Trainer:
                         f"training diverged at step {self.step + 1}: the {phase.name} optimizer step overflowed ({first_line(exc)}); "
                         f"{self._kept()}"
                     ) from None
-                self.gan.objective.after_step(phase.name)
+                if stepped:  # not when the fp16 scaler skipped the step for overflowing gradients: no divergence
+                    self.gan.objective.after_step(phase.name)
                 loss = result.loss.detach()
                 applied = loss if applied is None else applied + loss
                 self.window.add(f"loss/{phase.name}", loss)
                 for key, value in result.scalars.items():
                     self.window.add(key, value.detach())
+        for key, value in self.precision.scalars():
+            self.window.add(key, value)
         self.gan.update_ema(self.step)
         self.step += 1
         self.skipped += left_out
