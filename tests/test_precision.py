@@ -3,12 +3,11 @@
 The slow tests train every built-in model for a few steps at tiny sizes. Compilation is
 checked with the ``aot_eager`` backend, which traces each network with dynamo and
 AOTAutograd (forward and backward graphs, as inductor receives them) but runs the graphs
-with PyTorch's kernels: a few seconds a model on this 2-core CPU, where inductor's code
-generation takes about 45 s for even the smallest model's training run. stylegan-lite is
-traced with dynamo alone (the ``eager`` backend): AOTAutograd's trace of its modulated
-convolutions takes 20-35 s here (it passes; run ``COMPILE_BACKEND`` below with ``aot_eager``
-to see), and its R1 phase on a compiled D is checked on its own. One test compiles with
-inductor for real, on the smallest network.
+with PyTorch's kernels: 1.5-12 s a model on this 2-core CPU (stylegan-lite the most), where
+inductor's code generation takes about 45 s for even the smallest model's training run. One
+test compiles with inductor for real, on the smallest network. Each compiling test starts
+from an empty dynamo cache (``fresh_dynamo``): the models share layers, and graphs cached for
+one model made the next one's compile three times slower.
 """
 
 from __future__ import annotations
@@ -41,9 +40,6 @@ CASES = {
 }
 
 
-# The backend each model's compiled run uses in the tests (see the module docstring).
-COMPILE_BACKEND = {model: "aot_eager" for model in CASES} | {"stylegan-lite": "eager"}
-
 
 class _Toy32:
     """64 noise images of 32x32, for the image models without the seconds it takes to parse the bundled MNIST."""
@@ -60,6 +56,14 @@ class _Toy32:
 @pytest.fixture
 def toy32(register_plugin):
     register_plugin(_Toy32(), "toy32-images")
+
+
+@pytest.fixture
+def fresh_dynamo():
+    """Compiled code from other tests left out: models share layers (ganzoo.nn), whose cached graphs dynamo would check first."""
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
 
 
 def _train(model: str, out, steps: int = 3, **options) -> ganzoo.Run:
@@ -98,7 +102,7 @@ def test_the_cases_cover_every_built_in_model():
 # -- penalties on compiled networks -------------------------------------------------------------
 
 @pytest.mark.slow  # dynamo's first compile takes seconds
-def test_a_penalty_on_a_compiled_network_differentiated_twice_is_one_clear_line():
+def test_a_penalty_on_a_compiled_network_differentiated_twice_is_one_clear_line(fresh_dynamo):
     D = nn.Linear(4, 1)
     compiled = torch.compile(D, backend="aot_eager")
     x = torch.randn(3, 4, requires_grad=True)
@@ -211,17 +215,16 @@ def test_bf16_runs_of_every_built_in_model_finish_with_finite_losses(model, tmp_
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", sorted(CASES))
-def test_compiled_runs_of_every_built_in_model_finish_and_their_checkpoints_load_uncompiled(model, tmp_path, toy32):
-    """Dynamo (and AOTAutograd but for stylegan-lite, see COMPILE_BACKEND) traces every network, the penalties'
-    critics run eagerly (graphs differentiated twice), and the checkpoint loads strictly into the uncompiled
-    model that sampling builds."""
-    run = _train(model, tmp_path / model, compile=COMPILE_BACKEND[model])
+def test_compiled_runs_of_every_built_in_model_finish_and_their_checkpoints_load_uncompiled(model, tmp_path, toy32, fresh_dynamo):
+    """Dynamo and AOTAutograd trace every network (``aot_eager``), the penalties' critics run eagerly
+    (graphs differentiated twice), and the checkpoint loads strictly into the uncompiled model that sampling builds."""
+    run = _train(model, tmp_path / model, compile="aot_eager")
     _assert_finite_losses(run, 3)
     assert ganzoo.load_run(run.path).sample(2).shape[0] == 2
 
 
 @pytest.mark.slow
-def test_compiling_keeps_the_networks_their_state_dict_keys_and_their_signatures(tmp_path):
+def test_compiling_keeps_the_networks_their_state_dict_keys_and_their_signatures(tmp_path, fresh_dynamo):
     """Compiled and uncompiled runs' checkpoints are interchangeable: each resumes the other."""
     import copy
 
@@ -249,7 +252,7 @@ def test_compiling_keeps_the_networks_their_state_dict_keys_and_their_signatures
 
 
 @pytest.mark.slow
-def test_inductor_compiles_the_smallest_network_to_the_same_numbers():
+def test_inductor_compiles_the_smallest_network_to_the_same_numbers(fresh_dynamo):
     """Real code generation (C++ on this CPU) for vanilla's D, forward and backward: about 10 s with a cold cache,
     where G and D together take 25 s. The scores and weight gradients match eager to float tolerance."""
     gan = ganzoo.create_model("vanilla", ganzoo.DatasetInfo("toy", "vector", (2,)), width=8, depth=1, dropout=0.0)
@@ -266,7 +269,7 @@ def test_inductor_compiles_the_smallest_network_to_the_same_numbers():
 
 
 @pytest.mark.slow  # dynamo's first use takes seconds
-def test_stylegan_lites_r1_phase_runs_on_a_compiled_discriminator():
+def test_stylegan_lites_r1_phase_runs_on_a_compiled_discriminator(fresh_dynamo):
     """Its objective computes the R1 scores inside double_backward(): D runs eagerly there, so nothing compiles."""
     torch.manual_seed(0)
     gan = ganzoo.create_model("stylegan-lite", ganzoo.DatasetInfo("toy", "image", (1, 32, 32)),
