@@ -18,7 +18,8 @@ divergence. So under ``16-mixed``:
   check: dropping them here would hide the overflow from it, and its scale would never come down.
 - A step the scaler skipped does not call the objective's ``after_step`` (nothing was
   updated); the metrics log has ``amp/skipped/OPT`` (the fraction of optimizer OPT's
-  updates the scaler skipped since the last line) and ``amp/scale/OPT``.
+  updates the scaler skipped since the last line) and ``amp/log2_scale/OPT`` (log2 of its
+  scale: 16 at the start, a number that fits beside the others in ``loss.png``).
 - Gradients that are not finite at any scale would make the scaler skip every step for
   ever; once a scale falls below :data:`MIN_SCALE` (as fairseq's ``--min-loss-scale``) the
   step raises, and the trainer reports it as a divergence.
@@ -29,6 +30,7 @@ Penalties that differentiate twice read the phase's scale through
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager, nullcontext
 from typing import Iterable, Iterator
 
@@ -115,7 +117,7 @@ class Precision:
         if after < MIN_SCALE:
             raise RuntimeError(f"fp16 gradient overflow at every loss scale: the scale fell to {after:.3g} (below {MIN_SCALE:g})")
         stepped = after >= before  # the scale comes down exactly when the scaler found inf or nan gradients
-        self._scalars += [(f"amp/scale/{name}", after), (f"amp/skipped/{name}", float(not stepped))]
+        self._scalars += [(f"amp/log2_scale/{name}", math.log2(after)), (f"amp/skipped/{name}", float(not stepped))]
         return stepped
 
     def scalars(self) -> list[tuple[str, torch.Tensor]]:
