@@ -40,7 +40,8 @@ def train(
     """Train ``model`` on ``dataset`` (default ``mnist``) into a new run folder and return the :class:`Run`.
 
     ``options`` are trainer options (``steps``, ``batch_size``, ``seed``, ``device``,
-    ``sample_every``, ``checkpoint_every``, ``log_every``) and the dataset flags
+    ``sample_every``, ``checkpoint_every``, ``log_every``, ``precision`` (``"32"``, ``"bf16"``,
+    ``"16-mixed"``), ``compile`` (a backend: ``"inductor"``, ...; ``"none"``)) and the dataset flags
     ``data_root``/``download``; ``set`` holds model options (``data.``-prefixed keys go to
     the dataset). ``config`` is a YAML file or a dict shaped like a run's ``config.yaml``.
     ``eval_every`` K evaluates cheap metrics every K steps (see :mod:`ganzoo.eval.live`).
@@ -55,12 +56,13 @@ def train(
 
 
 def resume(
-    run_dir: str | Path, *, steps: int | None = None, device: str | None = None, progress: bool = True, sinks: list[Sink] | None = None,
+    run_dir: str | Path, *, steps: int | None = None, device: str | None = None, compile: str | None = None,
+    progress: bool = True, sinks: list[Sink] | None = None,
     eval_every: int | None = None, eval_n: int | None = None, best_metric: str | None = None, wandb: str = "off",
     on_nan: str = "stop",
 ) -> Run:
-    """Continue a stopped run from its last checkpoint; ``steps`` may raise its target."""
-    folder, run_config = session.existing_run(run_dir, steps=steps, device=device)
+    """Continue a stopped run from its last checkpoint; ``steps`` may raise its target, ``compile`` change its backend."""
+    folder, run_config = session.existing_run(run_dir, steps=steps, device=device, compile=compile)
     return session.fit(
         folder, run_config, resume=True, progress=progress, sinks=sinks,
         callbacks=_live_evaluation(eval_every, eval_n, best_metric), wandb=wandb, on_nan=on_nan,

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--eval-n", type=int, help="samples per live evaluation (default 1000 images, 2500 points)")
     run.add_argument("--best-metric", metavar="NAME", help="live number that picks checkpoints/best.pt (default: the live metrics' first-ranked number, such as fid)")
     run.add_argument("--wandb", default="off", metavar="MODE", help="also log to Weights & Biases: online, offline (sync later with `wandb sync`) or off (default)")
+    run.add_argument("--precision", help="32 (default; fp32, bit for bit reproducible), bf16 (bfloat16 autocast, CPU or CUDA) or 16-mixed (fp16 autocast with a gradient scaler per optimizer, CUDA only)")
+    run.add_argument("--compile", nargs="?", const="inductor", metavar="BACKEND", help="torch.compile every network (BACKEND: inductor, the default; aot_eager or eager to check tracing; none to turn it off on --resume)")
     run.add_argument("--on-nan", default="stop", metavar="WHAT", help="a non-finite loss: stop (default; exit 2, the last good checkpoint kept) or skip (leave that update out, count it in metrics.jsonl)")
     scale = run.add_argument_group("data-parallel training (torchrun's launcher; see the README's Scaling out)")
     scale.add_argument("--nproc-per-node", type=int, metavar="N", help="train one model with N processes on this machine (one per GPU, or gloo on CPU); --batch-size is per process")
@@ -156,14 +158,14 @@ def _cmd_run(args) -> int:
     if args.resume:
         _check_resume_flags(args)
         run = api.resume(
-            args.resume, steps=args.steps, device=args.device, progress=not args.quiet,
+            args.resume, steps=args.steps, device=args.device, compile=args.compile, progress=not args.quiet,
             eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb, on_nan=args.on_nan,
         )
     else:
         sets = dict(parse_set(item) for item in args.set)
         run = api.train(
             args.model, args.dataset, out=args.out, config=args.config, set=sets, progress=not args.quiet,
-            steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=args.device,
+            steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=args.device, precision=args.precision, compile=args.compile,
             sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
             data_root=args.data_root, download=args.download,
             eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb, on_nan=args.on_nan,
@@ -194,14 +196,14 @@ def _launch_run(args, processes: int) -> int:
     one_machine = (args.nnodes or 1) == 1
     if args.resume:
         if one_machine:
-            session.existing_run(args.resume, steps=args.steps, device=args.device, world_size=processes)
+            session.existing_run(args.resume, steps=args.steps, device=args.device, compile=args.compile, world_size=processes)
         path = Path(args.resume)
     else:
         if not one_machine and not args.out:
             raise GanzooError(f"--nnodes {args.nnodes} needs --out RUN_DIR, the same on every machine (rank 0's machine writes it)")
         options = dict(
             out=args.out, config=args.config, sets=dict(parse_set(item) for item in args.set),
-            steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=args.device,
+            steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=args.device, precision=args.precision, compile=args.compile,
             sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
             data_root=args.data_root, download=args.download,
         )
@@ -234,10 +236,10 @@ def _worker_args(args) -> list[str]:
 
 
 def _check_resume_flags(args) -> None:
-    given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every") if getattr(args, k) is not None]
+    given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every", "precision") if getattr(args, k) is not None]
     given += ["--set"] * bool(args.set) + ["--download"] * args.download
     if args.resume and given:
-        raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device, --on-nan and the --eval-every options)")
+        raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device, --compile, --on-nan and the --eval-every options)")
 
 
 def _cmd_bench(args) -> int:

@@ -68,6 +68,10 @@ TRAINER_SCHEMA: dict[str, Param] = {
     "sample_every": Param(500, "steps between sample pictures", min=1),
     "checkpoint_every": Param(1000, "steps between checkpoints", min=1),
     "log_every": Param(50, "steps between metrics.jsonl lines", min=1),
+    "precision": Param("32", "32 (fp32), bf16 (bfloat16 autocast) or 16-mixed (fp16 autocast with gradient scaling; CUDA only)",
+                       choices=("32", "bf16", "16-mixed")),
+    "compile": Param("none", "torch.compile backend for every network: none, inductor (what --compile means), aot_eager or eager",
+                     choices=("none", "inductor", "aot_eager", "eager")),
 }
 
 
@@ -86,6 +90,8 @@ class RunConfig:
     sample_every: int
     checkpoint_every: int
     log_every: int
+    precision: str = "32"
+    compile: str = "none"
     world_size: int = 1  # processes training it together (data-parallel); set when training starts, not an option
     model_config: dict[str, Any] = field(default_factory=dict)
     dataset_config: dict[str, Any] = field(default_factory=dict)

@@ -101,7 +101,7 @@ from torch import nn
 import ganzoo
 from ganzoo.losses import d_minimax_loss, g_nonsaturating_loss
 from ganzoo.nn import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
-from ganzoo.penalties import r1_penalty
+from ganzoo.penalties import double_backward, r1_penalty
 
 SIZE = 32
 RESOLUTIONS = (4, 8, 16, 32)
@@ -263,7 +263,7 @@ class StyleGenerator(nn.Module):
         w = self.mapping(z)
         if track:
             with torch.no_grad():
-                self.w_avg.copy_(w.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+                self.w_avg.copy_(w.detach().to(self.w_avg.dtype).mean(dim=0).lerp(self.w_avg, self.w_avg_beta))  # fp32 under autocast
         if truncation is not None:
             w = torch.lerp(self.w_avg.expand_as(w), w, truncation)
         return w
@@ -362,7 +362,9 @@ class StyleGANObjective(ganzoo.Objective):
         if phase == "R1":
             # Lazy regularisation: run 1 step in r1_every, with the weight scaled up to match.
             real = real.detach().requires_grad_(True)
-            penalty = r1_penalty(self.D(real), real)
+            with double_backward():  # R1 differentiates D's graph twice: eager under --compile
+                scores = self.D(real)
+            penalty = r1_penalty(scores, real)
             return ganzoo.PhaseLoss(penalty * (self.r1_gamma / 2) * self.r1_every, {"penalty/r1": penalty.detach()})
         return ganzoo.PhaseLoss(g_nonsaturating_loss(self.D(self.fakes(real.shape[0], real.device))))
 

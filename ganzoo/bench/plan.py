@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import plugins
-from ..config import RunConfig
+from ..config import TRAINER_SCHEMA, RunConfig
 from ..errors import GanzooError
 from ..model import Phase
 from ..run.build import build
@@ -103,8 +103,14 @@ def live_schedule(steps: int) -> dict[str, int]:
 
 
 def config_hash(config: RunConfig) -> str:
-    """Equal for the runs of one recipe: everything but the seed and the device."""
-    recipe = {k: v for k, v in config.to_dict().items() if k not in ("seed", "device")}
+    """Equal for the runs of one recipe: everything but the seed, the device and the compile backend.
+
+    The precision counts only when it is not the default 32, so that recipes hashed before it
+    existed keep their hashes.
+    """
+    recipe = {k: v for k, v in config.to_dict().items() if k not in ("seed", "device", "compile")}
+    if recipe.get("precision") == TRAINER_SCHEMA["precision"].default:
+        del recipe["precision"]
     if recipe.get("world_size") == 1:  # what one process trains: as before world_size was recorded
         del recipe["world_size"]
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]

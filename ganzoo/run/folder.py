@@ -56,6 +56,9 @@ from ..training.sinks import JsonlSink, read_jsonl
 
 CHECKPOINT_NAMES = ("last", "best")
 
+# Trainer options that runs saved before they existed lack; such a run used their defaults.
+TRAINER_ADDED_LATER = ("precision", "compile")
+
 EMPTY, STARTED, RESUMABLE, COMPLETE, IN_USE, NOT_A_RUN = "empty", "started", "resumable", "complete", "in use", "not a run"
 # Bytes a path below the run folder adds: "/checkpoints/.last.json.tmp-" and a pid.
 _DEEPEST = 48
@@ -301,6 +304,8 @@ class RunFolder:
         unknown = [str(k) for k in data if k not in names]
         if unknown:
             raise GanzooError(f"{path}: unknown key {unknown[0]!r} (valid: {', '.join(names)})")
+        for name in TRAINER_ADDED_LATER:  # a config.yaml written before the option existed ran at its default
+            data.setdefault(name, TRAINER_SCHEMA[name].default)
         missing = [name for name in ("model", "dataset", *TRAINER_SCHEMA) if name not in data]
         if missing:
             raise GanzooError(f"{path}: no {missing[0]!r} (a run's config.yaml holds every resolved option)")

@@ -24,10 +24,12 @@ from ..errors import GanzooError, ReportedElsewhere
 from ..training.callbacks import TrainerCallback
 from ..training.distributed import World, broadcast_object
 from ..training.divergence import check_on_nan
+from ..training.precision import check_precision
 from ..training.sinks import Sink
 from ..training.trainer import Trainer
 from ..training.wandb_sink import WandbSink, announce_wandb, check_wandb_mode
 from .build import build
+from .compilation import compile_networks
 from .config import make_run_config, read_config_file
 from .device import join_world, resolve_device
 from .folder import STARTED, RunFolder
@@ -82,10 +84,12 @@ def new_run(
 
 
 def existing_run(
-    run_dir: str | Path, steps: int | None = None, device: str | None = None, world_size: int | None = None,
+    run_dir: str | Path, steps: int | None = None, device: str | None = None, compile: str | None = None,
+    world_size: int | None = None,
 ) -> tuple[RunFolder, RunConfig]:
-    """The folder and config of a run to continue; ``steps`` may raise its target, ``device`` move it.
+    """The folder and config of a run to continue; ``steps`` may raise its target, ``device`` move it, ``compile`` change its backend.
 
+    Its ``precision`` stays: it is part of what the run computes, and fp16's scaler state is in its checkpoint.
     ``world_size``: the processes that will resume it (default: this job's).
     """
     world = join_world()
@@ -105,6 +109,8 @@ def existing_run(
             cfg.steps = make_run_config(cfg.model, cfg.dataset, file_values=cfg.to_dict(), steps=steps).steps
         if device is not None:
             cfg.device = device
+        if compile is not None:
+            cfg.compile = make_run_config(cfg.model, cfg.dataset, file_values=cfg.to_dict(), compile=compile).compile
         return run.folder.path, cfg
 
     path, cfg = on_rank_zero(world, make)
@@ -123,7 +129,9 @@ def fit(
     world = join_world()
     on_rank_zero(world, lambda: (check_on_nan(on_nan), check_wandb_mode(wandb)))
     device = resolve_device(config.device, world)
+    on_rank_zero(world, lambda: check_precision(config.precision, device))  # 16-mixed on a CPU: refused before anything is built or written
     gan, data = build(config, device)
+    compile_networks(gan, config.compile)  # before the trainer sees the networks (and wraps any for DDP)
     made_callbacks: list[TrainerCallback] = []
 
     def make_callbacks() -> None:  # on rank 0 alone, which evaluates and writes; its errors stop every rank

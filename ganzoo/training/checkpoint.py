@@ -21,7 +21,7 @@ from ..files import atomic_write
 
 FORMAT = "ganzoo-checkpoint-1"
 
-# The entries a training checkpoint holds, with their types (``skipped`` came later: optional).
+# The entries a training checkpoint holds, with their types (``skipped`` and ``grad_scalers`` came later: optional).
 TRAINING_STATE: dict[str, tuple[type, ...]] = {
     "step": (int,), "images_seen": (int,), "elapsed": (int, float), "networks": (dict,), "optimizers": (dict,),
     "objective": (dict,), "batcher": (dict,), "window": (dict,), "rng": (dict,),
@@ -71,6 +71,8 @@ def check_training_state(state: Any) -> None:
     skipped = state.get("skipped", 0)
     if type(skipped) is not int or skipped < 0:
         raise CheckpointError(f"the checkpoint's 'skipped' is {skipped!r}, expected a whole number >= 0")
+    if not isinstance(state.get("grad_scalers", {}), dict):  # fp16's gradient scalers' states (came later: optional)
+        raise CheckpointError(f"the checkpoint's 'grad_scalers' is {type(state['grad_scalers']).__name__}, expected dict")
     for name in ("torch", "cuda"):
         rng = state["rng"].get(name)
         if (name == "torch" or rng is not None) and not (isinstance(rng, torch.Tensor) and rng.dtype == torch.uint8):

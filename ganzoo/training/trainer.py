@@ -37,6 +37,7 @@ from .callbacks import StepInfo, TrainerCallback
 from .checkpoint import check_training_state
 from .distributed import SINGLE, DataParallel, World, any_rank, check_ranks_agree, earliest, gather_objects, mean_over_ranks, unused_parameters_error
 from .divergence import DivergedError, FiniteWatch, check_on_nan, finite_update, nonfinite_scalars, nonfinite_tensor
+from .precision import Precision
 from .run_files import RunFiles
 from .pictures import save_loss_curves, save_samples
 from .sinks import ScalarWindow, Sink
@@ -106,6 +107,7 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.progress = progress
         self.on_nan = check_on_nan(on_nan)
+        self.precision = Precision(config.precision, device, gan.optimizers)  # autocast, and fp16's gradient scalers
         self.step = 0
         self.images_seen = 0
         self.elapsed = 0.0
@@ -145,6 +147,7 @@ class Trainer:
             "rng": rng,
             "skipped": self.skipped,
             "world_size": self.world.size,
+            "grad_scalers": self.precision.state_dict(),
         }
         if self.world.distributed and every_rank:
             state["ranks"] = gather_objects({"rng": rng, "window": self.window.state_dict()}, self.world)
@@ -173,6 +176,7 @@ class Trainer:
             self.gan.objective.load_state_dict(state["objective"])
             self.batcher.load_state_dict(state["batcher"])
             self.window.load_state_dict(own["window"], self.device)
+            self.precision.load_state_dict(state.get("grad_scalers", {}))
             torch.set_rng_state(own["rng"]["torch"].cpu())
             if "cuda" in own["rng"] and self.device.type == "cuda":
                 torch.cuda.set_rng_state(own["rng"]["cuda"].cpu(), self.device)
@@ -273,15 +277,18 @@ class Trainer:
                 self.images_seen += len(real) * self.world.size
                 optimizer.zero_grad(set_to_none=True)
                 with self._synced(phase.network):
-                    result = self.gan.objective.loss(phase.name, Batch(real, labels, self.step))
-                    result.loss.backward()
+                    with self.precision.autocast(phase.optimizer):
+                        result = self.gan.objective.loss(phase.name, Batch(real, labels, self.step))
+                    self.precision.backward(result.loss, phase.optimizer)
+                # Under an fp16 gradient scaler the gradients are its to check (see ganzoo.training.precision).
+                checked = () if self.precision.scales_gradients else self._trainable[phase.network]
                 # Gradients are averaged over the ranks, but a loss is each rank's own: decide together.
-                if skip and any_rank(not finite_update(result.loss, self._trainable[phase.network]), self.world):
+                if skip and any_rank(not finite_update(result.loss, checked), self.world):
                     optimizer.zero_grad(set_to_none=True)
                     left_out = True
                     continue
                 try:
-                    optimizer.step()
+                    stepped = self.precision.step(optimizer, phase.optimizer)
                 except RuntimeError as exc:
                     if "overflow" not in str(exc):
                         raise
@@ -289,12 +296,15 @@ class Trainer:
                         f"training diverged at step {self.step + 1}: the {phase.name} optimizer step overflowed ({first_line(exc)}); "
                         f"{self._kept()}"
                     ) from None
-                self.gan.objective.after_step(phase.name)
+                if stepped:  # not when the fp16 scaler skipped the step for overflowing gradients: no divergence
+                    self.gan.objective.after_step(phase.name)
                 loss = result.loss.detach()
                 applied = loss if applied is None else applied + loss
                 self._add_scalar(f"loss/{phase.name}", loss)
                 for key, value in result.scalars.items():
                     self._add_scalar(key, value.detach())
+        for key, value in self.precision.scalars():
+            self._add_scalar(key, value)
         if self.parallel is not None:
             self.parallel.sync_buffers()  # before the EMA copies them
         self.gan.update_ema(self.step)

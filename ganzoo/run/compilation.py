@@ -1,0 +1,39 @@
+"""``--compile``: ``torch.compile`` of every network a model has, applied when a run's model is built for training.
+
+Each network keeps its identity (objectives hold references to it) and its ``state_dict``
+keys: only its ``forward`` is replaced, by an instance attribute bound to a compiled
+function of its class's ``forward``. Checkpoints of compiled and uncompiled runs are
+therefore interchangeable, and sampling or evaluating a run builds it uncompiled.
+A ``copy.deepcopy`` of a compiled network is bound to the copy (a bound method copies
+with its module), so the copy does not call the original.
+
+Backends: ``inductor`` (what ``--compile`` means) generates fused kernels (C++ on CPU,
+Triton on CUDA); ``aot_eager`` traces forward and backward (dynamo and AOTAutograd) but
+runs the traced graphs with PyTorch's own kernels, and ``eager`` only captures graphs with
+dynamo: both compile in a fraction of inductor's time and are for checking that a model
+traces. ``torch.compile``'s graphs support a single backward: penalties that differentiate
+twice run the critic eagerly (:func:`ganzoo.penalties.double_backward`).
+"""
+
+from __future__ import annotations
+
+import types
+
+import torch
+
+from ..config import TRAINER_SCHEMA
+from ..model import GAN
+
+BACKENDS: tuple[str, ...] = TRAINER_SCHEMA["compile"].choices  # none, inductor, aot_eager, eager
+
+
+def compile_networks(gan: GAN, backend: str) -> None:
+    """Compile the forward of each of ``gan``'s networks with ``backend`` in place (``none``: leave them as they are)."""
+    if backend == "none":
+        return
+    for net in gan.networks.values():
+        own = vars(net).get("forward")  # a forward a plugin set on the instance is what runs: compile that
+        if own is not None:
+            net.forward = torch.compile(own, backend=backend)
+        else:
+            net.forward = types.MethodType(torch.compile(type(net).forward, backend=backend), net)
