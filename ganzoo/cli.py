@@ -146,6 +146,7 @@ def _cmd_run(args) -> int:
     from .run.launch import check_launch
 
     processes = check_launch(args.nproc_per_node, args.nnodes, args.rdzv_endpoint)
+    _check_resume_flags(args)
     if args.resume and args.nproc_per_node is None and args.nnodes is None and os.environ.get("WORLD_SIZE", "").strip() in ("", "1"):
         # A data-parallel run resumes with as many processes as it was trained by.
         from .run.run import load_run
@@ -156,7 +157,6 @@ def _cmd_run(args) -> int:
     if processes > 1 or (args.nnodes or 1) > 1:
         return _launch_run(args, processes)
     if args.resume:
-        _check_resume_flags(args)
         run = api.resume(
             args.resume, steps=args.steps, device=args.device, compile=args.compile, progress=not args.quiet,
             eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb, on_nan=args.on_nan,
@@ -190,7 +190,6 @@ def _launch_run(args, processes: int) -> int:
     from .run import session
     from .run.launch import launch
 
-    _check_resume_flags(args)
     # On several machines the run folder is rank 0's alone (this may not be its machine):
     # only the options are checked here, and every machine must name the same folder.
     one_machine = (args.nnodes or 1) == 1

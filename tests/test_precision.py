@@ -182,7 +182,7 @@ def test_recipe_hashes_keep_their_values_and_count_precision_but_not_compile():
     import json
 
     base = make_run_config("vanilla", "ring8")
-    before = {k: v for k, v in base.to_dict().items() if k not in ("seed", "device", "precision", "compile")}
+    before = {k: v for k, v in base.to_dict().items() if k not in ("seed", "device", "precision", "compile", "world_size")}
     assert config_hash(base) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:12]
     assert config_hash(make_run_config("vanilla", "ring8", compile="inductor")) == config_hash(base)
     assert config_hash(make_run_config("vanilla", "ring8", precision="bf16")) != config_hash(base)
