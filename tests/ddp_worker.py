@@ -1,19 +1,22 @@
 """What each rank runs in the data-parallel tests (started with torchrun by tests/test_distributed.py).
 
-``python -m torch.distributed.run --nproc-per-node 2 tests/ddp_worker.py MODE OUT [RUN_DIR]``
+``python -m torch.distributed.run --nproc-per-node 2 tests/ddp_worker.py OUT RUNS``
 
-Each rank writes what it saw to ``OUT/rank{R}.json``; the test compares the ranks. Modes:
+One job (process start-up is most of the cost) trains, in RUNS, through the public API:
 
-- ``audit``: vanilla on ring8 into RUN_DIR through the public API. Rank 1 records, with a
-  Python audit hook, every file operation that names RUN_DIR (it must record none); each
-  rank records the first latents its generator was trained on, and a digest of every
-  tensor of every network and optimizer when training ends.
-- ``models``: first, rank 1 changes one weight and ``check_ranks_agree`` must say so on both
-  ranks; then stylegan-lite and progan-lite, tiny, on MNIST, with checkpoints (the trainer
-  checks the ranks agree before each); the final digests of each rank; and the one-line
-  error for a model with a parameter no phase uses that does not declare it.
-- ``equivalence``: the test model ``from-data`` (latents drawn from the real batch, no RNG)
-  into RUN_DIR, so two ranks at batch B can be compared with one process at batch 2B.
+- ``audit``: vanilla on ring8 with live evaluation. Rank 1 records, with a Python audit
+  hook, every file operation that names this run folder (it must record none); each rank
+  records the first latents its generator was trained on.
+- ``style``, ``pro``, ``bf16``: stylegan-lite and progan-lite, tiny, on MNIST (R1, w_avg, the
+  EMA, growing stages) and wgan-gp at bf16 with compiled networks, with checkpoints (the
+  trainer checks the ranks agree before each).
+- ``two``: the test model ``from-data`` (latents from the real batch, no RNG), so two ranks
+  at batch B can be compared with one process at batch 2B.
+- ``unused``: a model with a parameter it never uses and does not declare: the one-line error.
+
+Before training, rank 1 changes one weight and ``check_ranks_agree`` must say so on both
+ranks. Each rank writes what it saw to ``OUT/rank{R}.json``, with a digest of every tensor
+of every network and optimizer at the end of each run; the test compares the ranks.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def record_final_states(seen: dict) -> None:
         result = fit(self)
         state = {"networks": {n: net.state_dict() for n, net in self.gan.networks.items()},
                  "optimizers": {n: opt.state_dict() for n, opt in self.gan.optimizers.items()}}
-        seen.setdefault("final", []).append(digest(state))
+        seen["final"][self.folder.path.name] = digest(state)
         return result
 
     trainer_module.Trainer.fit = fit_and_record
@@ -136,52 +139,57 @@ def disagree() -> str | None:
 
 
 def main() -> None:
-    mode, out = sys.argv[1], Path(sys.argv[2])
-    run_dir = Path(sys.argv[3]) if len(sys.argv) > 3 else None
-    seen: dict = {"rank": RANK}
-    if mode == "audit":
-        touched: list[str] = []
-        if RANK != 0:
-            target = str(run_dir.resolve())
+    out, runs = Path(sys.argv[1]), Path(sys.argv[2])
+    seen: dict = {"rank": RANK, "final": {}}
+    record_final_states(seen)
+    seen["error"] = disagree()
 
-            def audit(event, args):
-                if event.startswith(("open", "os.", "shutil.", "pathlib.")):
-                    for arg in args:
-                        if isinstance(arg, (str, bytes, os.PathLike)) and target in os.path.abspath(os.fsdecode(arg)):
-                            touched.append(f"{event} {os.fsdecode(arg)}")
+    # audit: rank 1 must not touch the run folder; each rank draws its own latents.
+    touched: list[str] = []
+    if RANK != 0:
+        target = str((runs / "audit").resolve())
 
-            sys.addaudithook(audit)
-        record_final_states(seen)
-        first_z: list = []
-        original_randn = torch.randn
+        def audit(event, args):
+            if event.startswith(("open", "os.", "shutil.", "pathlib.")):
+                for arg in args:
+                    if isinstance(arg, (str, bytes, os.PathLike)) and target in os.path.abspath(os.fsdecode(arg)):
+                        touched.append(f"{event} {os.fsdecode(arg)}")
 
-        def randn(*args, **kwargs):  # the latents the objective draws (the first call of training)
-            value = original_randn(*args, **kwargs)
-            if not first_z and kwargs.get("generator") is None:
-                first_z.append(value.flatten()[:8].tolist())
-            return value
+        sys.addaudithook(audit)
+    first_z: list = []
+    original_randn = torch.randn
 
-        torch.randn = randn
-        ganzoo.train("vanilla", "ring8", out=run_dir, progress=False, eval_every=8, eval_n=200, **TINY_RING)
-        torch.randn = original_randn
-        seen.update(touched=touched, first_z=first_z[0])
-    elif mode == "models":
-        seen["error"] = disagree()
-        record_final_states(seen)
-        small = dict(steps=6, batch_size=8, log_every=3, sample_every=6, checkpoint_every=3, seed=1, progress=False)
-        # R1 every other step (double backward through a wrapper), w_avg and the EMA: buffers that must agree.
-        ganzoo.train("stylegan-lite", "mnist", out=run_dir / "style", set={"channels": 8, "r1_every": 2}, **small)
-        # Growing: stages above the current one are idle (DDP looks for unused parameters), and the gradient penalty.
-        ganzoo.train("progan-lite", "mnist", out=run_dir / "pro", set={"channels": 8, "stable_steps": 2, "fade_steps": 2}, **small)
-        ganzoo.plugins.pm.register(UnusedLayerPlugin(ganzoo.plugins.models().get("vanilla")), name="unused-layer")
-        try:
-            ganzoo.train("unused-layer", "ring8", out=run_dir / "unused", **{**TINY_RING, "progress": False})
-            seen["unused"] = None
-        except ganzoo.GanzooError as exc:
-            seen["unused"] = str(exc)
-    elif mode == "equivalence":
-        ganzoo.plugins.pm.register(FromDataPlugin(ganzoo.plugins.models().get("vanilla")), name="from-data")
-        ganzoo.train("from-data", "ring8", out=run_dir, progress=False, **{**TINY_RING, "batch_size": 16, "steps": 6})
+    def randn(*args, **kwargs):  # the latents the objective draws (the first call of training)
+        value = original_randn(*args, **kwargs)
+        if not first_z and kwargs.get("generator") is None:
+            first_z.append(value.flatten()[:8].tolist())
+        return value
+
+    torch.randn = randn
+    ganzoo.train("vanilla", "ring8", out=runs / "audit", progress=False, eval_every=8, eval_n=200, **TINY_RING)
+    torch.randn = original_randn
+    seen.update(touched=touched, first_z=first_z[0])
+
+    # models: buffers, schedules and options that must agree across ranks.
+    small = dict(steps=6, batch_size=8, log_every=3, sample_every=6, checkpoint_every=3, seed=1, progress=False)
+    # R1 every other step (a penalty-only phase), w_avg and the EMA: buffers that must agree.
+    ganzoo.train("stylegan-lite", "mnist", out=runs / "style", set={"channels": 8, "r1_every": 2}, **small)
+    # Growing: stages above the current one are idle, and the gradient penalty.
+    ganzoo.train("progan-lite", "mnist", out=runs / "pro", set={"channels": 8, "stable_steps": 2, "fade_steps": 2}, **small)
+    # The trainer's options compose with data parallelism: bf16 autocast, networks compiled (tracing only).
+    ganzoo.train("wgan-gp", "ring8", out=runs / "bf16", precision="bf16", compile="aot_eager", **{**TINY_RING, "progress": False})
+
+    # equivalence: latents from the data, so two ranks at batch B can be compared with one process at 2B.
+    ganzoo.plugins.pm.register(FromDataPlugin(ganzoo.plugins.models().get("vanilla")), name="from-data")
+    ganzoo.train("from-data", "ring8", out=runs / "two", progress=False, **{**TINY_RING, "batch_size": 16, "steps": 6})
+
+    # Last (its DDP wrapper is left broken): an unused parameter the model does not declare.
+    ganzoo.plugins.pm.register(UnusedLayerPlugin(ganzoo.plugins.models().get("vanilla")), name="unused-layer")
+    try:
+        ganzoo.train("unused-layer", "ring8", out=runs / "unused", **{**TINY_RING, "progress": False})
+        seen["unused"] = None
+    except ganzoo.GanzooError as exc:
+        seen["unused"] = str(exc)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"rank{RANK}.json").write_text(json.dumps(seen))
 

@@ -25,7 +25,7 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 RING = ["--model", "vanilla", "--dataset", "ring8", "--batch-size", "16", "--log-every", "4", "--sample-every", "100", "--quiet"]
 
 
-def torchrun(*args: str, nproc: int = 2, timeout: int = 240) -> subprocess.CompletedProcess:
+def torchrun(*args: str, nproc: int = 2, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GANZOO_LOAD_PLUGINS": ""}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", str(WORKER), *args],
                           capture_output=True, text=True, env=env, timeout=timeout)
@@ -96,33 +96,34 @@ def test_bad_launch_options_are_one_line(tmp_path, cli, flags, message):
 # -- two processes ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def audited(tmp_path_factory):
-    """vanilla on ring8, two ranks, through the public API; what each rank saw."""
-    base = tmp_path_factory.mktemp("audit")
-    result = torchrun("audit", str(base / "seen"), str(base / "run"))
+def job(tmp_path_factory):
+    """One torchrun job of two ranks (tests/ddp_worker.py): its run folders and what each rank saw."""
+    base = tmp_path_factory.mktemp("job")
+    result = torchrun(str(base / "seen"), str(base / "runs"))
     assert result.returncode == 0, result.stderr[-3000:]
-    return base / "run", ranks(base / "seen")
+    return base / "runs", ranks(base / "seen")
 
 
 @pytest.mark.slow
-def test_gradients_are_synced_so_both_ranks_end_with_the_same_weights_and_optimizer_state(audited):
-    run, (rank0, rank1) = audited
-    assert rank0["final"] == rank1["final"] and len(rank0["final"][0]) > 10
-    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+def test_gradients_are_synced_so_both_ranks_end_with_the_same_weights_and_optimizer_state(job):
+    runs, (rank0, rank1) = job
+    assert rank0["final"]["audit"] == rank1["final"]["audit"] and len(rank0["final"]["audit"]) > 10
+    state = torch.load(runs / "audit" / "checkpoints" / "last.pt", weights_only=True)
     assert state["step"] == 12 and state["world_size"] == 2 and len(state["ranks"]) == 2
     assert not torch.equal(state["ranks"][0]["rng"]["torch"], state["ranks"][1]["rng"]["torch"])
 
 
 @pytest.mark.slow
-def test_each_rank_draws_its_own_latents(audited):
-    _, (rank0, rank1) = audited
+def test_each_rank_draws_its_own_latents(job):
+    _, (rank0, rank1) = job
     assert len(rank0["first_z"]) == 8 and rank0["first_z"] != rank1["first_z"]
 
 
 @pytest.mark.slow
-def test_rank_zero_alone_touches_the_run_folder(audited):
-    run, (rank0, rank1) = audited
-    assert rank1["touched"] == []  # not one open, stat-free write, rename or mkdir naming the run folder
+def test_rank_zero_alone_touches_the_run_folder(job):
+    runs, (rank0, rank1) = job
+    run = runs / "audit"
+    assert rank1["touched"] == []  # not one open, write, rename or mkdir naming the run folder
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [4, 8, 12]  # one writer: no line twice
     assert lines[-1]["kimg"] == pytest.approx(12 * 2 * 16 * 2 / 1000)  # D and G phases, 16 per rank x 2 ranks
@@ -131,40 +132,31 @@ def test_rank_zero_alone_touches_the_run_folder(audited):
     assert (run / "checkpoints" / "best.pt").is_file() and any(key.startswith("eval/") for key in lines[1])  # live evaluation: on rank 0
 
 
-@pytest.fixture(scope="module")
-def models_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("models")
-    result = torchrun("models", str(base / "seen"), str(base / "runs"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return base / "runs", ranks(base / "seen")
-
-
 @pytest.mark.slow
-def test_buffers_weights_and_schedules_agree_across_ranks_for_the_growing_and_styled_models(models_run):
-    runs, (rank0, rank1) = models_run
-    assert len(rank0["final"]) == 2 and rank0["final"] == rank1["final"]
-    style = rank0["final"][0]
+def test_buffers_weights_and_schedules_agree_across_ranks_for_the_growing_and_styled_models(job):
+    runs, (rank0, rank1) = job
+    for name in ("style", "pro", "bf16"):  # stylegan-lite, progan-lite, wgan-gp at bf16 compiled
+        assert rank0["final"][name] == rank1["final"][name], name
+    style = rank0["final"]["style"]
     assert any(name.endswith("w_avg") for name in style) and any(name.startswith("networks.G_ema.") for name in style)
     pro = torch.load(runs / "pro" / "checkpoints" / "last.pt", weights_only=True)
     assert int(pro["networks"]["G"]["stage"]) >= 1  # it grew while data-parallel (idle stages, then used)
 
 
 @pytest.mark.slow
-def test_a_model_with_an_undeclared_idle_parameter_is_told_what_to_declare(models_run):
-    for seen in models_run[1]:
+def test_a_model_with_an_undeclared_idle_parameter_is_told_what_to_declare(job):
+    for seen in job[1]:
         assert "GAN(idle_parameters=...)" in seen["unused"]
 
 
 @pytest.mark.slow
-def test_the_consistency_check_names_a_tensor_that_differs_on_one_rank(models_run):
-    for seen in models_run[1]:
+def test_the_consistency_check_names_a_tensor_that_differs_on_one_rank(job):
+    for seen in job[1]:
         assert seen["error"] == "the ranks disagree: networks.D.bias on rank 1 differs from rank 0's (data-parallel training lost sync)"
 
 
 @pytest.mark.slow
-def test_two_ranks_at_batch_b_match_one_process_at_batch_2b(tmp_path, register_plugin):
-    result = torchrun("equivalence", str(tmp_path / "seen"), str(tmp_path / "two"))
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_two_ranks_at_batch_b_match_one_process_at_batch_2b(job, tmp_path, register_plugin):
     sys.path.insert(0, str(WORKER.parent))
     try:
         from ddp_worker import TINY_RING, FromDataPlugin
@@ -172,21 +164,48 @@ def test_two_ranks_at_batch_b_match_one_process_at_batch_2b(tmp_path, register_p
         sys.path.remove(str(WORKER.parent))
     register_plugin(FromDataPlugin(ganzoo.plugins.models().get("vanilla")), "from-data")
     ganzoo.train("from-data", "ring8", out=tmp_path / "one", progress=False, **{**TINY_RING, "batch_size": 32, "steps": 6})
-    two, one = weights(tmp_path / "two"), weights(tmp_path / "one")
+    two, one = weights(job[0] / "two"), weights(tmp_path / "one")
     assert two.keys() == one.keys()
     for name in one:  # gradients averaged over ranks = the gradient of the mean over the global batch
         torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
-@pytest.mark.slow
-def test_ctrl_c_and_a_killed_rank_stop_every_rank_and_the_run_resumes_bitwise(tmp_path, cli):
-    """Unbroken 2-process run vs. one stopped by Ctrl-C, resumed, its rank 1 killed, and resumed again."""
-    whole = tmp_path / "whole"
-    done = ganzoo_cli("run", *RING, "--steps", str(TARGET), "--checkpoint-every", "4", "--out", str(whole), "--nproc-per-node", "2")
-    assert done.returncode == 0, done.stderr[-3000:]
+TARGET = 120  # steps of the unbroken run: beyond where the interrupted one is stopped (checked)
+STOPPABLE = [*RING, "--checkpoint-every", "4"]
 
+
+@pytest.fixture(scope="module")
+def two_machines(tmp_path_factory):
+    """An unbroken run by two launchers of one process each, as two machines would run it (both on localhost here)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    folder = tmp_path_factory.mktemp("machines") / "r"
+    args = [sys.executable, "-m", "ganzoo", "run", *STOPPABLE, "--steps", str(TARGET), "--out", str(folder),
+            "--nproc-per-node", "1", "--nnodes", "2", "--rdzv-endpoint", f"localhost:{port}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GANZOO_LOAD_PLUGINS": ""}
+    nodes = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    results = [node.communicate(timeout=240) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], results
+    return folder, results
+
+
+@pytest.mark.slow
+def test_two_machines_meet_at_the_rendezvous_endpoint(two_machines):
+    folder, results = two_machines
+    assert sum("run folder:" in out for out, _ in results) == 1  # rank 0's machine reports the run
+    assert "world_size: 2" in (folder / "config.yaml").read_text()
+    assert torch.load(folder / "checkpoints" / "last.pt", weights_only=True)["world_size"] == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_a_killed_rank_stop_every_rank_and_the_run_resumes_bitwise(two_machines, tmp_path, cli):
+    """Stopped by Ctrl-C, resumed, its rank 1 killed, resumed again: bitwise the unbroken run (made on "two machines")."""
+    whole = two_machines[0]
     part = tmp_path / "part"
-    args = ["run", *RING, "--steps", "2000", "--checkpoint-every", "4", "--out", str(part), "--nproc-per-node", "2"]
+    args = ["run", *STOPPABLE, "--steps", "2000", "--out", str(part), "--nproc-per-node", "2"]
     # Ctrl-C in a terminal goes to the launcher and every rank: a process group of their own here.
     proc = subprocess.Popen([sys.executable, "-m", "ganzoo", *args], stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1", "GANZOO_LOAD_PLUGINS": ""})
@@ -223,9 +242,6 @@ def test_ctrl_c_and_a_killed_rank_stop_every_rank_and_the_run_resumes_bitwise(tm
     assert code == 2 and "trained by 2 process(es), not 1" in err and len(err.strip().splitlines()) == 1
 
 
-TARGET = 120  # steps of the unbroken run: far beyond where the interrupted one is stopped (checked)
-
-
 def _wait_for(condition, proc, timeout: float = 120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -256,22 +272,3 @@ def _rank_pid(launcher: int, rank: str) -> int | None:
         if f"RANK={rank}".encode() in env:
             return int(pid)
     return None
-
-
-@pytest.mark.slow
-def test_two_machines_meet_at_the_rendezvous_endpoint(tmp_path):
-    """Two launchers, one process each, as two machines would run them (here both on localhost)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    args = [sys.executable, "-m", "ganzoo", "run", *RING, "--steps", "8", "--out", str(tmp_path / "r"),
-            "--nproc-per-node", "1", "--nnodes", "2", "--rdzv-endpoint", f"localhost:{port}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "GANZOO_LOAD_PLUGINS": ""}
-    nodes = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
-    results = [node.communicate(timeout=240) for node in nodes]
-    assert [node.returncode for node in nodes] == [0, 0], results
-    assert sum("run folder:" in out for out, _ in results) == 1  # rank 0's machine reports the run
-    assert "world_size: 2" in (tmp_path / "r" / "config.yaml").read_text()
-    assert torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)["world_size"] == 2
