@@ -15,8 +15,7 @@ import torch
 
 from ganzoo.data import DatasetInfo
 
-from .extractor import FEATURE_DTYPE, extract
-from .featurenet import FeatureNet
+from .featurenet import FEATURE_DTYPE, FeatureNet
 from .quantise import QUANTISATION, to_uint8
 from .realcache import cached_features
 from .versions import versions
@@ -75,6 +74,8 @@ class EvalContext:
             return self._memo[key]
 
         def compute() -> dict[str, torch.Tensor]:
+            from .extractor import extract  # torch-fidelity (and torchvision) load only when features are extracted
+
             return extract(self.uint8(which), net.name, list(net.layers), self.device, **net.kwargs)
 
         if which == "fake" or not self.use_cache or not self.real_fields:

@@ -15,11 +15,11 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
+from .featurenet import FEATURE_DTYPE
 from .lenet import NAME, load_lenet, to_lenet_input
 
 FEATURE_LAYER = "features"  # 128 penultimate activations: FID, KID, precision/recall, density/coverage
 LOGITS_LAYER = "logits"  # 10 class logits: Inception Score, class counts
-FEATURE_DTYPE = torch.float64  # what extract returns (and what the real-feature cache key records)
 
 
 class LeNetFeatureExtractor(FeatureExtractorBase):

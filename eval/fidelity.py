@@ -13,9 +13,6 @@ Precision/recall is in :mod:`ganzoo.eval.prdc`: torch-fidelity's ``prc`` uses
 from __future__ import annotations
 
 import torch
-from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
-from torch_fidelity.metric_isc import isc_features_to_metric
-from torch_fidelity.metric_kid import kid_features_to_metric
 
 IS_SPLITS = 10
 KID_SUBSETS = 100
@@ -25,11 +22,15 @@ TORCH_FIDELITY_SEED = 2020  # torch-fidelity's default rng_seed, for its shuffle
 
 def frechet_statistics(features: torch.Tensor) -> dict:
     """Mean and covariance in float64 (numpy arrays, torch-fidelity's format)."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics  # lazily: torch-fidelity loads torchvision
+
     return fid_features_to_statistics(features.double().cpu())
 
 
 def frechet_distance(stats_1: dict, stats_2: dict) -> float:
     """The Frechet distance between two Gaussians given as ``{"mu", "sigma"}`` (torch-fidelity's formula)."""
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+
     return fid_statistics_to_metric(stats_1, stats_2, False)["frechet_inception_distance"]
 
 
@@ -68,6 +69,8 @@ def fid_infinity(fake: torch.Tensor, real: torch.Tensor, seed: int, points: int 
 
 
 def inception_score(logits: torch.Tensor, splits: int = IS_SPLITS) -> dict[str, float]:
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
     out = isc_features_to_metric(logits.double().cpu(), splits=splits, shuffle=True, rng_seed=TORCH_FIDELITY_SEED)
     return {"is": out["inception_score_mean"], "is_std": out["inception_score_std"]}
 
@@ -77,6 +80,8 @@ def kid_subset_size(n_fake: int, n_real: int) -> int:
 
 
 def kid(fake: torch.Tensor, real: torch.Tensor, subsets: int = KID_SUBSETS) -> dict[str, float]:
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
     out = kid_features_to_metric(
         fake.double().cpu(), real.double().cpu(), kid_subsets=subsets,
         kid_subset_size=kid_subset_size(len(fake), len(real)), verbose=False, rng_seed=TORCH_FIDELITY_SEED,
