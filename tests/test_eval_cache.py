@@ -8,6 +8,7 @@ import torch
 import ganzoo
 from ganzoo import plugins
 from ganzoo.eval import context as context_module
+from ganzoo.eval import extractor as extractor_module
 from ganzoo.eval.context import EvalContext
 from ganzoo.eval.evaluate import evaluate, real_split
 from ganzoo.eval.featurenet import FeatureNet, lenet_net
@@ -30,7 +31,7 @@ def extractions(monkeypatch):
         calls.append(name)
         return {layer: torch.full((len(images), 2), float(len(calls)), dtype=torch.float64) for layer in layers}
 
-    monkeypatch.setattr(context_module, "extract", extract)
+    monkeypatch.setattr(extractor_module, "extract", extract)  # what EvalContext calls (imported when it extracts)
     return calls
 
 
