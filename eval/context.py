@@ -15,8 +15,8 @@ import torch
 
 from ganzoo.data import DatasetInfo
 
-from .featurenet import FEATURE_DTYPE, FeatureNet
-from .quantise import QUANTISATION, to_uint8
+from .featurenet import FeatureNet
+from .quantise import FEATURE_DTYPE, QUANTISATION, to_uint8
 from .realcache import cached_features
 from .versions import versions
 

@@ -15,7 +15,7 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
-from .featurenet import FEATURE_DTYPE
+from .quantise import FEATURE_DTYPE
 from .lenet import NAME, load_lenet, to_lenet_input
 
 FEATURE_LAYER = "features"  # 128 penultimate activations: FID, KID, precision/recall, density/coverage

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-
 from . import lenet
-
-FEATURE_DTYPE = torch.float64  # what extraction returns (and what the real-feature cache key records)
 
 
 @dataclass(frozen=True)

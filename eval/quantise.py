@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+FEATURE_DTYPE = torch.float64  # what feature extraction returns (and what the real-feature cache key records)
+
 QUANTISATION = "uint8 = clamp(round((x + 1) * 127.5), 0, 255) for x in [-1, 1]"
 
 
