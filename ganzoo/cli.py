@@ -16,6 +16,7 @@ from .errors import GanzooError, ReportedElsewhere, first_line
 from .scaffold import new_plugin
 
 EXIT_USAGE = 2
+EXIT_LOST_CONTACT = 3  # a rank whose peers went away: not the cause, so the launcher names another
 EXIT_INTERRUPTED = 130
 
 
@@ -170,11 +171,13 @@ def _cmd_run(args) -> int:
             data_root=args.data_root, download=args.download,
             eval_every=args.eval_every, eval_n=args.eval_n, best_metric=args.best_metric, wandb=args.wandb, on_nan=args.on_nan,
         )
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if os.environ.get("RANK", "0") not in ("", "0"):
         return EXIT_INTERRUPTED if run.interrupted else 0  # rank 0 reports
     if run.interrupted:
-        again = f" --nproc-per-node {world}" if world > 1 else ""
+        again = ""
+        if _in_job():  # the processes of this machine, and the machines' own flags when there are several
+            local, world = int(os.environ.get("LOCAL_WORLD_SIZE", "1")), int(os.environ["WORLD_SIZE"])
+            again = f" --nproc-per-node {local}" + (f" --nnodes {world // local} --rdzv-endpoint HOST:PORT" if world > local else "")
         print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {run.path}{again}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if run.result is not None and run.result.skipped:
@@ -207,11 +210,16 @@ def _launch_run(args, processes: int) -> int:
             data_root=args.data_root, download=args.download,
         )
         if one_machine:
-            path = session.new_run(args.model, args.dataset, **options)[0].path
+            folder, config = session.new_run(args.model, args.dataset, **options)
+            path = folder.path
         else:
-            session.new_run(args.model, args.dataset, check_folder=False, **options)
+            _, config = session.new_run(args.model, args.dataset, check_folder=False, **options)
             path = Path(args.out)
         args.out = str(path)  # decided once, here: every rank must name the same folder
+        if args.download:  # once, here, not by every rank into one folder at the same time
+            from .run.build import build_dataset
+
+            build_dataset(config)
     return launch(_worker_args(args), args.nproc_per_node or 1, args.nnodes or 1, args.rdzv_endpoint, args.rdzv_id, path)
 
 
@@ -418,7 +426,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:
         if _in_job() and _lost_contact(exc):
-            return 1  # another rank died; the launcher says which
+            return EXIT_LOST_CONTACT  # another rank went away; the launcher says which
+        if _in_job() and _is_distributed_error(exc):
+            print(f"ganzoo {args.command}: error: {_rank_prefix()}{first_line(exc)}", file=sys.stderr)
+            return 1
         raise
 
 
@@ -434,13 +445,16 @@ def _rank_prefix() -> str:
 
 
 def _lost_contact(exc: BaseException) -> bool:
-    """Whether ``exc`` is a collective failing because another rank went away."""
+    """Whether ``exc`` is a collective failing because another rank went away (its connection closed)."""
+    text = str(exc).lower()
+    return any(marker in text for marker in ("connection closed by peer", "connection reset by peer", "broken pipe"))
+
+
+def _is_distributed_error(exc: BaseException) -> bool:
+    """A failure of torch.distributed itself (a rendezvous, the network, NCCL): said in one line, not a traceback."""
     import torch.distributed as dist
 
-    text = str(exc).lower()
-    return isinstance(exc, dist.DistError) or any(
-        marker in text for marker in ("connection closed by peer", "connection reset", "broken pipe", "gloo", "nccl")
-    )
+    return isinstance(exc, dist.DistError)
 
 
 def _os_error(exc: OSError) -> str:

@@ -90,8 +90,9 @@ class GAN:
     so that early in training the average is not dominated by the random initialisation.
 
     ``idle_parameters`` names the networks some of whose parameters take no part in some
-    steps' losses (a growing model's later stages). Data-parallel training must know: their
-    DDP wrappers look for unused parameters every step, which the others are spared.
+    phases' losses (a growing model's later stages, the output bias a penalty-only R1 phase
+    never reaches). Data-parallel training must know: such a network gets no DDP wrapper,
+    and its gradients are averaged by one all-reduce after each backward instead.
     """
 
     networks: dict[str, nn.Module]

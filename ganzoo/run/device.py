@@ -29,7 +29,11 @@ def resolve_device(name: str, world: World = distributed.SINGLE) -> torch.device
             if device.index is not None:
                 raise GanzooError(f"--device {name} names one GPU, but each of the {world.size} processes uses the GPU of its "
                                   "local rank (valid: auto, cuda, cpu)")
+            if world.local_rank >= torch.cuda.device_count():
+                raise GanzooError(f"local rank {world.local_rank} has no GPU of its own: this machine has {torch.cuda.device_count()} "
+                                  "CUDA device(s) (start at most that many processes per machine, or use --device cpu)")
             device = torch.device("cuda", world.local_rank)
+            torch.cuda.set_device(device)  # NCCL works on the current device
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise GanzooError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
@@ -38,5 +42,5 @@ def resolve_device(name: str, world: World = distributed.SINGLE) -> torch.device
 def join_world() -> World:
     """This process's world; under torchrun, joined to the job's process group (once)."""
     world = world_from_environment()
-    distributed.start(world, torch.device("cuda", world.local_rank) if torch.cuda.is_available() else torch.device("cpu"))
+    distributed.start(world)
     return world

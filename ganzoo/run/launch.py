@@ -18,10 +18,14 @@ import uuid
 from pathlib import Path
 
 from ..errors import GanzooError
+from .folder import RunFolder
 
-# A worker that printed a one-line error, or was interrupted, exits with these.
+# A worker that printed a one-line error, lost its peers, or was interrupted, exits with these.
 EXIT_USAGE = 2
+EXIT_LOST_CONTACT = 3
 EXIT_INTERRUPTED = 130
+# How long the agent waits for the ranks to save and stop after a Ctrl-C before it kills them.
+SHUTDOWN_SECONDS = 300
 
 
 def check_launch(nproc_per_node: int | None, nnodes: int | None, rdzv_endpoint: str | None) -> int:
@@ -44,8 +48,11 @@ def check_launch(nproc_per_node: int | None, nnodes: int | None, rdzv_endpoint: 
 def launch(worker_args: list[str], nproc_per_node: int, nnodes: int, rdzv_endpoint: str | None, rdzv_id: str | None,
            folder: Path) -> int:
     """Run ``python -m ganzoo <worker_args>`` as ``nproc_per_node`` ranks here (of ``nnodes`` machines); the exit status."""
+    import inspect
+
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     # The agent's own progress messages are for debugging torchrun; ganzoo reports in its own words.
@@ -58,14 +65,24 @@ def launch(worker_args: list[str], nproc_per_node: int, nnodes: int, rdzv_endpoi
         run_id=rdzv_id or (f"ganzoo-{folder.name}" if nnodes > 1 else str(uuid.uuid4())),
         rdzv_backend="c10d", rdzv_endpoint=rdzv_endpoint or "localhost:0",
         max_restarts=0,  # a failed rank stops the job; the run resumes from its last checkpoint
+        **({"shutdown_timeout": SHUTDOWN_SECONDS} if "shutdown_timeout" in inspect.signature(LaunchConfig).parameters else {}),
     )
+    if nnodes > 1:
+        print(f"waiting for {nnodes} machines at {rdzv_endpoint} (run the same command on each)", file=sys.stderr)
     resume = f"ganzoo run --resume {folder} --nproc-per-node {nproc_per_node}" + (f" --nnodes {nnodes} --rdzv-endpoint {rdzv_endpoint}" if nnodes > 1 else "")
     try:
         elastic_launch(config, sys.executable)("-m", "ganzoo", *worker_args)
     except SignalException:  # Ctrl-C or SIGTERM: the ranks were told to stop and rank 0 said where it stopped
         return EXIT_INTERRUPTED
+    except RendezvousError as exc:
+        print(f"ganzoo run: error: the machines could not meet at {rdzv_endpoint or 'localhost'}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+              file=sys.stderr)
+        return 1
     except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
+        # The cause: not a rank that only lost its peers, the earliest of the others.
+        causes = {r: f for r, f in exc.failures.items() if f.exitcode != EXIT_LOST_CONTACT} or exc.failures
+        rank = min(causes, key=lambda r: (causes[r].timestamp, r))
+        failure = causes[rank]
         codes = {f.exitcode for f in exc.failures.values()}
         if codes <= {EXIT_INTERRUPTED}:
             return EXIT_INTERRUPTED  # rank 0 has said where it stopped
@@ -78,7 +95,8 @@ def launch(worker_args: list[str], nproc_per_node: int, nnodes: int, rdzv_endpoi
                 what = f"was killed by signal {-failure.exitcode}"
         else:
             what = f"failed (exit status {failure.exitcode})"
-        print(f"ganzoo run: error: rank {rank} {what}, so every rank was stopped; the last checkpoint in {folder} is kept: "
-              f"continue with {resume}", file=sys.stderr)
+        kept = (f"the last checkpoint in {folder} is kept: continue with {resume}" if RunFolder(folder).checkpoint_file("last").is_file()
+                else f"no checkpoint had been written in {folder}")
+        print(f"ganzoo run: error: rank {rank} {what}, so every rank was stopped; {kept}", file=sys.stderr)
         return 1
     return 0

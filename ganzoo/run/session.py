@@ -14,6 +14,7 @@ one-line error that stops them all), so other ranks, even on other machines, nev
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -140,47 +141,43 @@ def fit(
     on_rank_zero(world, make_callbacks)
     trainer = Trainer(gan, data, config, folder, device, sinks=list(sinks or []) if world.main else [], progress=progress,
                       callbacks=made_callbacks, on_nan=on_nan, world=world)
-    if not world.main:
-        state = on_rank_zero(world, lambda: None)  # rank 0 prepares the folder (below) and shares the checkpoint
-        if resume:
+    def prepare_resume() -> dict | None:
+        folder.check_resumable()
+        folder.read_dataset_info()  # every file the run reads is checked before one is changed
+        folder.metrics()
+        for name in ("last", "best"):
+            folder.checkpoint_record(name)
+        state = folder.load_checkpoint("last")
+        trainer.resume(state)
+        if config.steps < trainer.step:
+            raise GanzooError(f"--steps {config.steps} is below step {trainer.step} that {folder} has reached")
+        trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
+        folder.remove_stale_temporary_files()
+        folder.write_config(config)
+        return state if world.distributed else None  # the other ranks resume from it too
+
+    existed = world.main and folder.path.exists()
+
+    def prepare_new() -> None:
+        try:
+            if folder.check_new_run_may_use() == STARTED:  # checked again: another process may have got there first
+                folder.clear_started_run()
+                print(f"{folder}: the run there stopped before its first checkpoint, so there is nothing to resume; starting it afresh", file=sys.stderr)
+            folder.remove_stale_temporary_files()
+            folder.write_config(config)  # first: from here on the folder is a run (started, then resumable)
+            trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
+            folder.write_dataset_info(data.info)
+        except BaseException:
+            if not existed:  # W&B could not start, say: leave no folder behind
+                _remove_new_folder(folder)
+            raise
+
+    # Rank 0 alone holds the folder, prepares it and reads the checkpoint; whatever fails there stops every rank.
+    with ExitStack() as held:
+        on_rank_zero(world, lambda: held.enter_context(folder.claim()))
+        state = on_rank_zero(world, prepare_resume if resume else prepare_new)
+        if resume and not world.main:
             trainer.resume(state)
-        return Run(folder, config, trainer.fit())
-    if resume:
-        with folder.claim():
-            def prepare() -> dict | None:
-                folder.check_resumable()
-                folder.read_dataset_info()  # every file the run reads is checked before one is changed
-                folder.metrics()
-                for name in ("last", "best"):
-                    folder.checkpoint_record(name)
-                state = folder.load_checkpoint("last")
-                trainer.resume(state)
-                if config.steps < trainer.step:
-                    raise GanzooError(f"--steps {config.steps} is below step {trainer.step} that {folder} has reached")
-                trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
-                folder.remove_stale_temporary_files()
-                folder.write_config(config)
-                return state if world.distributed else None
-
-            on_rank_zero(world, prepare)
-            return Run(folder, config, trainer.fit())
-    existed = folder.path.exists()
-    with folder.claim():
-        def prepare_new() -> None:
-            try:
-                if folder.check_new_run_may_use() == STARTED:  # checked again: another process may have got there first
-                    folder.clear_started_run()
-                    print(f"{folder}: the run there stopped before its first checkpoint, so there is nothing to resume; starting it afresh", file=sys.stderr)
-                folder.remove_stale_temporary_files()
-                folder.write_config(config)  # first: from here on the folder is a run (started, then resumable)
-                trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
-                folder.write_dataset_info(data.info)
-            except BaseException:
-                if not existed:  # W&B could not start, say: leave no folder behind
-                    _remove_new_folder(folder)
-                raise
-
-        on_rank_zero(world, prepare_new)
         return Run(folder, config, trainer.fit())
 
 

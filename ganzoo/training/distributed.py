@@ -32,6 +32,8 @@ they never wait on the GPU.
 from __future__ import annotations
 
 import atexit
+import functools
+import inspect
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,7 +44,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..errors import GanzooError
+from ..errors import GanzooError, ReportedElsewhere
 from ..model import GAN
 
 
@@ -97,19 +99,34 @@ def world_from_environment() -> World:
 _control_group: Any = None
 
 
-def start(world: World, device: torch.device) -> None:
-    """Join the job's process group: ``nccl`` where ``device`` is CUDA (with a gloo group beside it), else ``gloo``."""
+def start(world: World) -> None:
+    """Join the job's process group: ``nccl`` for CUDA tensors where CUDA is present, ``gloo`` for CPU ones.
+
+    The device is not known yet (rank 0 may still be reading the run's config), so a machine
+    with CUDA gets both backends; a gloo group beside them carries flags and Python objects.
+    """
     global _control_group
     if not world.distributed or dist.is_initialized():
         return
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        dist.init_process_group("nccl")
+    if torch.cuda.is_available():
+        dist.init_process_group("cpu:gloo,cuda:nccl")
         _control_group = dist.new_group(backend="gloo")  # CPU tensors: flags, objects, a CPU model on a GPU machine
     else:
         dist.init_process_group("gloo")
         _control_group = None  # the default group is gloo already
     atexit.register(stop)  # a process that exits with the group open aborts in its communication threads
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Linux: end this rank if its launcher dies (a second Ctrl-C), rather than train on, orphaned, holding the run folder."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def stop() -> None:
@@ -117,6 +134,11 @@ def stop() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
     _control_group = None
+
+
+def shared(error: GanzooError, world: World) -> GanzooError:
+    """An error every rank raises at once: rank 0 says it; on the others it is :class:`ReportedElsewhere` (silent)."""
+    return error if world.main else ReportedElsewhere(str(error))
 
 
 def broadcast_object(value: Any, world: World) -> Any:
@@ -176,6 +198,13 @@ def mean_over_ranks(tensors: list[torch.Tensor], world: World) -> None:
         offset += n
 
 
+# torch 2.13 renamed broadcast_buffers; either way buffers are synced at start-up (below) and not at every forward.
+_NO_BUFFER_BROADCAST = (
+    {"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
+
+
 class _Forward(nn.Module):
     """What a DDP wrapper wraps: the network itself (its parameters), called through its own forward."""
 
@@ -199,41 +228,52 @@ class DataParallel:
         self.averaged = [name for name in self.trained if name in gan.idle_parameters]
         device_ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
         group = _control_group if device.type == "cpu" else None
+        self._calls: dict[str, int] = {}
         for name in self.trained:
             if name in self.averaged:
                 continue
             net = gan.networks[name]
-            # Only parameters that take gradients get DDP's hooks: switch on every one the trainer
-            # trains (the caller froze nothing else), wrap, and let the phases switch them after.
+            # DDP hooks the parameters that take gradients when it wraps: the trainer wraps before
+            # the first phase switches any off, so every parameter it trains has its hook.
             original = net.__dict__.get("forward")
-            wrapper = DistributedDataParallel(
-                _Forward(net, net.forward), device_ids=device_ids, forward_sync_buffers=False,
-                process_group=group,
-            )
+            wrapper = DistributedDataParallel(_Forward(net, net.forward), device_ids=device_ids, process_group=group, **_NO_BUFFER_BROADCAST)
             self._original[name] = original
             net.forward = self._route(name, net.forward, wrapper)
-        # Networks without a wrapper (the EMA copy, the averaged ones) start identical too: rank 0's weights everywhere.
+        # Every network starts as rank 0's (DDP copies parameters, not always buffers; the EMA copy has no wrapper).
         with torch.no_grad():
-            for name, net in gan.networks.items():
-                if name not in self._original:
-                    for t in [*net.parameters(), *net.buffers()]:
-                        dist.broadcast(t.data, src=0, group=_group_for(t))
+            for net in gan.networks.values():
+                for t in [*net.parameters(), *net.buffers()]:
+                    dist.broadcast(t.data, src=0, group=_group_for(t))
 
     def _route(self, name: str, plain, wrapper):
+        @functools.wraps(plain)  # the signature stays the network's (GAN.supports_truncation reads it)
         def forward(*args, **kwargs):
-            return wrapper(*args, **kwargs) if self.active == name else plain(*args, **kwargs)
+            if self.active != name:
+                return plain(*args, **kwargs)
+            self._calls[name] = self._calls.get(name, 0) + 1
+            return wrapper(*args, **kwargs)
         return forward
 
     @contextmanager
     def phase(self, network: str) -> Iterator[None]:
         """While a phase computes its loss and backward: ``network``'s gradients come out averaged over the ranks."""
         self.active = network
+        self._calls[network] = 0
         try:
             yield
         finally:
             self.active = None
         if network in self.averaged:
             self._average_gradients(network)
+        elif network in self._original and not self._calls[network] and any(
+            p.grad is not None for p in self.gan.networks[network].parameters()
+        ):
+            # Its gradients came through another method (G.synthesis(...)): DDP saw no forward and synced nothing.
+            raise shared(GanzooError(
+                f"network {network} got gradients without being called (a phase used one of its methods, not "
+                f"{network}(...)), so data-parallel training could not sync them: call the network, or name it in "
+                "GAN(idle_parameters=...) to have its gradients averaged after each backward"
+            ), self.world)
 
     @torch.no_grad()
     def _average_gradients(self, network: str) -> None:
@@ -242,8 +282,8 @@ class DataParallel:
         counts = has_grad.clone()
         dist.all_reduce(counts, group=_control_group)
         if not torch.equal(counts, has_grad * self.world.size):
-            raise GanzooError(f"network {network} has gradients for different parameters on different ranks "
-                              "(a phase must use the same parameters on every rank)")
+            raise shared(GanzooError(f"network {network} has gradients for different parameters on different ranks "
+                                     "(a phase must use the same parameters on every rank)"), self.world)
         mean_over_ranks([p.grad for p in params if p.grad is not None], self.world)
 
     @torch.no_grad()
@@ -277,25 +317,40 @@ def unused_parameters_error(exc: BaseException) -> GanzooError | None:
 
 @torch.no_grad()
 def check_ranks_agree(named: dict[str, Any], world: World) -> None:
-    """Raise if any tensor in ``named`` (nested dicts of tensors) differs between rank 0 and another rank.
+    """Raise if anything in ``named`` (nested dicts, lists and values) differs between rank 0 and another rank.
 
-    Floating-point tensors must be equal bit for bit (NaN equals NaN). Every rank raises
-    the same one-line error, naming the first tensor that differs.
+    Tensors must be equal bit for bit (NaN equals NaN), other values equal. The layout (names,
+    shapes, dtypes) and the plain values are compared first, in one gather, so ranks whose
+    states are shaped differently get the error instead of mismatched broadcasts. Every rank
+    raises the same one-line error (rank 0 says it), naming the first thing that differs.
     """
     if not world.distributed:
         return
-    flat: list[tuple[str, torch.Tensor]] = []
+    tensors: list[tuple[str, torch.Tensor]] = []
+    layout: list[tuple] = []
 
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
             for key in sorted(value, key=str):
                 walk(f"{prefix}.{key}" if prefix else str(key), value[key])
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(f"{prefix}.{i}", item)
         elif isinstance(value, torch.Tensor):
-            flat.append((prefix, value))
+            tensors.append((prefix, value))
+            layout.append((prefix, tuple(value.shape), str(value.dtype)))
+        else:
+            layout.append((prefix, repr(value)))
 
     walk("", named)
+    layouts = gather_objects(layout, world)
+    for rank, theirs in enumerate(layouts):
+        if theirs != layouts[0]:
+            first = next((a for a, b in zip(theirs, layouts[0]) if a != b), theirs[len(layouts[0]):] or layouts[0][len(theirs):])
+            name = first[0] if isinstance(first, tuple) else "the state's layout"
+            raise shared(GanzooError(f"the ranks disagree: {name} on rank {rank} differs from rank 0's (data-parallel training lost sync)"), world)
     bad = None
-    for name, tensor in flat:  # every rank takes part in every broadcast, even after a difference is found
+    for name, tensor in tensors:  # every rank takes part in every broadcast, even after a difference is found
         reference = tensor.detach().clone()
         dist.broadcast(reference, src=0, group=_group_for(reference))
         same = torch.equal(reference, tensor) or (
@@ -308,4 +363,4 @@ def check_ranks_agree(named: dict[str, Any], world: World) -> None:
     differing = [(rank, name) for rank, name in enumerate(names) if name is not None]
     if differing:
         rank, name = differing[0]
-        raise GanzooError(f"the ranks disagree: {name} on rank {rank} differs from rank 0's (data-parallel training lost sync)")
+        raise shared(GanzooError(f"the ranks disagree: {name} on rank {rank} differs from rank 0's (data-parallel training lost sync)"), world)

@@ -31,11 +31,13 @@ from tqdm.auto import tqdm
 
 from ..config import RunConfig
 from ..data import Batcher, Dataset
-from ..errors import CheckpointError, first_line
+from ..errors import CheckpointError, GanzooError, first_line
 from ..model import GAN, Batch
 from .callbacks import StepInfo, TrainerCallback
 from .checkpoint import check_training_state
-from .distributed import SINGLE, DataParallel, World, any_rank, check_ranks_agree, earliest, gather_objects, mean_over_ranks, unused_parameters_error
+from .distributed import (
+    SINGLE, DataParallel, World, any_rank, check_ranks_agree, earliest, gather_objects, mean_over_ranks, shared, unused_parameters_error,
+)
 from .divergence import DivergedError, FiniteWatch, check_on_nan, finite_update, nonfinite_scalars, nonfinite_tensor
 from .precision import Precision
 from .run_files import RunFiles
@@ -102,7 +104,10 @@ class Trainer:
         self.config = config
         self.folder = folder
         self.device = device
-        self.batcher = Batcher(dataset, config.batch_size, config.seed, device, world.rank, world.size)
+        try:
+            self.batcher = Batcher(dataset, config.batch_size, config.seed, device, world.rank, world.size)
+        except GanzooError as exc:
+            raise shared(exc, world) from None
         self.extra_sinks = list(sinks or [])
         self.callbacks = list(callbacks or [])
         self.progress = progress
@@ -151,6 +156,7 @@ class Trainer:
         }
         if self.world.distributed and every_rank:
             state["ranks"] = gather_objects({"rng": rng, "window": self.window.state_dict()}, self.world)
+            state["phase_keys"] = sorted(self._phase_keys)  # which window entries are averaged over the ranks
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -182,6 +188,8 @@ class Trainer:
                 torch.cuda.set_rng_state(own["rng"]["cuda"].cpu(), self.device)
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
             raise _does_not_fit(exc) from None
+        if self.world.distributed:
+            self._phase_keys = set(state.get("phase_keys", []))
         self.step = int(state["step"])
         self.images_seen = int(state["images_seen"])
         self.elapsed = float(state["elapsed"])
@@ -217,8 +225,9 @@ class Trainer:
         self.check_finite(collective=every_rank)
         state = self.state_dict(every_rank)
         where = nonfinite_tensor({"networks": state["networks"], "optimizers": state["optimizers"]})
-        if where is not None:
-            raise DivergedError(f"training diverged: {where} is not finite after step {self.step}; {self._kept()}")
+        if (any_rank(where is not None, self.world) if every_rank else where is not None):
+            error = DivergedError(f"training diverged: {where or 'the weights'} is not finite after step {self.step}; {self._kept()}")
+            raise shared(error, self.world) if every_rank else error
         return state
 
     def check_finite(self, collective: bool = True) -> None:
@@ -237,7 +246,8 @@ class Trainer:
             return
         scalars = nonfinite_scalars(self.window.totals())
         what = ", ".join(f"{name} {value}" for name, value in scalars.items()) or "a loss"
-        raise DivergedError(f"training diverged at step {bad}: a non-finite loss ({what} by step {self.step}); {self._kept()}")
+        error = DivergedError(f"training diverged at step {bad}: a non-finite loss ({what} by step {self.step}); {self._kept()}")
+        raise shared(error, self.world) if collective else error
 
     def _kept(self) -> str:
         if self._saved_step is None:
@@ -330,17 +340,20 @@ class Trainer:
             error = unused_parameters_error(exc)
             if error is None:
                 raise
-            raise error from exc
+            raise shared(error, self.world) from exc
 
     def _window_means(self, pop: bool) -> dict[str, float]:
         """The window's means; under data parallelism the phases' scalars are averaged over the ranks (a collective)."""
         if self.world.distributed:
             sums = self.window.totals()
             keys = sorted(key for key in sums if key in self._phase_keys)
-            shared = [sums[key].clone() for key in keys]
-            mean_over_ranks(shared, self.world)
+            if len(set(map(tuple, gather_objects(keys, self.world)))) > 1:  # else the reduction below would mix entries
+                raise shared(GanzooError("the ranks logged different scalars (an objective's scalars must not depend on a rank's "
+                                         "data); cannot average them"), self.world)
+            averaged = [sums[key].clone() for key in keys]
+            mean_over_ranks(averaged, self.world)
             means = self.window.means()
-            for key, total in zip(keys, shared):
+            for key, total in zip(keys, averaged):
                 means[key] = float(total) / self.window.count(key)
             if pop:
                 self.window.pop_means()
@@ -350,6 +363,8 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until ``config.steps``; Ctrl-C stops after the current step with a checkpoint saved."""
         cfg, main = self.config, self.world.main
+        if self.world.distributed and self.parallel is None:
+            raise RuntimeError("a data-parallel Trainer fits once (its DDP wrappers are closed at the end): make a new one")
         sinks: list[Sink] = [self.folder.open_metrics_log(self.step, cfg.log_every), *self.extra_sinks] if main else []
         self._sinks = sinks
         try:
@@ -468,9 +483,9 @@ class Trainer:
     def _catch_stop_signals(self):
         """First Ctrl-C: finish the step, save, stop. A second one interrupts at once.
 
-        Under data parallelism SIGTERM (what torchrun sends every rank when it is stopped or a
-        rank fails) is a stop request too, and repeats are not: the launcher forwards the
-        terminal's Ctrl-C, so each rank gets it twice, and torchrun kills ranks that stay too long.
+        Under data parallelism SIGTERM (what torchrun's agent sends every rank when it is
+        stopped) is a stop request too; a signal repeated within two seconds is the same request
+        arriving by two ways (the terminal's process group, the agent), a later one aborts.
         """
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
@@ -478,11 +493,14 @@ class Trainer:
         signals = (signal.SIGINT, signal.SIGTERM) if distributed else (signal.SIGINT,)
         previous = {signum: signal.getsignal(signum) for signum in signals}
 
+        first = [0.0]
+
         def handler(signum, frame):
             if self._stop_requested:
-                if distributed:
+                if distributed and time.monotonic() - first[0] < 2.0:
                     return
                 raise KeyboardInterrupt
+            first[0] = time.monotonic()
             self._stop_requested = True
             if self.world.main:
                 print("\nstopping after this step to save a checkpoint (Ctrl-C again to abort at once)" if not distributed
