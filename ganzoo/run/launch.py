@@ -79,8 +79,10 @@ def launch(worker_args: list[str], nproc_per_node: int, nnodes: int, rdzv_endpoi
               file=sys.stderr)
         return 1
     except ChildFailedError as exc:
-        # The cause: not a rank that only lost its peers, the earliest of the others.
-        causes = {r: f for r, f in exc.failures.items() if f.exitcode != EXIT_LOST_CONTACT} or exc.failures
+        # The cause: not a rank that only lost its peers, nor one the agent stopped (SIGTERM) because
+        # another failed; the earliest of the others.
+        collateral = (EXIT_LOST_CONTACT, -signal.SIGTERM)
+        causes = {r: f for r, f in exc.failures.items() if f.exitcode not in collateral} or exc.failures
         rank = min(causes, key=lambda r: (causes[r].timestamp, r))
         failure = causes[rank]
         codes = {f.exitcode for f in exc.failures.values()}
