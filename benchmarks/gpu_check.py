@@ -30,7 +30,7 @@ def throughput(run: Path) -> float:
 
 def single_device(models: list[str], steps: int, device: str, tmp: Path, deadline: float) -> None:
     print(f"\n== one {device} device: images/s (steps {steps}, log every {steps // 4}; compile time not counted) ==")
-    variants = {"fp32": {"precision": "32"}, "bf16": {"precision": "bf16"}, "compile": {"precision": "32", "compile": True}}
+    variants = {"fp32": {"precision": "32"}, "bf16": {"precision": "bf16"}, "compile": {"precision": "32", "compile": "inductor"}}
     for model in models:
         row = []
         for name, options in variants.items():
@@ -95,7 +95,7 @@ def main() -> None:
     if a.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("no CUDA device here (use --device cpu for a smoke test of this script)")
     name = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
-    print(f"device {name}; torch {torch.__version__}; ganzoo {ganzoo.__version__ if hasattr(ganzoo, '__version__') else '?'}")
+    print(f"device {name}; torch {torch.__version__}; ganzoo {ganzoo.plugins.ganzoo_version()}")
     os.environ.setdefault("GANZOO_LOAD_PLUGINS", "")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
