@@ -29,7 +29,6 @@ from ganzoo.errors import GanzooError
 
 IMAGES = "train-images-idx3-ubyte"
 LABELS = "train-labels-idx1-ubyte"
-EXPECTED = f"MNIST IDX files {IMAGES}[.gz] and {LABELS}[.gz]"
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -39,39 +38,44 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _read_idx(path: Path, magic: int, root: str) -> np.ndarray:
+def _read_idx(path: Path, magic: int, root: str, expected: str) -> np.ndarray:
     """Parse one IDX file, checking its magic number and that its length matches its header."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as exc:
-        raise GanzooError(f"--data-root {root}: cannot read {path.name} ({exc}); expected {EXPECTED}") from None
+        raise GanzooError(f"--data-root {root}: cannot read {path.name} ({exc}); expected {expected}") from None
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(data) < header or struct.unpack(">I", data[:4])[0] != magic:
-        raise GanzooError(f"--data-root {root}: {path.name} is not an MNIST IDX file (bad header); expected {EXPECTED}")
+        raise GanzooError(f"--data-root {root}: {path.name} is not an IDX file (bad header); expected {expected}")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     if len(data) != header + int(np.prod(dims)):
         raise GanzooError(f"--data-root {root}: {path.name} is truncated or corrupt (size does not match its header)")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def read_idx_folder(root: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` from a folder of MNIST IDX files."""
+def read_idx_folder(root: str, name: str = "MNIST") -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` from a folder of IDX files.
+
+    ``name`` is the dataset in MNIST's format (``MNIST``, ``FashionMNIST``): it names the
+    files in messages and the subfolder of torchvision's layout, ``root/NAME/raw``.
+    """
+    expected = f"{name} IDX files {IMAGES}[.gz] and {LABELS}[.gz]"
     base = Path(root).expanduser()
     if not base.is_dir():
-        raise GanzooError(f"--data-root {root}: no such folder; expected a folder with {EXPECTED}")
-    for folder in (base, base / "MNIST" / "raw"):
+        raise GanzooError(f"--data-root {root}: no such folder; expected a folder with {expected}")
+    for folder in (base, base / name / "raw"):
         images, labels = _find(folder, IMAGES), _find(folder, LABELS)
         if images and labels:
             break
     else:
-        raise GanzooError(f"--data-root {root}: {EXPECTED} not found there (nor in {root}/MNIST/raw)")
-    x = _read_idx(images, 2051, root)
-    y = _read_idx(labels, 2049, root)
+        raise GanzooError(f"--data-root {root}: {expected} not found there (nor in {root}/{name}/raw)")
+    x = _read_idx(images, 2051, root, expected)
+    y = _read_idx(labels, 2049, root, expected)
     if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y) or y.max(initial=0) > 9:
-        raise GanzooError(f"--data-root {root}: {images.name} and {labels.name} do not hold matching 28x28 digits and labels 0-9")
+        raise GanzooError(f"--data-root {root}: {images.name} and {labels.name} do not hold matching 28x28 images and labels 0-9")
     return x, y
 
 

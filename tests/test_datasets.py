@@ -58,7 +58,7 @@ def test_bad_data_roots_are_one_line_errors_naming_what_was_expected(tmp_path, m
     wrong.mkdir()
     (wrong / "train-images-idx3-ubyte").write_bytes(b"not an idx file at all")
     (wrong / "train-labels-idx1-ubyte").write_bytes(b"nope")
-    with pytest.raises(GanzooError, match="not an MNIST IDX file"):
+    with pytest.raises(GanzooError, match=r"not an IDX file \(bad header\); expected MNIST IDX files"):
         _build("mnist", root=str(wrong))
     truncated = tmp_path / "truncated"
     mnist_idx(truncated, np.zeros((5, 28, 28)), np.zeros(5))
