@@ -186,6 +186,36 @@ def test_bytes_keys_are_read_too(tmp_path):
     assert _build("cifar10", root=str(tmp_path)).x.shape == (200, 3, 32, 32)
 
 
+def _py2_str(b: bytes) -> bytes:
+    return b"U" + bytes([len(b)]) + b if len(b) < 256 else b"T" + struct.pack("<I", len(b)) + b
+
+
+def py2_batch(data: np.ndarray, labels: list[int]) -> bytes:
+    """A batch pickled as the published files were: Python 2 str keys and bytes, numpy 1's ``numpy.core`` globals."""
+    n, width = data.shape
+    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _py2_str(b"b") + b"\x87R"
+             + b"(K\x01J" + struct.pack("<i", n) + b"J" + struct.pack("<i", width) + b"\x86"
+             + b"cnumpy\ndtype\n" + _py2_str(b"u1") + b"K\x00K\x01\x87R(K\x03" + _py2_str(b"|")
+             + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb" + b"\x89" + _py2_str(data.tobytes()) + b"tb")
+    listed = b"](" + b"".join(b"K" + bytes([y]) for y in labels) + b"e"
+    return b"\x80\x02}(" + _py2_str(b"batch_label") + _py2_str(b"training batch") + _py2_str(b"labels") + listed + _py2_str(b"data") + array + b"u."
+
+
+def test_batches_pickled_by_python2_and_numpy1_as_published_are_read(tmp_path, monkeypatch):
+    import torchvision
+    import torchvision.datasets.cifar
+
+    images, labels = write_cifar10(tmp_path)
+    folder = tmp_path / "cifar-10-batches-py"
+    for i in range(5):
+        rows = slice(i * CIFAR_PER_BATCH, (i + 1) * CIFAR_PER_BATCH)
+        (folder / f"data_batch_{i + 1}").write_bytes(py2_batch(images[rows].reshape(CIFAR_PER_BATCH, -1), labels[rows].tolist()))
+    ds = _build("cifar10", root=str(tmp_path))
+    assert torch.allclose(ds.x, torch.from_numpy(images).float() / 127.5 - 1) and torch.equal(ds.labels, torch.from_numpy(labels))
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
+    assert np.array_equal(torchvision.datasets.CIFAR10(str(tmp_path), train=True).data, images.transpose(0, 2, 3, 1))
+
+
 def test_bad_fashion_roots_name_torchvision_layout(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GanzooError, match=r"FashionMNIST IDX files train-images-idx3-ubyte\[.gz\] .* not found there \(nor in .*/FashionMNIST/raw\)"):
