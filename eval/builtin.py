@@ -29,6 +29,11 @@ from .inception import FID_LAYER, IS_LAYER, inception_net
 def _digits(info) -> str | None:
     if info.shape[0] != 1:
         return f"the MNIST feature network reads 1-channel images; {info.name} has {info.shape[0]}"
+    # A dataset says what its pictures show (DatasetInfo.extra["images_of"]; digits when it does not
+    # say, as every run before it could): a digit classifier's features and classes mean nothing on clothes.
+    shows = info.extra.get("images_of", "digits") if isinstance(info.extra, dict) else "digits"
+    if shows != "digits":
+        return f"the MNIST feature network was trained on digits; {info.name} holds {shows} (it needs a feature network for them)"
     return None
 
 

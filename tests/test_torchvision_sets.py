@@ -290,3 +290,16 @@ def test_cgan_trains_on_fashion_mnist_through_the_api(tmp_path):
     )
     info = json.loads((run.path / "dataset.json").read_text())
     assert info["shape"] == [1, 28, 28] and info["extra"]["classes"][-1] == "Ankle boot"
+
+
+def test_digit_metrics_refuse_clothes_in_one_line_and_still_score_mnist(tmp_path):
+    """The MNIST feature network knows digits: on fashion-mnist its FID, IS, classes, P/R and D/C would be numbers about nothing."""
+    write_fashion(tmp_path)
+    clothes = _build("fashion-mnist", root=str(tmp_path), n=10).info
+    digits = ganzoo.DatasetInfo("mnist", "image", (1, 28, 28), num_classes=10, extra={"source": "bundled"})
+    registry = ganzoo.plugins.metrics()
+    for name in ("fid", "is", "kid", "precision-recall", "density-coverage", "classes"):
+        spec = registry.get(name)
+        reason = spec.applies(clothes)
+        assert reason and "trained on digits; fashion-mnist holds clothes" in reason, (name, reason)
+        assert spec.applies(digits) is None, name
