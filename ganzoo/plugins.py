@@ -42,6 +42,7 @@ DEFAULT_PLUGINS = (
     "ganzoo_plugins.progan_lite",
     "ganzoo_plugins.stylegan_lite",
     "ganzoo_plugins.stacked_mnist",
+    "ganzoo_plugins.image_folder",
     "ganzoo.eval.builtin",
 )
 
