@@ -14,8 +14,8 @@ skipped and the count is printed in one line on stderr.
 
 The decoded images are written once to ``image-folder/KEY.npy`` under the ganzoo cache
 (:func:`ganzoo.files.cache_root`), uint8 ``(N, C, H, W)``, with ``KEY.labels.npy`` and
-``KEY.json`` beside it. KEY hashes every file's path, size and modification time and the
-options, so a changed folder is decoded again. The array is opened with
+``KEY.json`` beside it. KEY hashes every file's path, size and modification time, the
+folder and the options, so a changed folder is decoded again. The array is opened with
 ``mmap_mode="r"``: a later run starts in seconds, and training reads only the rows of each
 batch, so memory does not grow with the number of images.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 import sys
 from pathlib import Path
@@ -42,23 +43,34 @@ FORMAT = 1  # bump when the cache's content changes for the same key fields
 _HEADER = 128  # bytes of the .npy header, fixed so the row count can be rewritten in place
 
 
-def _list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str]]:
+def _images_below(folder: str) -> list[str]:
+    """Paths of the image files below ``folder`` (any depth), sorted; plain strings, cheap for 200,000 files."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        found += [os.path.join(dirpath, n) for n in filenames if n.lower().endswith(EXTENSIONS)]
+    return sorted(found)
+
+
+def _list_images(root: Path) -> tuple[list[str], list[int] | None, list[str]]:
     """``(files, labels or None, class names)`` in a fixed (sorted) order."""
-    direct = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
-    if direct:  # flat: every image below root, unlabelled
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
-        return files, None, []
-    files, labels, classes = [], [], []
-    for folder in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name):
-        found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
-        if found:
-            labels += [len(classes)] * len(found)
-            classes.append(folder.name)
-            files += found
+    entries = sorted(os.scandir(root), key=lambda e: e.name)
+    if any(e.is_file() and e.name.lower().endswith(EXTENSIONS) for e in entries):  # flat: unlabelled
+        return _images_below(str(root)), None, []
+    files: list[str] = []
+    labels: list[int] = []
+    classes: list[str] = []
+    for entry in entries:
+        if entry.is_dir():
+            found = _images_below(entry.path)
+            if found:
+                labels += [len(classes)] * len(found)
+                classes.append(entry.name)
+                files += found
     return files, labels, classes
 
 
-def _has_colour(path: Path) -> bool | None:
+def _has_colour(path: str) -> bool | None:
     """Whether the file's mode has colour (reads the header only); ``None`` when Pillow cannot open it."""
     from PIL import Image
 
@@ -69,7 +81,7 @@ def _has_colour(path: Path) -> bool | None:
         return None
 
 
-def _decode(path: Path, size: int, fit: str, channels: int) -> np.ndarray:
+def _decode(path: str, size: int, fit: str, channels: int) -> np.ndarray:
     """One image as uint8 ``(channels, size, size)``; raises whatever Pillow raises for a bad file."""
     from PIL import Image, ImageOps
 
@@ -103,11 +115,11 @@ def _cache_paths(key: str) -> tuple[Path, Path, Path]:
     return folder / f"{key}.npy", folder / f"{key}.labels.npy", folder / f"{key}.json"
 
 
-def _load_cached(key: str, fields: dict) -> tuple[np.ndarray, np.ndarray | None, dict] | None:
+def _load_cached(key: str, digest: str) -> tuple[np.ndarray, np.ndarray | None, dict] | None:
     images_path, labels_path, meta_path = _cache_paths(key)
     try:
         meta = json.loads(meta_path.read_text())
-        if meta.get("fields") != fields:
+        if meta.get("digest") != digest:
             return None
         images = np.load(images_path, mmap_mode="r")
         labels = np.load(labels_path) if meta["labelled"] else None
@@ -118,7 +130,7 @@ def _load_cached(key: str, fields: dict) -> tuple[np.ndarray, np.ndarray | None,
         return None
 
 
-def _decode_into_cache(key: str, fields: dict, files: list[Path], labels: list[int] | None, size: int, fit: str, channels: str) -> None:
+def _decode_into_cache(key: str, digest: str, files: list[str], labels: list[int] | None, size: int, fit: str, channels: str) -> None:
     if channels == "auto":
         colour = [_has_colour(p) for p in files]
         n_channels = 3 if any(colour) else 1
@@ -144,7 +156,7 @@ def _decode_into_cache(key: str, fields: dict, files: list[Path], labels: list[i
     if labels is not None:
         kept_labels = np.asarray(labels, dtype=np.int64)[kept]
         atomic_write(labels_path, lambda f: np.save(f, kept_labels))
-    meta = {"fields": fields, "count": len(kept), "skipped": len(files) - len(kept), "channels": n_channels, "labelled": labels is not None}
+    meta = {"digest": digest, "count": len(kept), "skipped": len(files) - len(kept), "channels": n_channels, "labelled": labels is not None}
     atomic_write_text(meta_path, json.dumps(meta, indent=1))
 
 
@@ -159,20 +171,20 @@ def build_image_folder(config: dict) -> ganzoo.Dataset:
     if not files:
         raise GanzooError(f"--data-root {root_text}: no images there ({'/'.join(e[1:] for e in EXTENSIONS)} files, in DIR or in class subfolders)")
     size, fit, channels = config["size"], config["fit"], config["channels"]
-    listing = []
-    for p in files:
-        st = p.stat()
-        listing.append([p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns])
-    fields = {
-        "format": FORMAT, "root": str(root.resolve()), "files": listing, "classes": classes,
-        "size": size, "fit": fit, "channels": channels,
-    }
-    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
-    fields = json.loads(json.dumps(fields))  # as it reads back from the .json (lists, not tuples)
-    cached = _load_cached(key, fields)
+    # The key: the options, then every file's path (relative to root), size and mtime, hashed
+    # as they are listed so that 200,000 files cost no big list or string.
+    digest = hashlib.sha256(json.dumps({
+        "format": FORMAT, "root": str(root.resolve()), "classes": classes, "size": size, "fit": fit, "channels": channels,
+    }, sort_keys=True).encode())
+    for path in files:
+        st = os.stat(path)
+        digest.update(f"{os.path.relpath(path, root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    digest = digest.hexdigest()
+    key = digest[:32]
+    cached = _load_cached(key, digest)
     if cached is None:
-        _decode_into_cache(key, fields, files, labels, size, fit, channels)
-        cached = _load_cached(key, fields)
+        _decode_into_cache(key, digest, files, labels, size, fit, channels)
+        cached = _load_cached(key, digest)
         if cached is None:
             raise GanzooError(f"dataset image-folder: could not read back its cache {_cache_paths(key)[0]}")
     images, label_array, meta = cached
