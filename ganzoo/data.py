@@ -11,6 +11,7 @@ from that same generator, so augmented batches resume exactly too.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -59,10 +60,13 @@ class DatasetInfo:
 class UInt8Images:
     """Images stored as uint8 ``(N, C, H, W)`` (0-255), read as float ``(n, C, H, W)`` in [-1, 1] by indexing.
 
-    ``array`` is usually ``np.load(path, mmap_mode="r")``: indexing reads only the rows asked
-    for, so the dataset is never held in memory whole. Indexing with an integer tensor, a
-    slice or an int gives a float tensor (on the CPU); :meth:`to` is the batcher's way in and
-    keeps the array where it is (rows move to the device batch by batch).
+    ``array`` is usually ``np.load(path, mmap_mode="r")``. Its rows are then read from the
+    file with ``os.pread``, only those asked for, never through the mapping: pages touched
+    through a mapping (and the kernel maps neighbours of each one) count as the process's
+    resident memory, so a long run would appear to hold the whole file; read pages stay in
+    the kernel's page cache instead. An in-memory array is indexed directly. Indexing with an
+    integer tensor, a slice or an int gives a float tensor on the CPU; :meth:`to` is the
+    batcher's way in and keeps the rows where they are (they move to the device batch by batch).
     """
 
     dtype = torch.float32
@@ -71,6 +75,8 @@ class UInt8Images:
         if array.dtype != np.uint8 or array.ndim != 4:
             raise ValueError(f"UInt8Images needs a uint8 array (N, C, H, W), got {array.dtype} {array.shape}")
         self.array = array
+        mapped = isinstance(array, np.memmap) and array.filename is not None and array.flags.c_contiguous
+        self._file = (array.filename, array.offset) if mapped else None
 
     @property
     def shape(self) -> torch.Size:
@@ -82,8 +88,23 @@ class UInt8Images:
     def __getitem__(self, index) -> torch.Tensor:
         if isinstance(index, torch.Tensor):
             index = index.cpu().numpy()
-        rows = np.array(self.array[index], dtype=np.uint8)  # a copy of just these rows, also from a memmap
+        if self._file is None:
+            rows = np.array(self.array[index], dtype=np.uint8)  # a copy of just these rows
+        else:
+            rows = self._read(np.arange(len(self.array))[index])
         return torch.from_numpy(rows).float().div_(127.5).sub_(1.0)
+
+    def _read(self, which: np.ndarray) -> np.ndarray:
+        filename, offset = self._file
+        row_shape = self.array.shape[1:]
+        row_bytes = int(np.prod(row_shape))
+        flat = np.asarray(which).reshape(-1)
+        out = np.empty((len(flat), row_bytes), dtype=np.uint8)
+        with open(filename, "rb") as f:
+            for j, i in enumerate(flat.tolist()):
+                if os.preadv(f.fileno(), [memoryview(out[j])], offset + i * row_bytes) != row_bytes:
+                    raise OSError(f"{filename}: short read at row {i}")
+        return out.reshape(np.shape(which) + tuple(row_shape))
 
     def to(self, device: torch.device) -> "UInt8Images":
         return self

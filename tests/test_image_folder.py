@@ -204,3 +204,13 @@ def test_resume_from_the_memory_mapped_cache_with_hflip_is_bitwise_exact(folder,
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+def test_uint8_images_read_from_a_npy_file_give_what_indexing_the_array_gives(tmp_path):
+    array = np.random.default_rng(0).integers(0, 256, size=(20, 3, 4, 5), dtype=np.uint8)
+    np.save(tmp_path / "a.npy", array)
+    streamed, in_memory = UInt8Images(np.load(tmp_path / "a.npy", mmap_mode="r")), UInt8Images(array)
+    for index in (torch.tensor([5, 0, 19, 5]), slice(3, 9), 7, np.array([[1, 2], [3, 4]])):
+        expected = torch.from_numpy(array[index.numpy() if isinstance(index, torch.Tensor) else index]).float() / 127.5 - 1
+        assert torch.equal(streamed[index], expected) and torch.equal(in_memory[index], expected)
+    assert streamed.shape == (20, 3, 4, 5) and len(streamed) == 20
