@@ -167,6 +167,10 @@ class Batcher:
     In data-parallel training every rank keeps the same order (same seed) and takes its own
     ``batch_size`` slice of each global batch of ``batch_size * world_size``: together the
     ranks see exactly the batches one process with the global batch size would.
+
+    A tensor dataset moves to the device whole, once; :class:`UInt8Images` stays where it is
+    and each batch's rows are read, converted and moved as they are drawn. A dataset's
+    ``augment`` draws from this batcher's generator (see :class:`Augment`).
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device, rank: int = 0, world_size: int = 1):
