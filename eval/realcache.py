@@ -9,27 +9,23 @@ dtype, the quantisation and the library versions (:func:`ganzoo.eval.versions.ve
 An entry also stores its fields and is used only when they match in full. Entries are
 plain tensor dicts, written atomically and read with ``weights_only=True``.
 
-The folder is ``$GANZOO_CACHE`` or ``~/.cache/ganzoo``, under ``eval-features/``.
+The folder is ``eval-features/`` under the ganzoo cache (:func:`ganzoo.files.cache_root`: ``$GANZOO_CACHE`` or ``~/.cache/ganzoo``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from ganzoo.files import atomic_write
-
-ENV_CACHE = "GANZOO_CACHE"
+from ganzoo.files import atomic_write, cache_root
 
 
 def cache_dir() -> Path:
-    root = os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "ganzoo"
-    return Path(root) / "eval-features"
+    return cache_root() / "eval-features"
 
 
 def cache_key(fields: dict) -> str:

@@ -1,16 +1,21 @@
 """Datasets as tensors with a self-description, and the deterministic batcher the trainer draws from.
 
-Every built-in dataset fits in memory (the bundled MNIST subset, full MNIST, 2-D
-mixtures), so a dataset is one tensor of samples plus optional labels. The batcher
-shuffles with its own ``torch.Generator``, so its position can be saved and restored
-exactly, and so drawing batches never disturbs the RNG the models use.
+Most datasets fit in memory (the bundled MNIST subset, full MNIST, 2-D mixtures), so a
+dataset is one tensor of samples plus optional labels. A dataset larger than memory gives
+:class:`UInt8Images` instead: a uint8 array (typically a memory-mapped ``.npy``) whose rows
+are converted to floats in [-1, 1] only when a batch asks for them. The batcher shuffles
+with its own ``torch.Generator``, so its position can be saved and restored exactly, and so
+drawing batches never disturbs the RNG the models use; a dataset's :class:`Augment` draws
+from that same generator, so augmented batches resume exactly too.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
+import numpy as np
 import torch
 
 from .errors import GanzooError
@@ -52,13 +57,99 @@ class DatasetInfo:
         return n
 
 
+class UInt8Images:
+    """Images stored as uint8 ``(N, C, H, W)`` (0-255), read as float ``(n, C, H, W)`` in [-1, 1] by indexing.
+
+    ``array`` is usually ``np.load(path, mmap_mode="r")``. Its rows are then read from the
+    file with ``os.pread``, only those asked for, never through the mapping: pages touched
+    through a mapping (and the kernel maps neighbours of each one) count as the process's
+    resident memory, so a long run would appear to hold the whole file; read pages stay in
+    the kernel's page cache instead. An in-memory array is indexed directly. Indexing with an
+    integer tensor, a slice or an int gives a float tensor on the CPU; :meth:`to` is the
+    batcher's way in and keeps the rows where they are (they move to the device batch by batch).
+    """
+
+    dtype = torch.float32
+
+    def __init__(self, array: np.ndarray):
+        if array.dtype != np.uint8 or array.ndim != 4:
+            raise ValueError(f"UInt8Images needs a uint8 array (N, C, H, W), got {array.dtype} {array.shape}")
+        self.array = array
+        mapped = isinstance(array, np.memmap) and array.filename is not None and array.flags.c_contiguous
+        self._file = (array.filename, array.offset) if mapped else None
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size(self.array.shape)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index) -> torch.Tensor:
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        if self._file is None:
+            rows = np.array(self.array[index], dtype=np.uint8)  # a copy of just these rows
+        else:
+            rows = self._read(np.arange(len(self.array))[index])
+        return torch.from_numpy(rows).float().div_(127.5).sub_(1.0)
+
+    def _read(self, which: np.ndarray) -> np.ndarray:
+        filename, offset = self._file
+        row_shape = self.array.shape[1:]
+        row_bytes = int(np.prod(row_shape))
+        flat = np.asarray(which).reshape(-1)
+        out = np.empty((len(flat), row_bytes), dtype=np.uint8)
+        with open(filename, "rb") as f:
+            for j, i in enumerate(flat.tolist()):
+                if os.preadv(f.fileno(), [memoryview(out[j])], offset + i * row_bytes) != row_bytes:
+                    raise OSError(f"{filename}: short read at row {i}")
+        return out.reshape(np.shape(which) + tuple(row_shape))
+
+    def to(self, device: torch.device) -> "UInt8Images":
+        return self
+
+
+class Augment(Protocol):
+    """A random augmentation applied to every batch: ``draws`` uniform numbers per sample decide it.
+
+    The batcher draws them from its own generator for the whole global batch (every rank the
+    same numbers, each keeping its share), so an augmented run resumes exactly and data
+    parallelism sees the batches one process would.
+    """
+
+    draws: int
+
+    def __call__(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """``x`` a batch ``(B, ...)``, ``u`` uniform ``(B, draws)`` on the same device; returns the augmented batch."""
+
+
+class HorizontalFlip:
+    """Mirror each image left-right with probability ``p``."""
+
+    draws = 1
+
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def __call__(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        flip = (u[:, 0] < self.p).view(-1, *([1] * (x.dim() - 1)))
+        return torch.where(flip, x.flip(-1), x)
+
+
 @dataclass
 class Dataset:
-    """Samples ``x`` (first dimension is the sample index), optional integer ``labels``, and ``info``."""
+    """Samples ``x`` (first dimension is the sample index), optional integer ``labels``, ``info``,
+    and an optional ``augment`` the batcher applies to every batch.
 
-    x: torch.Tensor
+    ``x`` is a tensor, or :class:`UInt8Images` for image data read from disk as needed; either
+    way ``dataset.x[index]`` gives float samples for an integer tensor of indices.
+    """
+
+    x: torch.Tensor | UInt8Images
     info: DatasetInfo
     labels: torch.Tensor | None = None
+    augment: Augment | None = None
 
     def __post_init__(self) -> None:
         if tuple(self.x.shape[1:]) != tuple(self.info.shape):
@@ -76,6 +167,10 @@ class Batcher:
     In data-parallel training every rank keeps the same order (same seed) and takes its own
     ``batch_size`` slice of each global batch of ``batch_size * world_size``: together the
     ranks see exactly the batches one process with the global batch size would.
+
+    A tensor dataset moves to the device whole, once; :class:`UInt8Images` stays where it is
+    and each batch's rows are read, converted and moved as they are drawn. A dataset's
+    ``augment`` draws from this batcher's generator (see :class:`Augment`).
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device, rank: int = 0, world_size: int = 1):
@@ -87,7 +182,9 @@ class Batcher:
                 f" (use --batch-size {len(dataset) // world_size} or less)"
             )
         self.x = dataset.x.to(device)
+        self.device = device
         self.labels = dataset.labels.to(device) if dataset.labels is not None else None
+        self.augment = dataset.augment
         self.batch_size = batch_size
         self.global_batch = global_batch
         self._shard = slice(rank * batch_size, (rank + 1) * batch_size)
@@ -98,7 +195,7 @@ class Batcher:
 
     def _new_epoch_order(self, permutation: torch.Tensor) -> None:
         self._permutation = permutation.cpu()
-        self._order = permutation.to(self.x.device)
+        self._order = permutation.to(self.x.device) if isinstance(self.x, torch.Tensor) else self._permutation
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """This rank's share of the next global batch."""
@@ -108,7 +205,12 @@ class Batcher:
             self._new_epoch_order(torch.randperm(len(self.x), generator=self.generator))
         index = self._order[self.position : self.position + self.global_batch][self._shard]
         self.position += self.global_batch
-        return self.x[index], (self.labels[index] if self.labels is not None else None)
+        x = self.x[index].to(self.device, non_blocking=True)
+        labels = self.labels[index.to(self.labels.device)] if self.labels is not None else None
+        if self.augment is not None:
+            u = torch.rand(self.global_batch, self.augment.draws, generator=self.generator)[self._shard]
+            x = self.augment(x, u.to(x.device))
+        return x, labels
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "permutation": self._permutation, "epoch": self.epoch, "position": self.position}

@@ -10,6 +10,8 @@ from typing import BinaryIO, Callable, Iterator
 
 from .errors import GanzooError
 
+ENV_CACHE = "GANZOO_CACHE"
+
 # ``.NAME.tmp-PID``: the temporary file atomic_write writes beside NAME in process PID.
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>[0-9]+)$")
 # Used where the file system does not say (os.pathconf is POSIX-only).
@@ -127,3 +129,8 @@ def _limit(name: str, path: Path, default: int) -> int:
         if folder.parent == folder:
             return default
         folder = folder.parent
+
+
+def cache_root() -> Path:
+    """The user's ganzoo cache folder: ``$GANZOO_CACHE`` or ``~/.cache/ganzoo`` (each cache has a subfolder)."""
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "ganzoo")
