@@ -91,8 +91,20 @@ class UInt8Images:
         if self._file is None:
             rows = np.array(self.array[index], dtype=np.uint8)  # a copy of just these rows
         else:
-            rows = self._read(np.arange(len(self.array))[index])
+            rows = self._read(self._positions(index))
         return torch.from_numpy(rows).float().div_(127.5).sub_(1.0)
+
+    def _positions(self, index) -> np.ndarray:
+        """The row numbers ``index`` selects, without an index array as long as the dataset (this runs every batch)."""
+        n = len(self.array)
+        if isinstance(index, slice):
+            return np.arange(*index.indices(n))
+        which = np.asarray(index)
+        if which.dtype == bool:
+            return np.flatnonzero(which)
+        if which.size and (which.min() < -n or which.max() >= n):
+            raise IndexError(f"row index out of range for {n} images")
+        return np.where(which < 0, which + n, which)
 
     def _read(self, which: np.ndarray) -> np.ndarray:
         filename, offset = self._file
