@@ -148,7 +148,7 @@ def _cmd_run(args) -> int:
 
     processes = check_launch(args.nproc_per_node, args.nnodes, args.rdzv_endpoint)
     _check_resume_flags(args)
-    if args.resume and args.nproc_per_node is None and args.nnodes is None and os.environ.get("WORLD_SIZE", "").strip() in ("", "1"):
+    if args.resume and args.nproc_per_node is None and args.nnodes is None and not _in_job():
         # A data-parallel run resumes with as many processes as it was trained by.
         from .run.run import load_run
 
@@ -434,8 +434,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _in_job() -> bool:
-    """Whether this process is one rank of a data-parallel job (torchrun set WORLD_SIZE > 1)."""
-    return os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1")
+    from .run.launch import in_job
+
+    return in_job()
 
 
 def _rank_prefix() -> str:

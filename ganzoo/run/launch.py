@@ -28,9 +28,14 @@ EXIT_INTERRUPTED = 130
 SHUTDOWN_SECONDS = 300
 
 
+def in_job() -> bool:
+    """Whether this process is one rank of a data-parallel job (torchrun set WORLD_SIZE above 1)."""
+    return os.environ.get("WORLD_SIZE", "").strip() not in ("", "1")
+
+
 def check_launch(nproc_per_node: int | None, nnodes: int | None, rdzv_endpoint: str | None) -> int:
     """The number of processes a launch would start (1: no launch); one-line errors for bad values."""
-    if os.environ.get("WORLD_SIZE", "").strip() not in ("", "1") and (nproc_per_node or nnodes):
+    if in_job() and (nproc_per_node or nnodes):
         raise GanzooError("--nproc-per-node and --nnodes start processes; this one was already started by torchrun (drop them)")
     nproc = 1 if nproc_per_node is None else nproc_per_node
     nodes = 1 if nnodes is None else nnodes

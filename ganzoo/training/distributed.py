@@ -239,10 +239,12 @@ class DataParallel:
             wrapper = DistributedDataParallel(_Forward(net, net.forward), device_ids=device_ids, process_group=group, **_NO_BUFFER_BROADCAST)
             self._original[name] = original
             net.forward = self._route(name, net.forward, wrapper)
-        # Every network starts as rank 0's (DDP copies parameters, not always buffers; the EMA copy has no wrapper).
+        # Every network starts as rank 0's: a wrapper copied its parameters, not (with buffer syncing
+        # off) its buffers; networks without one (the EMA copy, the averaged ones) are copied whole.
         with torch.no_grad():
-            for net in gan.networks.values():
-                for t in [*net.parameters(), *net.buffers()]:
+            for name, net in gan.networks.items():
+                tensors = [*net.buffers()] if name in self._original else [*net.parameters(), *net.buffers()]
+                for t in tensors:
                     dist.broadcast(t.data, src=0, group=_group_for(t))
 
     def _route(self, name: str, plain, wrapper):
