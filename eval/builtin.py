@@ -11,7 +11,7 @@
 | stacked-modes      | 3-channel stacked digits | modes (of 1000), kl, confident share |
 | mixture-modes      | 2-D mixtures             | modes, hq, reverse_kl |
 | mixture-prdc       | 2-D mixtures             | precision, recall, density, coverage in data space |
-| inception          | RGB images               | fid, is, kid with Inception-v3 (only with weights on disk) |
+| inception          | RGB, or grey non-digits  | fid (with floor), is, kid, precision/recall, density/coverage with Inception-v3 (weights on disk) |
 """
 
 from __future__ import annotations
@@ -51,8 +51,14 @@ def _mixture(info) -> str | None:
     return None if info.centres and info.std else f"needs a mixture with known mode centres and std; {info.name} has none"
 
 
-def _rgb(info) -> str | None:
-    return None if info.shape[0] == 3 else f"Inception-v3 reads RGB images; {info.name} has {info.shape[0]} channel(s)"
+def _inception_data(info) -> str | None:
+    if info.shape[0] == 3:
+        return None
+    if info.shape[0] == 1 and _digits(info):  # grey pictures that are not digits (clothes, your own): repeated to RGB
+        return None
+    if info.shape[0] == 1:
+        return f"{info.name} holds digits, which the MNIST feature network evaluates (Inception-v3 is for RGB and other pictures)"
+    return f"Inception-v3 reads RGB or grey images; {info.name} has {info.shape[0]} channels"
 
 
 def _lenet_pair(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,20 +67,27 @@ def _lenet_pair(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
     return ctx.features(net, "fake")["features"], ctx.features(net, "real")["features"]
 
 
+def _fid_floor(ctx: EvalContext, net, layer: str, fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
+    """The floor: held-out real images scored like a generator would be, against the same
+    reference. FID is biased by N, so the generator is also scored at the floor's N."""
+    if ctx.heldout is None:
+        return {}
+    n = min(len(ctx.heldout), len(fake))
+    if n < 2:  # a covariance needs two samples
+        ctx.note(fid_floor_skipped=f"needs at least 2 held-out and 2 generated samples; got {len(ctx.heldout)} and {len(fake)}")
+        return {}
+    held = ctx.features(net, "heldout")[layer]
+    ctx.note(fid_floor_n=n)
+    return {"fid_floor": fidelity.fid(held[:n], real), "fid_at_floor_n": fidelity.fid(fake[:n], real)}
+
+
 def compute_fid(ctx: EvalContext) -> dict[str, float]:
     fake, real = _lenet_pair(ctx)
     out = {"fid": fidelity.fid(fake, real)}
     # FID falls with N as about a + b/N: the intercept of that line compares models evaluated at different N.
     out["fid_inf"], points = fidelity.fid_infinity(fake, real, ctx.seed)
     ctx.note(fid_inf_fit=points)
-    if ctx.heldout is not None:
-        # The floor: held-out real images scored like a generator would be, against the same
-        # reference. FID is biased by N, so the generator is also scored at the floor's N.
-        held = ctx.features(lenet_net(), "heldout")["features"]
-        n = min(len(held), len(fake))
-        out["fid_floor"] = fidelity.fid(held[:n], real)
-        out["fid_at_floor_n"] = fidelity.fid(fake[:n], real)
-        ctx.note(fid_floor_n=n)
+    out.update(_fid_floor(ctx, lenet_net(), "features", fake, real))
     return out
 
 
@@ -137,6 +150,15 @@ def compute_inception(ctx: EvalContext) -> dict[str, float]:
     out.update(fidelity.inception_score(fake[IS_LAYER]))
     if min(len(fake[FID_LAYER]), len(real[FID_LAYER])) >= 2:
         out.update(fidelity.kid(fake[FID_LAYER], real[FID_LAYER]))
+    out.update(_fid_floor(ctx, net, FID_LAYER, fake[FID_LAYER], real[FID_LAYER]))
+    # Precision/recall and density/coverage in Inception's 2048-d pool features (Kynkaanniemi 2019,
+    # Naeem 2020 use the same space); too few samples for k neighbours skips those numbers alone.
+    for part, k, compute in (("precision_recall", prdc.PR_K, prdc.precision_recall), ("density_coverage", prdc.DC_K, prdc.density_coverage)):
+        try:
+            out.update(compute(fake[FID_LAYER], real[FID_LAYER]))
+            ctx.note(**{f"inception_{part}_k": k})
+        except MetricSkipped as reason:
+            ctx.note(**{f"inception_{part}_skipped": str(reason)})
     return out
 
 
@@ -175,7 +197,7 @@ MIXTURE_NUMBERS = (
     N("hq", HIGHER, help="share of samples within 3 std of their nearest mode"),
     N("reverse_kl", LOWER, rank=3, help="KL(high-quality mode histogram || uniform)"),
 )
-INCEPTION_NUMBERS = (FID, *IS_NUMBERS, *KID_NUMBERS)
+INCEPTION_NUMBERS = (FID, *FID_NUMBERS[1:3], *IS_NUMBERS, *KID_NUMBERS, *PR_NUMBERS, *DC_NUMBERS)
 
 METRICS = [
     ganzoo.MetricSpec("fid", "Frechet distance of MNIST-classifier features, with the real-data floor", ("image",), compute_fid, _digits, live=True, numbers=FID_NUMBERS),
@@ -187,7 +209,7 @@ METRICS = [
     ganzoo.MetricSpec("stacked-modes", "Stacked MNIST: digit triples covered (of 1000) and KL to uniform", ("image",), compute_stacked, _stacked, live=True, numbers=STACKED_NUMBERS),
     ganzoo.MetricSpec("mixture-modes", "Modes covered, share of high-quality samples and reverse KL on 2-D mixtures", ("vector",), compute_mixture_modes, _mixture, live=True, numbers=MIXTURE_NUMBERS),
     ganzoo.MetricSpec("mixture-prdc", "Precision, recall, density and coverage in data space", ("vector",), compute_mixture_prdc, numbers=PR_NUMBERS + DC_NUMBERS),
-    ganzoo.MetricSpec("inception", "FID, IS and KID with Inception-v3 (RGB data; needs its weights on disk)", ("image",), compute_inception, _rgb, numbers=INCEPTION_NUMBERS),
+    ganzoo.MetricSpec("inception", "FID with floor, IS, KID, P/R, D/C with Inception-v3 (RGB or grey non-digit data; needs its weights on disk)", ("image",), compute_inception, _inception_data, numbers=INCEPTION_NUMBERS),
 ]
 
 

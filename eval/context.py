@@ -76,7 +76,10 @@ class EvalContext:
         def compute() -> dict[str, torch.Tensor]:
             from .extractor import extract  # torch-fidelity (and torchvision) load only when features are extracted
 
-            return extract(self.uint8(which), net.name, list(net.layers), self.device, **net.kwargs)
+            images = self.uint8(which)
+            if net.rgb and images.shape[1] == 1:
+                images = images.expand(-1, 3, -1, -1).contiguous()
+            return extract(images, net.name, list(net.layers), self.device, **net.kwargs)
 
         if which == "fake" or not self.use_cache or not self.real_fields:
             feats = compute()

@@ -69,4 +69,4 @@ def inception_net(weights: str | None, download: bool = False) -> FeatureNet:
             f"Inception-v3 weights not found at {where}; pass --inception-weights PATH, or --download to fetch {WEIGHTS_NAME} (needs internet)"
         )
     sha = _checked(str(path), path.stat().st_mtime)
-    return FeatureNet(EXTRACTOR, sha, (FID_LAYER, IS_LAYER), {"feature_extractor_weights_path": str(path)})
+    return FeatureNet(EXTRACTOR, sha, (FID_LAYER, IS_LAYER), {"feature_extractor_weights_path": str(path)}, rgb=True)

@@ -2,7 +2,7 @@
 "Progressive Growing of GANs for Improved Quality, Stability, and Variation").
 
 Generator and critic start at 4x4 and grow by doubling to the data's size (4 -> 8 -> 16 ->
-32 on MNIST padded to 32). Each new resolution is faded in: for ``fade_steps`` steps the
+32 on MNIST padded to 32; on to 64 with ``--set data.size=64``, 1 or 3 channels). Each new resolution is faded in: for ``fade_steps`` steps the
 output is ``lerp(upsample(toRGB_old(h)), toRGB_new(block_new(h)), alpha)`` with ``alpha``
 rising linearly from 0 to 1 (and mirrored in the critic: the new fromRGB/block path is
 blended with the old fromRGB on the average-pooled image), then the networks stabilise for
@@ -22,8 +22,12 @@ after every generator convolution (and on z), equalized learning rate in every l
 WGAN-GP loss (lambda 10) with the drift term (epsilon 0.001), Adam(lr 1e-3, betas (0, 0.99)),
 and an EMA of the generator for sampling (decay 0.999).
 
-What it leaves out: 512-channel networks and 1024x1024 images (here 32 channels at 4x4 and
-8x8, halved at each doubling above: 16 at 16x16, 8 at 32x32); the paper's 800k images per
+Widths: ``capacity=cpu`` (the default) has 32 channels at 4x4 and 8x8, halved at each doubling
+above (16 at 16x16, 8 at 32x32 and 64x64); ``capacity=gpu`` has the paper's, 512 up to 32x32,
+halved above (256 at 64x64). ``--set channels=N`` scales either schedule (N at the coarse
+resolutions, the same halving above).
+
+What it leaves out: 1024x1024 images (64x64 here at most in the tests); the paper's 800k images per
 phase (here 250 steps of 32 images per fade and per stabilisation); batch sizes that shrink
 with the resolution; the label conditioning of its CIFAR experiments; and its evaluation
 machinery (sliced Wasserstein distance, MS-SSIM).
@@ -37,7 +41,8 @@ settled at 0.48, 0.22, 0.05, 0.07; in a 4 -> 8 -> 16 trial only two critic steps
 Latent size 128 (the paper uses 512; a 32x32 digit needs far less). Batch size 32. The
 schedule (4x4 for 250 steps, then each doubling fades in over 250 and stabilises for 250,
 reaching 32x32 at step 1,500, 2,000 steps in all) is sized for the 10-minute CPU budget:
-a step at 32x32 costs about six steps at 8x8.
+a step at 32x32 costs about six steps at 8x8. At 64x64 the same schedule fades 64x64 in over
+the last 250 of those 2,000 steps: give ``--steps`` 2,500 or more to let it stabilise there.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from torch import nn
 import ganzoo
 from ganzoo.losses import d_wasserstein_loss, g_wasserstein_loss
 from ganzoo.model import Batch, PhaseLoss
-from ganzoo.nn import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, resize_images
+from ganzoo.nn import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, Widths, capacity_options, resize_images, widths_for
 from ganzoo.objectives import AdversarialObjective
 from ganzoo.optim import adam_optimizers, adam_options
 
@@ -82,9 +87,20 @@ def fade_reals(real: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
     return torch.lerp(resize_images(resize_images(real, size // 2), size), current, alpha)
 
 
-def stage_channels(channels: int, n_stages: int) -> list[int]:
-    """Feature maps per stage: ``channels`` at 4x4 and 8x8, halved at each doubling above (at least 8)."""
-    return [max(8, channels >> max(0, k - 1)) for k in range(n_stages)]
+# Channel schedules: cpu is sized for the 10-minute CPU budget; gpu is the paper's
+# (512 feature maps up to 32x32, halved at each doubling above: 256 at 64x64, 128 at 128x128).
+WIDTHS = {"cpu": Widths(32, 8, 8), "gpu": Widths(512, 32, 16)}
+
+
+def stage_channels(c: dict, n_stages: int) -> list[int]:
+    """Feature maps per stage (stage k works at ``4 * 2**k`` pixels) for a config with ``capacity`` and ``channels``."""
+    widths = widths_for(WIDTHS, c, [FIRST_RESOLUTION << k for k in range(n_stages)])
+    return list(widths.values())
+
+
+def n_stages_for(size: int) -> int:
+    """Stages from 4x4 up to ``size`` pixels."""
+    return int(math.log2(size // FIRST_RESOLUTION)) + 1
 
 
 def _act() -> nn.Module:
@@ -115,11 +131,10 @@ class _Growing(nn.Module):
 class ProGenerator(_Growing):
     """z -> 4x4 block -> (upsample, two 3x3 convs) per stage; pixel norm after every conv; a 1x1 toRGB per stage."""
 
-    def __init__(self, latent_dim: int, image_channels: int, size: int, channels: int) -> None:
-        n_stages = int(math.log2(size // FIRST_RESOLUTION)) + 1
+    def __init__(self, latent_dim: int, image_channels: int, size: int, ch: list[int]) -> None:
+        n_stages = n_stages_for(size)
         super().__init__(n_stages)
         self.size = size
-        ch = stage_channels(channels, n_stages)
         self.pixel_norm = PixelNorm()
         self.input = EqualizedLinear(latent_dim, ch[0] * FIRST_RESOLUTION**2)
         self.blocks = nn.ModuleList([nn.Sequential(EqualizedConv2d(ch[0], ch[0], 3, padding=1), _act(), PixelNorm())])
@@ -154,10 +169,9 @@ class ProGenerator(_Growing):
 class ProDiscriminator(_Growing):
     """A 1x1 fromRGB per stage -> (two 3x3 convs, 2x average pool) per stage -> minibatch stddev, 3x3 and 4x4 convs, linear."""
 
-    def __init__(self, image_channels: int, size: int, channels: int, group_size: int = 4) -> None:
-        n_stages = int(math.log2(size // FIRST_RESOLUTION)) + 1
+    def __init__(self, image_channels: int, size: int, ch: list[int], group_size: int = 4) -> None:
+        n_stages = n_stages_for(size)
         super().__init__(n_stages)
-        ch = stage_channels(channels, n_stages)
         self.from_rgb = nn.ModuleList([nn.Sequential(EqualizedConv2d(image_channels, c, 1), _act()) for c in ch])
         self.blocks = nn.ModuleList([nn.Sequential(
             MinibatchStdDev(group_size),
@@ -229,8 +243,9 @@ def check_image_shape(info: ganzoo.DatasetInfo) -> tuple[int, int]:
 
 def build_progan_lite(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
     image_channels, size = check_image_shape(info)
-    G = ProGenerator(c["latent_dim"], image_channels, size, c["channels"])
-    D = ProDiscriminator(image_channels, size, c["channels"], c["mbstd_group"])
+    widths = stage_channels(c, n_stages_for(size))
+    G = ProGenerator(c["latent_dim"], image_channels, size, widths)
+    D = ProDiscriminator(image_channels, size, widths, c["mbstd_group"])
     networks = {"G": G, "D": D}
     return ganzoo.GAN(
         networks=networks,
@@ -247,11 +262,11 @@ def register_models(register):
     register(
         ganzoo.ModelSpec(
             name="progan-lite",
-            summary="Progressive GAN (Karras 2018): grows 4->32 with fade-in, equalized lr, pixel norm, mbstd, WGAN-GP + drift, EMA",
+            summary="Progressive GAN (Karras 2018): grows from 4x4 to the data size with fade-in, equalized lr, pixel norm, mbstd, WGAN-GP + drift, EMA",
             build=build_progan_lite,
             config={
                 "latent_dim": ganzoo.Param(128, "size of z", min=1, max=65536),
-                "channels": ganzoo.Param(32, "feature maps at 4x4 and 8x8, halved at each doubling above", min=1, max=4096),
+                **capacity_options(WIDTHS),
                 "stable_steps": ganzoo.Param(250, "steps at each resolution after its fade-in (and at 4x4 first)", min=0),
                 "fade_steps": ganzoo.Param(250, "steps over which each new resolution fades in", min=1),
                 "gp_weight": ganzoo.Param(10.0, "gradient penalty weight lambda", min=0.0),

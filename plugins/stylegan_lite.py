@@ -1,6 +1,7 @@
 """``stylegan-lite``: a small style-based generator (Karras et al. 2019, "A Style-Based Generator
 Architecture for GANs"; Karras et al. 2020, "Analyzing and Improving the Image Quality of
-StyleGAN", i.e. StyleGAN2) at 32x32.
+StyleGAN", i.e. StyleGAN2) at 32x32 by default; any square power-of-two size from 8 (``--set
+data.size=64`` for your own pictures), 1 or 3 channels.
 
 What "lite" keeps:
 
@@ -76,8 +77,13 @@ upsampling and average pooling instead), StyleGAN2's skip generator (above), the
 512-wide mapping (2 layers, 128 wide here), conditioning, mixed precision, and ADA
 augmentation.
 
+Widths: ``capacity=cpu`` (the default) has 32 channels up to 16 px, halved at each doubling
+above (16 at 32 px, 8 at 64 px); ``capacity=gpu`` has StyleGAN2-ADA's (``channel_base`` 16384,
+``channel_max`` 512: 512 up to 32 px, 256 at 64 px). ``--set channels=N`` scales either
+schedule (N at the coarse resolutions, the same halving above).
+
 Defaults and why (for the bundled 5,000 MNIST digits at 32x32 on 2 CPU cores):
-``channels`` 32 at 4-16 px and 16 at 32 px, ``latent_dim`` = ``w_dim`` = 128, batch 32 and
+``capacity=cpu``, i.e. 32 channels at 4-16 px and 16 at 32 px, ``latent_dim`` = ``w_dim`` = 128, batch 32 and
 1,600 steps: 3 min 53 s with torch's default two threads on the 2-core machine (the 32x32
 convolutions dominate; 64 channels runs 2.4 times slower). ``d_steps`` (D steps per G step)
 is 1 as in the paper. Adam(2e-3, betas (0, 0.99)) for G and D as in StyleGAN2, with D's lr
@@ -100,12 +106,13 @@ from torch import nn
 
 import ganzoo
 from ganzoo.losses import d_minimax_loss, g_nonsaturating_loss
-from ganzoo.nn import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
+from ganzoo.nn import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, Widths, capacity_options, widths_for
 from ganzoo.penalties import double_backward, r1_penalty
 
-SIZE = 32
-RESOLUTIONS = (4, 8, 16, 32)
 COARSE = 8  # the styled convs up to this resolution decide the digit's shape
+# Channel schedules: cpu is sized for minutes on 2 cores (the finest layers cost the most);
+# gpu is StyleGAN2-ADA's (channel_base 16384, channel_max 512: 512 up to 32 px, 256 at 64, ...).
+WIDTHS = {"cpu": Widths(32, 16, 1), "gpu": Widths(512, 32, 16)}
 SQRT2 = math.sqrt(2.0)
 
 
@@ -114,9 +121,9 @@ def lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2) * SQRT2
 
 
-def channels_at(base: int) -> dict[int, int]:
-    """Feature maps per resolution: ``base`` up to 16x16 and half of it at 32x32 (the costliest layers)."""
-    return {4: base, 8: base, 16: base, 32: max(1, base // 2)}
+def resolutions_up_to(size: int) -> tuple[int, ...]:
+    """4, 8, ..., ``size``: the resolutions the synthesis network passes through."""
+    return tuple(4 << k for k in range(int(math.log2(size // 4)) + 1))
 
 
 # -- generator -----------------------------------------------------------------
@@ -246,14 +253,15 @@ class StyleGenerator(nn.Module):
         w_avg_beta: float = 0.995, coarse_style_bias: float = 1.0,
     ) -> None:
         super().__init__()
+        resolutions = sorted(channels)
         self.mapping = MappingNetwork(latent_dim, w_dim, mapping_depth)
         self.const = nn.Parameter(torch.randn(1, channels[4], 4, 4))
-        bias = {res: coarse_style_bias if res <= COARSE else 1.0 for res in RESOLUTIONS}
+        bias = {res: coarse_style_bias if res <= COARSE else 1.0 for res in resolutions}
         self.convs = nn.ModuleList([StyledConv(channels[4], channels[4], w_dim, 4, style_bias=bias[4])])
-        for prev, res in zip(RESOLUTIONS[:-1], RESOLUTIONS[1:]):
+        for prev, res in zip(resolutions[:-1], resolutions[1:]):
             self.convs.append(StyledConv(channels[prev], channels[res], w_dim, res, upsample=True, style_bias=bias[res]))
             self.convs.append(StyledConv(channels[res], channels[res], w_dim, res, style_bias=bias[res]))
-        self.to_rgb = ToRGB(channels[SIZE], out_channels, w_dim)
+        self.to_rgb = ToRGB(channels[resolutions[-1]], out_channels, w_dim)
         self.num_ws = len(self.convs) + 1
         self.w_avg_beta = w_avg_beta
         self.register_buffer("w_avg", torch.zeros(w_dim))
@@ -311,12 +319,13 @@ class ResidualBlock(nn.Module):
 
 
 class StyleDiscriminator(nn.Module):
-    """fromRGB -> residual blocks 32 -> 4 -> minibatch stddev -> conv -> dense -> one logit."""
+    """fromRGB -> residual blocks from the image's size down to 4x4 -> minibatch stddev -> conv -> dense -> one logit."""
 
     def __init__(self, channels: dict[int, int], in_channels: int, mbstd_group: int = 4) -> None:
         super().__init__()
-        self.from_rgb = EqualizedConv2d(in_channels, channels[SIZE], 1)
-        self.blocks = nn.Sequential(*(ResidualBlock(channels[res], channels[res // 2]) for res in RESOLUTIONS[:0:-1]))
+        resolutions = sorted(channels)
+        self.from_rgb = EqualizedConv2d(in_channels, channels[resolutions[-1]], 1)
+        self.blocks = nn.Sequential(*(ResidualBlock(channels[res], channels[res // 2]) for res in resolutions[:0:-1]))
         self.mbstd = MinibatchStdDev(mbstd_group)
         self.conv = EqualizedConv2d(channels[4] + 1, channels[4], 3, padding=1)
         self.fc = EqualizedLinear(channels[4] * 16, channels[4])
@@ -374,11 +383,14 @@ class StyleGANObjective(ganzoo.Objective):
 
 def build_stylegan_lite(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
     if info.kind != "image":
-        raise ganzoo.GanzooError(f"stylegan-lite is for images (32x32); dataset {info.name} is {info.kind} data (try --dataset mnist)")
-    if tuple(info.shape[1:]) != (SIZE, SIZE):
-        size = "x".join(map(str, info.shape[1:]))
-        raise ganzoo.GanzooError(f"stylegan-lite makes 32x32 images but dataset {info.name} gives {size}; use --set data.size=32")
-    channels = channels_at(c["channels"])
+        raise ganzoo.GanzooError(f"stylegan-lite is for images; dataset {info.name} is {info.kind} data (try --dataset mnist)")
+    height, width = info.shape[1:]
+    if height != width or height < 8 or height & (height - 1):
+        raise ganzoo.GanzooError(
+            f"stylegan-lite synthesises from 4x4 by doubling, so images must be square with a power-of-two side of at least 8; "
+            f"dataset {info.name} gives {height}x{width} (use --set data.size=32 or 64)"
+        )
+    channels = widths_for(WIDTHS, c, resolutions_up_to(height))
     G = StyleGenerator(c["latent_dim"], c["w_dim"], c["mapping_depth"], channels, info.shape[0], c["w_avg_beta"], c["coarse_style_bias"])
     D = StyleDiscriminator(channels, info.shape[0], c["mbstd_group"])
     betas = (c["beta1"], c["beta2"])
@@ -402,14 +414,14 @@ def register_models(register):
     register(
         ganzoo.ModelSpec(
             name="stylegan-lite",
-            summary="StyleGAN2-lite (Karras 2019/2020) at 32x32: mapping net, modulated convs, noise, style mixing, lazy R1, truncation",
+            summary="StyleGAN2-lite (Karras 2019/2020) at 32x32 or 64x64: mapping net, modulated convs, noise, style mixing, lazy R1, truncation",
             build=build_stylegan_lite,
             config={
                 "latent_dim": ganzoo.Param(128, "size of z", min=1, max=4096),
                 "w_dim": ganzoo.Param(128, "size of w (the mapping network's width)", min=1, max=4096),
                 "mapping_depth": ganzoo.Param(2, "layers in the mapping network", min=1, max=16),
                 "coarse_style_bias": ganzoo.Param(0.25, "initial bias of the 4-8 px layers' style affines (the paper's is 1)"),
-                "channels": ganzoo.Param(32, "feature maps at 4-16 px (half at 32 px), in G and D", min=2, max=1024),
+                **capacity_options(WIDTHS),
                 "g_lr": ganzoo.Param(2e-3, "G's Adam learning rate", min=0.0),
                 "d_lr": ganzoo.Param(2e-3, "D's Adam learning rate (scaled by r1_every/(r1_every+1) for lazy R1)", min=0.0),
                 "beta1": ganzoo.Param(0.0, "Adam beta1", min=0.0, max=1.0),

@@ -47,6 +47,45 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 
 # -- one process: the pieces ------------------------------------------------------------------
 
+@pytest.mark.parametrize("local_rank", [0, 1])
+def test_each_machines_local_rank_zero_builds_the_data_first_and_the_others_quietly_after(monkeypatch, capsys, local_rank):
+    from ganzoo.run import session
+
+    events = []
+
+    def build_dataset(config):
+        events.append("build")
+        print("image-folder: skipped 1 of 3 files", file=sys.stderr)
+        return "data"
+
+    def any_rank(flag, world):  # the collective every rank of the job meets at
+        events.append("meet")
+        return flag
+
+    monkeypatch.setattr(session, "build_dataset", build_dataset)
+    monkeypatch.setattr(session, "any_rank", any_rank)
+    assert session.build_data(None, World(rank=local_rank + 2, size=4, local_rank=local_rank)) == "data"
+    err = capsys.readouterr().err
+    if local_rank == 0:  # it fills the caches while the machine's other ranks wait, and says what it skipped
+        assert events == ["build", "meet"] and "skipped 1 of 3" in err
+    else:  # it builds from the filled caches, after the meeting, and says nothing twice
+        assert events == ["meet", "build"] and err == ""
+
+
+def test_a_failed_first_build_stops_every_rank_at_the_meeting(monkeypatch):
+    from ganzoo.errors import ReportedElsewhere
+    from ganzoo.run import session
+
+    def failing(config):
+        raise ganzoo.GanzooError("--data-root /x: no such folder")
+
+    monkeypatch.setattr(session, "build_dataset", failing)
+    monkeypatch.setattr(session, "any_rank", lambda flag, world: True)  # some rank failed
+    with pytest.raises(ganzoo.GanzooError, match="no such folder"):
+        session.build_data(None, World(rank=0, size=2, local_rank=0))
+    with pytest.raises(ReportedElsewhere):  # rank 0 says it; this one stops without building
+        session.build_data(None, World(rank=1, size=2, local_rank=1))
+
 def test_two_ranks_share_exactly_the_batches_of_one_process_with_the_global_batch():
     data = Dataset(torch.arange(50.0).unsqueeze(1), DatasetInfo("count", "vector", (1,)))
     one = Batcher(data, 8, seed=5, device=torch.device("cpu"))

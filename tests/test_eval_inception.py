@@ -55,11 +55,13 @@ def test_without_weights_the_inception_metrics_are_skipped_with_a_reason(cli, st
 @pytest.mark.slow  # Inception-v3 on CPU: a few seconds for 4 images
 def test_inception_plumbing_with_randomly_initialised_weights(cli, stacked_run, random_inception_weights, tmp_path, monkeypatch):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
-    code, out, err = cli("eval", str(stacked_run.path), "--n", "2", "--metrics", "inception", "--inception-weights", str(random_inception_weights))
+    code, out, err = cli("eval", str(stacked_run.path), "--n", "8", "--metrics", "inception", "--inception-weights", str(random_inception_weights))
     assert code == 0, err
     report = json.loads((stacked_run.path / "eval.json").read_text())
-    assert set(report["metrics"]["inception"]) >= {"fid", "is", "kid"}
+    assert set(report["metrics"]["inception"]) >= {"fid", "is", "kid", "precision", "recall", "density", "coverage"}
     assert report["protocol"]["inception_weights_sha256"] == sha256_file(random_inception_weights)
+    # 64 stacked digits over 1000 classes leave no class with a sample to hold out: no floor, and why
+    assert "got 0 and 8" in report["protocol"]["fid_floor_skipped"]
 
 
 def test_inception_weights_that_need_unpickling_are_refused(cli, stacked_run, tmp_path, monkeypatch):

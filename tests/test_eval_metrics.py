@@ -295,3 +295,25 @@ def test_a_collapsed_generator_is_scored_exactly_without_gathering_every_pair():
     expected_pr = {"precision": float((d <= pr_radii[None, :]).any(1).double().mean()),
                    "recall": float((d.T <= fake_radii[None, :]).any(1).double().mean())}
     assert prdc.precision_recall(fake, real) == expected_pr and expected_pr["recall"] == 1 / len(real)
+
+
+def test_inception_is_for_rgb_and_grey_non_digits_and_reads_grey_images_as_three_equal_channels(monkeypatch):
+    from ganzoo.eval import extractor
+    from ganzoo.eval.featurenet import FeatureNet
+
+    inception = ganzoo.plugins.metrics().get("inception")
+    clothes = ganzoo.DatasetInfo("fashion-mnist", "image", (1, 28, 28), 10, extra={"images_of": "clothes"})
+    assert inception.reason_not_applicable(ganzoo.DatasetInfo("cifar10", "image", (3, 32, 32), 10)) is None
+    assert inception.reason_not_applicable(clothes) is None
+    assert "MNIST feature network" in inception.reason_not_applicable(ganzoo.DatasetInfo("mnist", "image", (1, 28, 28), 10))
+    lenet = ganzoo.plugins.metrics().get("fid")
+    assert "clothes" in lenet.reason_not_applicable(clothes)
+
+    seen = []
+    monkeypatch.setattr(extractor, "extract", lambda images, *a, **k: seen.append(images) or {"2048": images.flatten(1).double()})
+    grey = torch.rand(5, 1, 8, 8) * 2 - 1
+    ctx = EvalContext(clothes, grey)
+    ctx.features(FeatureNet("inception-v3-compat", "0" * 64, ("2048",), rgb=True), "fake")
+    ctx.features(FeatureNet("lenet", "0" * 64, ("2048",)), "fake")
+    assert seen[0].shape == (5, 3, 8, 8) and all(torch.equal(seen[0][:, c], to_uint8(grey)[:, 0]) for c in range(3))
+    assert seen[1].shape == (5, 1, 8, 8)  # a network that reads grey gets grey

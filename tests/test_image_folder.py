@@ -185,6 +185,25 @@ def test_cgan_trains_on_an_image_folder_and_samples_by_class(folder, cli, tmp_pa
     assert code == 0 and (tmp_path / "c0.png").is_file(), err
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("model, options", [
+    ("stylegan-lite", {"latent_dim": 8, "w_dim": 8, "channels": 4}),
+    # 4x4 for one step, then each doubling fades in over one step and stabilises for one: 64x64 from step 7
+    ("progan-lite", {"latent_dim": 8, "channels": 4, "stable_steps": 1, "fade_steps": 1}),
+])
+def test_style_and_progressive_models_train_at_64x64_rgb(folder, tmp_path, model, options):
+    run = ganzoo.train(model, "image-folder", steps=9, out=tmp_path / model, data_root=str(folder), batch_size=8,
+                       log_every=1, sample_every=9, set={**options, "data.size": 64}, progress=False)
+    assert run.info.shape == (3, 64, 64)
+    images = run.sample(4, seed=1)
+    assert images.shape == (4, 3, 64, 64) and images.std(dim=0).mean() > 0  # not one image for every z
+    grid = Image.open(*(run.path / "samples").glob("*9.png"))
+    assert grid.mode == "RGB" and grid.size[0] > 64
+    if model == "progan-lite":
+        metrics = [line for line in (run.path / "metrics.jsonl").read_text().splitlines() if "progan/resolution" in line]
+        assert '"progan/resolution": 64.0' in metrics[-1]
+
+
 def _weights(run_dir) -> dict[str, torch.Tensor]:
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     flat = {f"net.{n}.{k}": v for n, sd in state["networks"].items() for k, v in sd.items()}

@@ -248,3 +248,20 @@ def test_non_image_data_and_sizes_it_cannot_grow_to_are_one_line_errors():
             ganzoo.create_model("progan-lite", ganzoo.DatasetInfo("mnist", "image", shape))
         assert "\n" not in str(err.value)
     assert ganzoo.create_model("progan-lite", ganzoo.DatasetInfo("rgb", "image", (3, 32, 32)), **SMALL).sample(2).shape == (2, 3, 32, 32)
+
+
+def test_it_grows_to_64x64_rgb_with_the_capacitys_channel_schedule():
+    info = ganzoo.DatasetInfo("faces", "image", (3, 64, 64))
+    torch.manual_seed(0)
+    gan = ganzoo.create_model("progan-lite", info, latent_dim=8, channels=8)
+    G, D = gan.networks["G"], gan.networks["D"]
+    assert [rgb.weight.shape[:2] for rgb in G.to_rgb] == [(3, 8)] * 5  # 4, 8, 16, 32, 64: floor 8 on the cpu schedule
+    for net in (G, D):
+        net.grow_to(4, 0.5)  # fading in 64x64
+    z = torch.randn(4, 8)
+    assert G.at_stage(z).shape == (4, 3, 64, 64) and G(z).shape == (4, 3, 64, 64)
+    assert D(G.at_stage(z)).shape == (4,)
+    widths = lambda **c: [rgb.weight.shape[1] for rgb in ganzoo.create_model("progan-lite", info, latent_dim=8, **c).networks["G"].to_rgb]
+    assert widths() == [32, 32, 16, 8, 8]  # cpu: 32 at 4x4 and 8x8, halved above, at least 8
+    assert widths(capacity="gpu") == [512, 512, 512, 512, 256]  # the paper's
+    assert widths(channels=64) == [64, 64, 32, 16, 8]

@@ -207,8 +207,10 @@ def test_samples_come_from_the_ema_generator(tmp_path):
 
 
 def test_it_refuses_other_image_sizes_and_vector_data():
-    with pytest.raises(ganzoo.GanzooError, match=r"28x28; use --set data.size=32"):
+    with pytest.raises(ganzoo.GanzooError, match=r"28x28 \(use --set data.size=32 or 64\)"):
         ganzoo.create_model("stylegan-lite", DatasetInfo("mnist", "image", (1, 28, 28)))
+    with pytest.raises(ganzoo.GanzooError, match=r"48x48"):
+        ganzoo.create_model("stylegan-lite", DatasetInfo("faces", "image", (3, 48, 48)))
     with pytest.raises(ganzoo.GanzooError, match="stylegan-lite is for images"):
         ganzoo.create_model("stylegan-lite", DatasetInfo("ring8", "vector", (2,)))
 
@@ -234,3 +236,33 @@ def test_cli_samples_with_truncation_and_refuses_it_for_vanilla(cli, tmp_path):
     assert code == 0, err
     code, _, err = cli("sample", str(tmp_path / "v"), "--truncation", "0.7", "--out", str(tmp_path / "v.png"))
     _one_line_error(code, err, "--truncation needs a model with a truncation trick")
+
+
+def _widths(G) -> dict[int, int]:
+    """Feature maps per resolution as built: each styled conv's output channels at its noise's resolution."""
+    return {conv.noise_const.shape[-1]: conv.conv.weight.shape[0] for conv in G.convs}
+
+
+def test_64x64_rgb_synthesis_adds_a_doubling_with_the_cpu_schedule_halving_above_16px():
+    torch.manual_seed(0)
+    gan = ganzoo.create_model("stylegan-lite", DatasetInfo("faces", "image", (3, 64, 64)), **{**TINY, "channels": 8})
+    G, D = gan.networks["G"], gan.networks["D"]
+    assert G.num_ws == 2 * 4 + 1 + 1  # one conv at 4x4, two per doubling to 64, one tRGB
+    assert _widths(G) == {4: 8, 8: 8, 16: 8, 32: 4, 64: 2}
+    assert D.from_rgb.weight.shape[:2] == (2, 3)  # D reads RGB into the 64x64 width
+    z = torch.randn(3, TINY["latent_dim"])
+    images = G(z)
+    assert images.shape == (3, 3, 64, 64)
+    assert D(images).shape == (3,)
+
+
+def test_capacity_gpu_gives_the_papers_widths_and_channels_scales_a_schedule():
+    info = DatasetInfo("faces", "image", (3, 64, 64))
+    gpu = ganzoo.create_model("stylegan-lite", info, latent_dim=8, w_dim=8, capacity="gpu").networks["G"]
+    assert _widths(gpu) == {4: 512, 8: 512, 16: 512, 32: 512, 64: 256}  # StyleGAN2-ADA: min(16384 / res, 512)
+    half = ganzoo.create_model("stylegan-lite", info, latent_dim=8, w_dim=8, capacity="gpu", channels=64).networks["G"]
+    assert _widths(half) == {4: 64, 8: 64, 16: 64, 32: 64, 64: 32}
+    cpu = ganzoo.create_model("stylegan-lite", IMAGES, latent_dim=8, w_dim=8).networks["G"]
+    assert _widths(cpu) == {4: 32, 8: 32, 16: 32, 32: 16}  # the default at 32x32, as before capacities existed
+    with pytest.raises(ganzoo.GanzooError, match="capacity.*valid: cpu, gpu"):
+        ganzoo.create_model("stylegan-lite", info, capacity="tpu")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 import ganzoo
+from ganzoo.data import DatasetInfo
 from ganzoo.model import GAN
 from ganzoo.nn import MLPDiscriminator, MLPGenerator
 from ganzoo.objectives import AdversarialObjective
@@ -168,3 +171,52 @@ def test_a_preset_sets_dataset_options_only_where_the_dataset_has_them(register_
     assert make_run_config("needs-32", "mnist").dataset_config["size"] == 32
     assert make_run_config("needs-32", "mnist", sets={"data.size": 28}).dataset_config["size"] == 28
     assert "size" not in make_run_config("needs-32", "ring8").dataset_config
+
+
+IMAGE_SHAPES = [(1, 28, 28), (1, 32, 32), (3, 32, 32), (3, 64, 64)]
+
+
+def _template_spec() -> ganzoo.ModelSpec:
+    """The model ``ganzoo new-plugin`` writes, rendered and registered into a throwaway list."""
+    import string
+    import types
+
+    from ganzoo import scaffold
+
+    source = (Path(scaffold.__file__).parent / "plugin_template" / "module.py.tmpl").read_text()
+    module = types.ModuleType("template_model")
+    exec(compile(string.Template(source).safe_substitute(name="my-gan"), "module.py", "exec"), module.__dict__)
+    specs = []
+    module.register_models(specs.append)
+    return specs[0]
+
+
+def _image_model_specs():
+    registry = ganzoo.plugins.models()
+    builtin = [registry.get(name) for name in registry.names() if registry.owner(name).startswith("ganzoo_plugins")]
+    return [spec for spec in builtin if "image" in spec.presets] + [_template_spec()]
+
+
+@pytest.mark.parametrize("shape", IMAGE_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_every_image_model_and_the_template_draws_1_or_3_channels_at_28_32_and_64_pixels(shape):
+    for spec in _image_model_specs():
+        info = DatasetInfo("pictures", "image", shape, num_classes=2)
+        preset = spec.presets["image"]
+        config = {k: p.default for k, p in spec.config.items()}
+        config.update({k: v for k, v in preset.items() if k in spec.config})
+        try:
+            gan = spec.build(info, config)
+        except ganzoo.GanzooError as exc:
+            # A model that grows by doubling cannot make 28 pixels; its image preset pads MNIST to 32.
+            assert shape[1] == 28 and preset.get("data.size") == 32 and "data.size" in str(exc), (spec.name, exc)
+            continue
+        torch.manual_seed(0)
+        labels = torch.tensor([0, 1, 1, 0])
+        conditional = "labels" in inspect.signature(gan.networks["G"].forward).parameters
+        images = gan.sample(4, labels if conditional else None)
+        assert images.shape == (4, *shape), spec.name
+        # D judges real images of this shape in every phase (at a late step: a growing model has grown)
+        real = torch.rand(4, *shape) * 2 - 1
+        for phase in gan.objective.phases:
+            loss = gan.objective.loss(phase.name, ganzoo.Batch(real, labels if conditional else None, 10**6)).loss
+            assert torch.isfinite(loss), (spec.name, phase.name)

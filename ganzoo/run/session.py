@@ -13,8 +13,9 @@ one-line error that stops them all), so other ranks, even on other machines, nev
 
 from __future__ import annotations
 
+import io
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, redirect_stderr
 
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -23,13 +24,13 @@ from ..config import RunConfig
 from ..data import Dataset
 from ..errors import GanzooError, ReportedElsewhere
 from ..training.callbacks import TrainerCallback
-from ..training.distributed import World, broadcast_object
+from ..training.distributed import World, any_rank, broadcast_object
 from ..training.divergence import check_on_nan
 from ..training.precision import check_precision
 from ..training.sinks import Sink
 from ..training.trainer import Trainer
 from ..training.wandb_sink import WandbSink, announce_wandb, check_wandb_mode
-from .build import build
+from .build import build_dataset, build_model
 from .compilation import compile_networks
 from .config import make_run_config, read_config_file
 from .device import join_world, resolve_device
@@ -59,6 +60,29 @@ def on_rank_zero(world: World, make: Callable[[], Any]) -> Any:
     if kind == "error":
         raise ReportedElsewhere(value)  # rank 0 prints it
     return value
+
+
+def build_data(config: RunConfig, world: World) -> Dataset:
+    """The run's dataset. Data-parallel: each machine's local rank 0 builds it first, the others then.
+
+    A dataset may fill a cache when it is first built (image-folder decodes every file,
+    ``--download`` fetches); one process per machine does that work, and the machine's
+    other ranks find it done. They build quietly: what a build says (files skipped) is said once.
+    """
+    if not world.distributed:
+        return build_dataset(config)
+    data, error = None, None
+    if world.local_rank == 0:
+        try:
+            data = build_dataset(config)
+        except GanzooError as exc:
+            error = exc
+    if any_rank(error is not None, world):  # every rank meets here, so the others wait for the first build
+        raise error if error is not None else ReportedElsewhere("the dataset could not be built on another rank")
+    if data is None:
+        with redirect_stderr(io.StringIO()):
+            data = build_dataset(config)
+    return data
 
 
 def new_run(
@@ -131,7 +155,8 @@ def fit(
     on_rank_zero(world, lambda: (check_on_nan(on_nan), check_wandb_mode(wandb)))
     device = resolve_device(config.device, world)
     on_rank_zero(world, lambda: check_precision(config.precision, device))  # 16-mixed on a CPU: refused before anything is built or written
-    gan, data = build(config, device)
+    data = build_data(config, world)
+    gan = build_model(config, data.info, device)
     compile_networks(gan, config.compile)  # before the trainer sees the networks (and wraps any for DDP)
     made_callbacks: list[TrainerCallback] = []
 
