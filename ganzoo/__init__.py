@@ -1,6 +1,6 @@
 """ganzoo: a plugin-based GAN zoo on one shared trainer, with an evaluation suite.
 
-The public API is what this package exports plus five modules; everything else is internal
+The public API is what this package exports plus seven modules; everything else is internal
 and may change (docs/plugins.md, "Public API", describes each name):
 
 - for users: ``train``, ``resume``, ``load_run``, ``create_model``, ``Run``, and ``evaluate`` (score samples
@@ -10,7 +10,7 @@ and may change (docs/plugins.md, "Public API", describes each name):
   contract ``GAN``, ``Objective``, ``Phase``, ``PhaseLoss``, ``Batch``; the data ``Dataset``, ``DatasetInfo``, ``UInt8Images`` (streamed from disk), ``HorizontalFlip``; the errors ``GanzooError``,
   ``CheckpointError``, ``SpecError``;
 - building blocks to compose, each listed in its module's ``__all__``: ``ganzoo.losses``,
-  ``ganzoo.penalties``, ``ganzoo.objectives``, ``ganzoo.nn``, ``ganzoo.optim``, and ``ganzoo.eval`` for metrics
+  ``ganzoo.penalties``, ``ganzoo.objectives``, ``ganzoo.nn``, ``ganzoo.convnets``, ``ganzoo.optim``, and ``ganzoo.eval`` for metrics
   (``EvalContext``, ``MetricSkipped``). The hooks are documented in ``ganzoo/hookspecs.py``.
 """
 

@@ -196,7 +196,7 @@ def mlp_player_options() -> dict:
         "latent_dim": Param(64, "size of z", min=1, max=65536),
         "width": Param(512, "units per hidden layer", min=1, max=65536),
         "depth": Param(3, "hidden layers in G and in D", min=1, max=64),
-        "g_batchnorm": Param(True, "batch norm in G's hidden layers (never in D)"),
+        "g_batchnorm": Param(True, "batch norm in G's hidden layers (never in an MLP D)"),
     }
 
 

@@ -39,6 +39,7 @@ DEFAULT_PLUGINS = (
     "ganzoo_plugins.vanilla",
     "ganzoo_plugins.cgan",
     "ganzoo_plugins.wgan",
+    "ganzoo_plugins.dcgan",
     "ganzoo_plugins.progan_lite",
     "ganzoo_plugins.stylegan_lite",
     "ganzoo_plugins.stacked_mnist",

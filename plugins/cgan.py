@@ -14,13 +14,18 @@ tends to ignore it. What it leaves out: the paper's maxout units and dropout sch
 Defaults are the vanilla model's (MLP 512 x 3, Adam(2e-4, beta1 0.5), batch norm in G for
 images), so the two differ only in conditioning; for 2-D data, width 128, no batch norm and
 lr 1e-3 as for vanilla.
+
+``--set arch=conv`` conditions DCGAN-style conv players instead (:mod:`ganzoo.convnets`): the
+label embedding is concatenated to z before G's projection, and D's projection term uses its
+last conv features. The default stays ``mlp``, the paper's networks.
 """
 
 from __future__ import annotations
 
 import ganzoo
 from ganzoo.losses import G_LOSSES, d_minimax_loss
-from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options, mlp_player_presets
+from ganzoo.convnets import arch_options, players
+from ganzoo.nn import mlp_player_options, mlp_player_presets
 from ganzoo.objectives import AdversarialObjective
 from ganzoo.optim import adam_optimizers, adam_options
 
@@ -29,9 +34,7 @@ def build_cgan(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
     if info.num_classes < 2:
         raise ganzoo.GanzooError(f"cgan needs a labelled dataset; {info.name} has no classes (try mnist, ring8 or grid25)")
     k = info.num_classes
-    G = MLPGenerator(c["latent_dim"], info.shape, c["width"], c["depth"], tanh=info.kind == "image",
-                     batchnorm=c["g_batchnorm"], num_classes=k, embed_dim=c["embed_dim"])
-    D = MLPDiscriminator(info.shape, c["width"], c["depth"], dropout=c["dropout"], num_classes=k)
+    G, D = players(info, c, "cgan", dropout=c["dropout"], num_classes=k, embed_dim=c["embed_dim"])
     networks = {"G": G, "D": D}
     return ganzoo.GAN(
         networks=networks,
@@ -51,6 +54,7 @@ def register_models(register):
             build=build_cgan,
             config={
                 **mlp_player_options(),
+                **arch_options("mlp"),
                 "embed_dim": ganzoo.Param(16, "size of G's label embedding", min=1, max=4096),
                 "dropout": ganzoo.Param(0.0, "dropout in D's hidden layers", min=0.0, max=0.9),
                 **adam_options(lr=2e-4, beta1=0.5, beta2=0.999),

@@ -10,20 +10,25 @@ on flattened images. Defaults: Adam(2e-4, beta1 0.5) as in DCGAN, the usual choi
 stable GAN training; batch norm in G's hidden layers for images (without it, our MNIST
 runs collapsed to one stroke within 5,000 steps); for 2-D data no batch norm and a
 larger learning rate (1e-3), with which the 8 ring modes are found within 5,000 steps.
+
+``--set arch=conv`` swaps the MLPs for DCGAN-style conv players (:mod:`ganzoo.convnets`,
+batch norm in D but its first layer, ``channels`` wide) on images; the default stays
+``mlp`` because the paper's networks were MLPs. (``dcgan`` is that conv GAN with its
+paper's own defaults.) With arch=conv, ``width``, ``depth`` and ``dropout`` are unused.
 """
 
 from __future__ import annotations
 
 import ganzoo
 from ganzoo.losses import G_LOSSES, d_minimax_loss
-from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options, mlp_player_presets
+from ganzoo.convnets import arch_options, players
+from ganzoo.nn import mlp_player_options, mlp_player_presets
 from ganzoo.objectives import AdversarialObjective
 from ganzoo.optim import adam_optimizers, adam_options
 
 
 def build_vanilla(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
-    G = MLPGenerator(c["latent_dim"], info.shape, c["width"], c["depth"], tanh=info.kind == "image", batchnorm=c["g_batchnorm"])
-    D = MLPDiscriminator(info.shape, c["width"], c["depth"], dropout=c["dropout"])
+    G, D = players(info, c, "vanilla", dropout=c["dropout"])
     networks = {"G": G, "D": D}
     return ganzoo.GAN(
         networks=networks,
@@ -42,6 +47,7 @@ def register_models(register):
             build=build_vanilla,
             config={
                 **mlp_player_options(),
+                **arch_options("mlp"),
                 "dropout": ganzoo.Param(0.0, "dropout in D's hidden layers", min=0.0, max=0.9),
                 **adam_options(lr=2e-4, beta1=0.5, beta2=0.999),
                 "g_loss": ganzoo.Param("non-saturating", "generator loss", choices=tuple(G_LOSSES)),

@@ -23,7 +23,7 @@ SOURCES = {"ganzoo": ROOT / "ganzoo", "ganzoo.eval": ROOT / "eval", "ganzoo_plug
 # Lowest first. A module may import its own layer (without cycles) and the layers below it.
 CORE = {
     "ganzoo.errors", "ganzoo.files", "ganzoo.config", "ganzoo.hookspecs", "ganzoo.registry", "ganzoo.specs",
-    "ganzoo.data", "ganzoo.model", "ganzoo.losses", "ganzoo.penalties", "ganzoo.objectives", "ganzoo.nn",
+    "ganzoo.data", "ganzoo.model", "ganzoo.losses", "ganzoo.penalties", "ganzoo.objectives", "ganzoo.nn", "ganzoo.convnets",
     "ganzoo.optim", "ganzoo.plugins",
 }
 LAYERS = ["core", "training", "run", "eval", "bench", "facade"]
