@@ -13,6 +13,7 @@ from pathlib import Path
 from . import api, plugins
 from .config import parse_set
 from .errors import GanzooError, ReportedElsewhere, first_line
+from .remedies import REMEDY_SCHEMA
 from .scaffold import new_plugin
 
 EXIT_USAGE = 2
@@ -278,9 +279,9 @@ def _cmd_leaderboard(args) -> int:
     return 0
 
 
-def _options_table(spec) -> list[str]:
+def _options_table(schema) -> list[str]:
     lines = []
-    for key, param in spec.config.items():
+    for key, param in schema.items():
         extra = f" (one of {', '.join(map(str, param.choices))})" if param.choices else ""
         lines.append(f"  {key:<14} {param.default!r:<18} {param.help}{extra}")
     return lines or ["  (no options)"]
@@ -289,13 +290,22 @@ def _options_table(spec) -> list[str]:
 def _cmd_list(args, registry, kind: str) -> int:
     if args.name:
         spec = registry.get(args.name)
+        def described(schema):
+            return {k: {"default": p.default, "help": p.help, "choices": p.choices} for k, p in schema.items()}
+
         if args.json:
-            print(json.dumps({"name": spec.name, "summary": spec.summary, "options": {k: {"default": p.default, "help": p.help, "choices": p.choices} for k, p in spec.config.items()}}, indent=2))
+            listing = {"name": spec.name, "summary": spec.summary, "options": described(spec.config)}
+            if kind == "model":
+                listing["remedies"] = described(REMEDY_SCHEMA)
+            print(json.dumps(listing, indent=2))
             return 0
         print(f"{spec.name}: {spec.summary}")
         print(f"plugin: {registry.owner(spec.name)}")
         print(f"options ({'--set KEY=VALUE' if kind == 'model' else '--set data.KEY=VALUE'}):")
-        print("\n".join(_options_table(spec)))
+        print("\n".join(_options_table(spec.config)))
+        if kind == "model":
+            print("collapse remedies, for every model (--set KEY=VALUE; they change the discriminator):")
+            print("\n".join(_options_table(REMEDY_SCHEMA)))
         return 0
     rows = [{"name": s.name, "summary": s.summary, "plugin": registry.owner(s.name)} for s in registry]
     if args.json:
