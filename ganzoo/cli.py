@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="auto (default; CUDA when present), cpu, cuda or cuda:N")
     run.add_argument("--out", help="run folder (default runs/MODEL-DATASET-TIMESTAMP); must not exist yet")
     run.add_argument("--config", metavar="FILE.yaml", help="options from a YAML file shaped like a run's config.yaml")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model option (repeatable); data.KEY=VALUE sets a dataset option")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model option, including the collapse remedies every model has (pack, mbstd, spectral_norm, diffaugment: ganzoo models NAME); repeatable; data.KEY=VALUE sets a dataset option")
     run.add_argument("--data-root", help="the dataset's folder: mnist's full IDX files (default: the 5,000 bundled images), cifar10/fashion-mnist in torchvision's layout, image-folder's images")
     run.add_argument("--download", action="store_true", help="download MNIST into --data-root with torchvision (needs internet)")
     run.add_argument("--sample-every", type=int, help="steps between sample pictures")
