@@ -49,18 +49,19 @@ def _building(what: str, config: Mapping[str, Any]):
 def build_model(config: RunConfig, info: DatasetInfo, device: torch.device) -> GAN:
     """A freshly initialised GAN for ``config``; its weights depend only on the seed."""
     torch.manual_seed(config.seed)
-    return _build_with_remedies(config.model, info, config.model_config).to(device)
+    return _build_with_remedies(config.model, info, config.model_config, device)
 
 
-def _build_with_remedies(name: str, info: DatasetInfo, options: Mapping[str, Any]) -> GAN:
-    """The plugin's build with its own options, then the core's collapse remedies (:mod:`ganzoo.remedies`) applied to it."""
+def _build_with_remedies(name: str, info: DatasetInfo, options: Mapping[str, Any], device: torch.device | None = None) -> GAN:
+    """The plugin's build with its own options (moved to ``device``), then the core's collapse remedies (:mod:`ganzoo.remedies`)."""
     registry = plugins.models()
     spec = registry.get(name)
     own, remedy_options = remedies.split(spec.config, options)
 
     def build_for(data: DatasetInfo) -> GAN:
         with _building(f"model {spec.name} (plugin {registry.owner(spec.name)})", own):
-            return spec.build(data, dict(own))
+            gan = spec.build(data, dict(own))
+            return gan if device is None else gan.to(device)  # inside: a builder that returns no GAN fails here, in one line
 
     gan = build_for(info)
     remedies.apply(gan, remedy_options, info, build_for)
