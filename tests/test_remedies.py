@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -148,6 +150,8 @@ def test_the_model_listing_shows_the_remedies(cli):
     code, out, _ = cli("models", "wgan")
     assert code == 0 and "collapse remedies" in out
     assert all(key in out for key in remedies.REMEDY_SCHEMA)
+    code, out, _ = cli("models", "wgan", "--json")
+    assert code == 0 and list(json.loads(out)["remedies"]) == list(remedies.REMEDY_SCHEMA)
 
 
 def test_remedies_off_leave_the_discriminator_as_the_plugin_built_it():
