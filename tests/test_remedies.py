@@ -349,3 +349,39 @@ def test_every_remedy_at_once_on_images_trains_and_resumes_with_matching_checkpo
     resumed = ganzoo.resume(run.path, steps=6, progress=False)
     assert resumed.result.step == 6
     assert ganzoo.load_run(run.path).sample(4).shape == (4, 1, 16, 16)
+
+
+class SharedOptimizerPlugin:
+    """vanilla with one optimizer for G and D, and (as ``two-critics``) a second critic that a phase trains."""
+
+    def __init__(self, vanilla: ModelSpec) -> None:
+        self.vanilla = vanilla
+
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        vanilla = self.vanilla
+
+        def shared(info, c):
+            gan = vanilla.build(info, c)
+            both = torch.optim.Adam([*gan.networks["G"].parameters(), *gan.networks["D"].parameters()])
+            gan.optimizers = {"G": both, "D": both}
+            return gan
+
+        def two_critics(info, c):
+            gan = vanilla.build(info, c)
+            gan.networks["D2"] = MLPDiscriminator(info.shape, 8, 1)
+            gan.optimizers["D2"] = torch.optim.Adam(gan.networks["D2"].parameters())
+            gan.objective.phases = (*gan.objective.phases, ganzoo.Phase("D2", "D2", "D2"))
+            return gan
+
+        register(ModelSpec(name="shared-optimizer", summary="one optimizer for G and D", build=shared, config=vanilla.config))
+        register(ModelSpec(name="two-critics", summary="two trained critics", build=two_critics, config=vanilla.config))
+
+
+def test_a_model_that_does_not_fit_a_remedy_is_told_in_one_line(register_plugin):
+    register_plugin(SharedOptimizerPlugin(ganzoo.plugins.models().get("vanilla")), "shared-optimizer")
+    with pytest.raises(GanzooError, match="optimizer D also trains networks other than D"):
+        ganzoo.create_model("shared-optimizer", RING, pack=2, **SMALL)
+    with pytest.raises(GanzooError, match="train D, D2 besides the generator G"):
+        ganzoo.create_model("two-critics", RING, spectral_norm=True, **SMALL)
+    assert ganzoo.create_model("two-critics", RING, **SMALL)  # with every remedy off, nothing is asked of it
