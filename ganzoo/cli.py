@@ -13,6 +13,7 @@ from pathlib import Path
 from . import api, plugins
 from .config import parse_set
 from .errors import GanzooError, ReportedElsewhere, first_line
+from .remedies import REMEDY_SCHEMA
 from .scaffold import new_plugin
 
 EXIT_USAGE = 2
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="auto (default; CUDA when present), cpu, cuda or cuda:N")
     run.add_argument("--out", help="run folder (default runs/MODEL-DATASET-TIMESTAMP); must not exist yet")
     run.add_argument("--config", metavar="FILE.yaml", help="options from a YAML file shaped like a run's config.yaml")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model option (repeatable); data.KEY=VALUE sets a dataset option")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model option, including the collapse remedies every model has (pack, mbstd, spectral_norm, diffaugment: ganzoo models NAME); repeatable; data.KEY=VALUE sets a dataset option")
     run.add_argument("--data-root", help="the dataset's folder: mnist's full IDX files (default: the 5,000 bundled images), cifar10/fashion-mnist in torchvision's layout, image-folder's images")
     run.add_argument("--download", action="store_true", help="download MNIST into --data-root with torchvision (needs internet)")
     run.add_argument("--sample-every", type=int, help="steps between sample pictures")
@@ -278,9 +279,9 @@ def _cmd_leaderboard(args) -> int:
     return 0
 
 
-def _options_table(spec) -> list[str]:
+def _options_table(schema) -> list[str]:
     lines = []
-    for key, param in spec.config.items():
+    for key, param in schema.items():
         extra = f" (one of {', '.join(map(str, param.choices))})" if param.choices else ""
         lines.append(f"  {key:<14} {param.default!r:<18} {param.help}{extra}")
     return lines or ["  (no options)"]
@@ -289,13 +290,22 @@ def _options_table(spec) -> list[str]:
 def _cmd_list(args, registry, kind: str) -> int:
     if args.name:
         spec = registry.get(args.name)
+        def described(schema):
+            return {k: {"default": p.default, "help": p.help, "choices": p.choices} for k, p in schema.items()}
+
         if args.json:
-            print(json.dumps({"name": spec.name, "summary": spec.summary, "options": {k: {"default": p.default, "help": p.help, "choices": p.choices} for k, p in spec.config.items()}}, indent=2))
+            listing = {"name": spec.name, "summary": spec.summary, "options": described(spec.config)}
+            if kind == "model":
+                listing["remedies"] = described(REMEDY_SCHEMA)
+            print(json.dumps(listing, indent=2))
             return 0
         print(f"{spec.name}: {spec.summary}")
         print(f"plugin: {registry.owner(spec.name)}")
         print(f"options ({'--set KEY=VALUE' if kind == 'model' else '--set data.KEY=VALUE'}):")
-        print("\n".join(_options_table(spec)))
+        print("\n".join(_options_table(spec.config)))
+        if kind == "model":
+            print("collapse remedies, for every model (--set KEY=VALUE; they change the discriminator):")
+            print("\n".join(_options_table(REMEDY_SCHEMA)))
         return 0
     rows = [{"name": s.name, "summary": s.summary, "plugin": registry.owner(s.name)} for s in registry]
     if args.json:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .config import TRAINER_SCHEMA, Param, check_schema
 from .errors import GanzooError
+from .remedies import REMEDY_SCHEMA
 
 if TYPE_CHECKING:
     from .data import Dataset, DatasetInfo
@@ -81,6 +82,9 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         _check_common(self)
+        taken = [key for key in self.config if key in REMEDY_SCHEMA]
+        if taken:
+            raise _fail(self, f"config: option {taken[0]!r} is a collapse remedy every model has (reserved: {', '.join(REMEDY_SCHEMA)})")
         if not isinstance(self.presets, Mapping):
             raise _fail(self, f"presets must map a data kind to options, got {type(self.presets).__name__}")
         for kind, preset in self.presets.items():
@@ -93,6 +97,8 @@ class ModelSpec:
                     continue  # checked against the dataset in use, which is not known yet
                 if key in self.config:
                     param = self.config[key]
+                elif key in REMEDY_SCHEMA:
+                    param = REMEDY_SCHEMA[key]
                 elif key in TRAINER_PRESET_KEYS:
                     param = TRAINER_SCHEMA[key]
                 else:

@@ -8,7 +8,8 @@ One job (process start-up is most of the cost) trains, in RUNS, through the publ
   hook, every file operation that names this run folder (it must record none); each rank
   records the first latents its generator was trained on.
 - ``style``, ``pro``, ``bf16``: stylegan-lite and progan-lite, tiny, on MNIST (R1, w_avg, the
-  EMA, growing stages) and wgan-gp at bf16 with compiled networks, with checkpoints (the
+  EMA, growing stages), wgan-gp at bf16 with compiled networks, and ``remedy``: vanilla
+  with the core's collapse remedies (pack, mbstd, spectral_norm), with checkpoints (the
   trainer checks the ranks agree before each).
 - ``two``: the test model ``from-data`` (latents from the real batch, no RNG), so two ranks
   at batch B can be compared with one process at batch 2B.
@@ -178,6 +179,8 @@ def main() -> None:
     ganzoo.train("progan-lite", "mnist", out=runs / "pro", set={"channels": 8, "stable_steps": 2, "fade_steps": 2}, **small)
     # The trainer's options compose with data parallelism: bf16 autocast, networks compiled (tracing only).
     ganzoo.train("wgan-gp", "ring8", out=runs / "bf16", precision="bf16", compile="aot_eager", **{**TINY_RING, "progress": False})
+    # The core's collapse remedies on D (a packed D rebuilt by the core, spectral-norm buffers, a grown last layer).
+    ganzoo.train("vanilla", "ring8", out=runs / "remedy", set={"pack": 2, "mbstd": 4, "spectral_norm": True}, **{**TINY_RING, "progress": False})
 
     # equivalence: latents from the data, so two ranks at batch B can be compared with one process at 2B.
     ganzoo.plugins.pm.register(FromDataPlugin(ganzoo.plugins.models().get("vanilla")), name="from-data")

@@ -174,12 +174,13 @@ def test_rank_zero_alone_touches_the_run_folder(job):
 @pytest.mark.slow
 def test_buffers_weights_and_schedules_agree_across_ranks_for_the_growing_and_styled_models(job):
     runs, (rank0, rank1) = job
-    for name in ("style", "pro", "bf16"):  # stylegan-lite, progan-lite, wgan-gp at bf16 compiled
+    for name in ("style", "pro", "bf16", "remedy"):  # stylegan-lite, progan-lite, wgan-gp at bf16 compiled, vanilla with remedies
         assert rank0["final"][name] == rank1["final"][name], name
     style = rank0["final"]["style"]
     assert any(name.endswith("w_avg") for name in style) and any(name.startswith("networks.G_ema.") for name in style)
     pro = torch.load(runs / "pro" / "checkpoints" / "last.pt", weights_only=True)
     assert int(pro["networks"]["G"]["stage"]) >= 1  # it grew while data-parallel (idle stages, then used)
+    assert any(name.endswith("parametrizations.weight.0._u") for name in rank0["final"]["remedy"])  # spectral norm's buffers agree
 
 
 @pytest.mark.slow

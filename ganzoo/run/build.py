@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import torch
 
-from .. import plugins
+from .. import plugins, remedies
 from ..config import RunConfig, resolve
 from ..data import Dataset, DatasetInfo
 from ..errors import GanzooError
@@ -49,10 +49,23 @@ def _building(what: str, config: Mapping[str, Any]):
 def build_model(config: RunConfig, info: DatasetInfo, device: torch.device) -> GAN:
     """A freshly initialised GAN for ``config``; its weights depend only on the seed."""
     torch.manual_seed(config.seed)
+    return _build_with_remedies(config.model, info, config.model_config, device)
+
+
+def _build_with_remedies(name: str, info: DatasetInfo, options: Mapping[str, Any], device: torch.device | None = None) -> GAN:
+    """The plugin's build with its own options (moved to ``device``), then the core's collapse remedies (:mod:`ganzoo.remedies`)."""
     registry = plugins.models()
-    spec = registry.get(config.model)
-    with _building(f"model {spec.name} (plugin {registry.owner(spec.name)})", config.model_config):
-        return spec.build(info, dict(config.model_config)).to(device)
+    spec = registry.get(name)
+    own, remedy_options = remedies.split(spec.config, options)
+
+    def build_for(data: DatasetInfo) -> GAN:
+        with _building(f"model {spec.name} (plugin {registry.owner(spec.name)})", own):
+            gan = spec.build(data, dict(own))
+            return gan if device is None else gan.to(device)  # inside: a builder that returns no GAN fails here, in one line
+
+    gan = build_for(info)
+    remedies.apply(gan, remedy_options, info, build_for)
+    return gan
 
 
 def build(config: RunConfig, device: torch.device) -> tuple[GAN, Dataset]:
@@ -62,10 +75,11 @@ def build(config: RunConfig, device: torch.device) -> tuple[GAN, Dataset]:
 
 
 def create_model(name: str, info: DatasetInfo, **overrides: Any) -> GAN:
-    """Build model ``name`` for data described by ``info``; ``overrides`` are checked against its schema."""
-    registry = plugins.models()
-    spec = registry.get(name)
-    preset = {k: v for k, v in spec.presets.get(info.kind, {}).items() if k in spec.config}
-    config = resolve(spec.config, {**preset, **overrides}, f"model {name}")
-    with _building(f"model {spec.name} (plugin {registry.owner(spec.name)})", config):
-        return spec.build(info, config)
+    """Build model ``name`` for data described by ``info``; ``overrides`` (its options and the
+    collapse remedies of :mod:`ganzoo.remedies`) are checked against its schema."""
+    spec = plugins.models().get(name)
+    schema = remedies.model_options(spec.config)
+    preset = {k: v for k, v in spec.presets.get(info.kind, {}).items() if k in schema}
+    config = resolve(schema, {**preset, **overrides}, f"model {name}")
+    remedies.check(remedies.split(spec.config, config)[1], info.kind)
+    return _build_with_remedies(name, info, config)

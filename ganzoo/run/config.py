@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .. import plugins
+from .. import plugins, remedies
 from ..config import TRAINER_SCHEMA, RunConfig, resolve
 from ..errors import GanzooError, first_line
 
@@ -63,7 +63,8 @@ def make_run_config(
 ) -> RunConfig:
     """Resolve and check every option of a run before anything is built.
 
-    ``sets`` are ``--set`` pairs: plain keys are model options, ``data.``-prefixed keys
+    ``sets`` are ``--set`` pairs: plain keys are model options (the model's own and the
+    collapse remedies every model has, :mod:`ganzoo.remedies`), ``data.``-prefixed keys
     dataset options. ``trainer`` holds trainer options and the dataset flags ``data_root``
     and ``download``; ``None`` values mean "not given".
     """
@@ -87,7 +88,8 @@ def make_run_config(
     model_values = {k: v for k, v in preset.items() if k not in TRAINER_SCHEMA and not k.startswith(DATA_PREFIX)}
     model_values.update(_mapping(file_values.get("model_config"), "model_config"))
     model_values.update({k: v for k, v in sets.items() if not k.startswith(DATA_PREFIX)})
-    model_config = resolve(model_spec.config, model_values, f"model {model}")
+    model_config = resolve(remedies.model_options(model_spec.config), model_values, f"model {model}")
+    remedies.check(remedies.split(model_spec.config, model_config)[1], data_spec.kind, resolved_trainer["batch_size"])
 
     # A preset's dataset options apply where the dataset has them (mnist's size, not ring8's).
     data_values = {k[len(DATA_PREFIX):]: v for k, v in preset.items() if k.startswith(DATA_PREFIX) and k[len(DATA_PREFIX):] in data_spec.config}
