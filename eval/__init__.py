@@ -9,7 +9,22 @@ metrics live in :mod:`ganzoo.eval.builtin`. What metric plugins import from here
 ``EvalContext`` and ``MetricSkipped``.
 """
 
-from .context import EvalContext, MetricSkipped
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .context import EvalContext, MetricSkipped
 
 # Not `evaluate`: the submodule of that name would shadow the function once imported.
 __all__ = ["EvalContext", "MetricSkipped"]
+
+
+def __getattr__(name: str):
+    # The context imports torch; the built-in metrics register (for `ganzoo metrics`) without it.
+    if name in __all__:
+        value = getattr(importlib.import_module(".context", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """ganzoo: a plugin-based GAN zoo on one shared trainer, with an evaluation suite.
 
-The public API is what this package exports plus seven modules; everything else is internal
+The public API is what this package exports plus eight modules; everything else is internal
 and may change (docs/plugins.md, "Public API", describes each name):
 
 - for users: ``train``, ``resume``, ``load_run``, ``create_model``, ``Run``, and ``evaluate`` (score samples
@@ -10,17 +10,38 @@ and may change (docs/plugins.md, "Public API", describes each name):
   contract ``GAN``, ``Objective``, ``Phase``, ``PhaseLoss``, ``Batch``; the data ``Dataset``, ``DatasetInfo``, ``UInt8Images`` (streamed from disk), ``HorizontalFlip``; the errors ``GanzooError``,
   ``CheckpointError``, ``SpecError``;
 - building blocks to compose, each listed in its module's ``__all__``: ``ganzoo.losses``,
-  ``ganzoo.penalties``, ``ganzoo.objectives``, ``ganzoo.nn``, ``ganzoo.convnets``, ``ganzoo.optim``, and ``ganzoo.eval`` for metrics
-  (``EvalContext``, ``MetricSkipped``). The hooks are documented in ``ganzoo/hookspecs.py``.
+  ``ganzoo.penalties``, ``ganzoo.objectives``, ``ganzoo.nn``, ``ganzoo.convnets``, ``ganzoo.optim``, ``ganzoo.options`` (the option schemas they share,
+  without torch, for registering a model), and ``ganzoo.eval`` for metrics (``EvalContext``, ``MetricSkipped``). The hooks are documented in ``ganzoo/hookspecs.py``.
 """
 
-from .api import Run, create_model, evaluate, load_run, resume, train
+import importlib
+
 from .config import Param
-from .data import Dataset, DatasetInfo, HorizontalFlip, UInt8Images
 from .errors import CheckpointError, GanzooError
 from .hookspecs import hookimpl
-from .model import GAN, Batch, Objective, Phase, PhaseLoss
 from .specs import DatasetSpec, MetricNumber, MetricSpec, ModelSpec, SpecError
+
+# What needs torch is imported on first use (PEP 562), so that `import ganzoo`, the plugins'
+# registration and the listing commands (`ganzoo --help`, `ganzoo models`) never load it.
+_LAZY = {
+    "Run": "api", "create_model": "api", "evaluate": "api", "load_run": "api", "resume": "api", "train": "api",
+    "Dataset": "data", "DatasetInfo": "data", "HorizontalFlip": "data", "UInt8Images": "data",
+    "GAN": "model", "Batch": "model", "Objective": "model", "Phase": "model", "PhaseLoss": "model",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ganzoo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "GAN", "Batch", "CheckpointError", "Dataset", "DatasetInfo", "DatasetSpec", "GanzooError", "HorizontalFlip",

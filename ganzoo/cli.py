@@ -10,10 +10,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import api, plugins
+from . import plugins
 from .config import parse_set
 from .errors import GanzooError, ReportedElsewhere, first_line
-from .remedies import REMEDY_SCHEMA
+from .remedy_options import REMEDY_SCHEMA
 from .scaffold import new_plugin
 
 EXIT_USAGE = 2
@@ -145,6 +145,7 @@ _LAUNCH_OPTIONS = ("nproc_per_node", "nnodes", "rdzv_endpoint", "rdzv_id")
 
 
 def _cmd_run(args) -> int:
+    from . import api
     from .run.launch import check_launch
 
     processes = check_launch(args.nproc_per_node, args.nnodes, args.rdzv_endpoint)
@@ -344,6 +345,8 @@ def _cmd_new_plugin(args) -> int:
 
 
 def _cmd_sample(args) -> int:
+    from . import api
+
     as_files = args.out.endswith(("/", os.sep)) or args.out.lower().endswith(".npy")
     if as_files:
         # One file per sample (a folder of PNGs) or a .npy, drawn exactly as `ganzoo eval` draws,

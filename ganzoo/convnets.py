@@ -26,10 +26,10 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from .config import Param
 from .data import DatasetInfo
 from .errors import GanzooError
 from .nn import MLPDiscriminator, MLPGenerator
+from .options import arch_options  # noqa: F401 (re-exported; torch-free for registration)
 
 __all__ = [
     "ConvGenerator", "ConvDiscriminator", "conv_sizes", "dcgan_init_", "check_conv_images",
@@ -164,14 +164,6 @@ class ConvDiscriminator(nn.Module):
         if self.embed is None:
             return out
         return out + (self.embed(labels) * features).sum(dim=1)
-
-
-def arch_options(default: str = "mlp", channels: int = 32) -> dict[str, Param]:
-    """The options ``arch`` (mlp or conv) and ``channels`` (the conv players' width), for :func:`players`."""
-    return {
-        "arch": Param(default, "players: mlp (width, depth) or conv (DCGAN-style, channels; images only)", choices=("mlp", "conv")),
-        "channels": Param(channels, "arch=conv: feature maps of D's first layer and G's last, doubled at each halving", min=1, max=4096),
-    }
 
 
 def players(info: DatasetInfo, c: Mapping[str, Any], who: str, d_norm: str = "batch", dropout: float = 0.0,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .options import G_LOSS_NAMES
+
 __all__ = ["d_minimax_loss", "g_nonsaturating_loss", "g_minimax_loss", "d_wasserstein_loss", "g_wasserstein_loss", "d_hinge_loss", "g_hinge_loss", "d_least_squares_loss", "g_least_squares_loss", "G_LOSSES", "LOSS_PAIRS"]
 
 
@@ -30,6 +32,7 @@ def g_minimax_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 G_LOSSES = {"non-saturating": g_nonsaturating_loss, "minimax": g_minimax_loss}
+assert tuple(G_LOSSES) == G_LOSS_NAMES  # what plugins offer as choices at registration, without torch
 
 
 def d_wasserstein_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,8 @@
-"""Network building blocks shared by model plugins."""
+"""Network building blocks shared by model plugins.
+
+The option helpers listed here (``mlp_player_options``, ``Widths``, ``capacity_options``, ...) live in
+:mod:`ganzoo.options`, which imports no torch, so that plugins can register without it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Param
+from .options import CAPACITIES, Widths, capacity_options, mlp_player_options, mlp_player_presets, widths_for  # noqa: F401 (re-exported)
 
 __all__ = ["mlp", "MLPGenerator", "MLPDiscriminator", "mlp_player_options", "mlp_player_presets", "EqualizedLinear", "EqualizedConv2d", "PixelNorm", "MinibatchStdDev", "resize_images", "Widths", "capacity_options", "widths_for"]
 
@@ -151,59 +155,3 @@ def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
     if current > size:
         return F.avg_pool2d(x, current // size)
     return F.interpolate(x, scale_factor=size // current, mode="nearest")
-
-
-CAPACITIES = ("cpu", "gpu")
-
-
-class Widths(tuple):
-    """A channel schedule: ``base`` feature maps up to ``full_until`` pixels, halved at each doubling above, at least ``floor``."""
-
-    def __new__(cls, base: int, full_until: int, floor: int):
-        return super().__new__(cls, (base, full_until, floor))
-
-    def at(self, resolution: int, base: int | None = None) -> int:
-        base_, full_until, floor = self
-        base = base or base_
-        halvings = max(0, int(math.log2(resolution / full_until))) if resolution > full_until else 0
-        return max(min(floor, base), base >> halvings)
-
-
-def capacity_options(widths: dict[str, Widths]) -> dict:
-    """The ``capacity`` and ``channels`` options of a conv model whose widths follow ``widths[capacity]``.
-
-    ``capacity=cpu`` is sized for a 2-core machine's minutes; ``capacity=gpu`` gives the
-    paper's widths (512 feature maps at the coarse resolutions). ``channels`` scales
-    either schedule: it replaces the coarse width and the halving above stays the same.
-    """
-    cpu, gpu = widths["cpu"], widths["gpu"]
-    return {
-        "capacity": Param("cpu", f"channel schedule: cpu ({cpu[0]} feature maps up to {cpu[1]} px, halved per doubling above) "
-                                 f"or gpu (the paper's: {gpu[0]} up to {gpu[1]} px, halved above)", choices=CAPACITIES),
-        "channels": Param(0, f"feature maps at the coarse resolutions, scaling the capacity's schedule (0: the capacity's own, cpu {cpu[0]}, gpu {gpu[0]})", min=0, max=4096),
-    }
-
-
-def widths_for(widths: dict[str, Widths], c: dict, resolutions) -> dict[int, int]:
-    """Feature maps per resolution for a model config ``c`` holding the :func:`capacity_options`."""
-    schedule = widths[c["capacity"]]
-    return {res: schedule.at(res, c["channels"]) for res in resolutions}
-
-
-def mlp_player_options() -> dict:
-    """The config options of the MLP players (``MLPGenerator``/``MLPDiscriminator``), shared by the MLP models."""
-    return {
-        "latent_dim": Param(64, "size of z", min=1, max=65536),
-        "width": Param(512, "units per hidden layer", min=1, max=65536),
-        "depth": Param(3, "hidden layers in G and in D", min=1, max=64),
-        "g_batchnorm": Param(True, "batch norm in G's hidden layers (never in an MLP D)"),
-    }
-
-
-def mlp_player_presets() -> dict:
-    """Per-data-kind presets of the MLP models: 5,000 steps on images; on 2-D data also a
-    narrower, batch-norm-free network with lr 1e-3 (with which ``vanilla`` finds the ring's modes)."""
-    return {
-        "image": {"steps": 5000, "batch_size": 64},
-        "vector": {"steps": 5000, "batch_size": 256, "width": 128, "g_batchnorm": False, "lr": 1e-3},
-    }

@@ -7,18 +7,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from .config import Param
+from .options import adam_options  # noqa: F401 (re-exported; torch-free for registration)
 
 __all__ = ["adam_options", "adam_optimizers"]
-
-
-def adam_options(lr: float, beta1: float, beta2: float) -> dict[str, Param]:
-    """Config options ``lr``, ``beta1`` and ``beta2`` with these defaults, for :func:`adam_optimizers`."""
-    return {
-        "lr": Param(lr, "Adam learning rate (G and D)", min=0.0),
-        "beta1": Param(beta1, "Adam beta1", min=0.0, max=1.0),
-        "beta2": Param(beta2, "Adam beta2", min=0.0, max=1.0),
-    }
 
 
 def adam_optimizers(networks: Mapping[str, nn.Module], c: Mapping[str, Any]) -> dict[str, torch.optim.Adam]:

@@ -38,65 +38,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Param
 from .data import DatasetInfo
 from .errors import GanzooError
 from .model import GAN
 from .nn import MinibatchStdDev
+# The options and their checks import no torch; they are re-exported here, where they always were.
+from .remedy_options import AUGMENTATION_NAMES, OFF, REMEDY_SCHEMA, check, model_options, policy, split  # noqa: F401
 
 __all__ = ["REMEDY_SCHEMA", "AUGMENTATIONS", "model_options", "split", "check", "apply", "diff_augment", "pack_samples"]
-
-OFF = "none"
-
-REMEDY_SCHEMA: dict[str, Param] = {
-    "pack": Param(1, "PacGAN (Lin 2018): D judges packs of this many samples of one kind (1 = off)", min=1, max=64),
-    "mbstd": Param(0, "minibatch stddev (Karras 2018) in D's last nn.Linear, over groups of this many samples (0 = off)", min=0, max=1024),
-    "spectral_norm": Param(False, "spectral normalisation (Miyato 2018) of D's Linear and conv layers"),
-    "diffaugment": Param(OFF, "DiffAugment (Zhao 2020) of every image D sees: none, or a comma-separated list of color, translation, cutout"),
-}
-
-
-def model_options(config: Mapping[str, Param]) -> dict[str, Param]:
-    """A model's whole option schema: its own options (``config``) and the remedies every model has."""
-    return {**config, **REMEDY_SCHEMA}
-
-
-def split(config: Mapping[str, Param], values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Resolved ``values`` split into the model's own options (what its builder gets) and the remedies'.
-
-    A remedy missing from ``values`` (a config resolved before remedies existed) is off.
-    """
-    own = {k: v for k, v in values.items() if k in config}
-    remedies = {k: values.get(k, param.default) for k, param in REMEDY_SCHEMA.items()}
-    return own, remedies
-
-
-# -- checks before anything is built -------------------------------------------------------
-
-
-def policy(value: str) -> tuple[str, ...]:
-    """The augmentations a ``diffaugment`` value names, in order (``()`` for ``none``)."""
-    if value.strip() in (OFF, ""):
-        return ()
-    names = tuple(name.strip() for name in value.split(","))
-    valid = f"{OFF}, or a comma-separated list of {', '.join(AUGMENTATIONS)}"
-    for name in names:
-        if name not in AUGMENTATIONS:
-            raise GanzooError(f"bad value for diffaugment: {value!r} (unknown augmentation {name!r}; valid: {valid})")
-    if len(set(names)) < len(names):
-        raise GanzooError(f"bad value for diffaugment: {value!r} (an augmentation named twice; valid: {valid})")
-    return names
-
-
-def check(remedies: Mapping[str, Any], kind: str, batch_size: int | None = None) -> None:
-    """Refuse remedies that cannot apply to data of ``kind`` or to batches of ``batch_size``, in one line."""
-    pack, mbstd = remedies["pack"], remedies["mbstd"]
-    if mbstd == 1:
-        raise GanzooError("bad value for mbstd: 1 (a group of one sample has no spread; valid: 0 = off, or a group size >= 2)")
-    if policy(remedies["diffaugment"]) and kind != "image":
-        raise GanzooError(f"diffaugment augments images; this data is {kind} (valid for it: diffaugment={OFF})")
-    if batch_size is not None and batch_size % pack:
-        raise GanzooError(f"pack={pack} needs a batch size divisible by {pack} (batch_size is {batch_size})")
 
 
 # -- applying them to a built model -----------------------------------------------------------
@@ -295,6 +244,7 @@ AUGMENTATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "translation": _translation,
     "cutout": _cutout,
 }
+assert tuple(AUGMENTATIONS) == AUGMENTATION_NAMES  # the checks (torch-free) name what is implemented here
 
 
 def diff_augment(x: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .config import TRAINER_SCHEMA, Param, check_schema
 from .errors import GanzooError
-from .remedies import REMEDY_SCHEMA
+from .remedy_options import REMEDY_SCHEMA
 
 if TYPE_CHECKING:
     from .data import Dataset, DatasetInfo
