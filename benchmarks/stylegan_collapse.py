@@ -5,7 +5,8 @@ plugin as it was when the collapse was diagnosed (commit cec0c96: StyleGAN2's sk
 bilinear upsampling, style biases of 1, a 4-layer mapping); to reproduce those runs, first
 ``git checkout cec0c96 -- plugins/stylegan_lite.py``. On the current plugin ``base`` (no
 flags) monitors the shipped model; flags that patch the synthesis network assume the old one. Each variant is made by patching
-``ganzoo_plugins.stylegan_lite`` before the run starts (flags below), so that the plugin itself
+``ganzoo_plugins.stylegan_lite_nets`` (the plugin's networks and builder; ``plugins/stylegan_lite.py``
+before they moved) before the run starts (flags below), so that the plugin itself
 stays the faithful StyleGAN2-lite it documents. Every 50 steps the script samples 256 fixed z
 from G and from the EMA generator (eval mode) and prints what the shipped LeNet sees:
 
@@ -54,7 +55,7 @@ if sys.argv[1] == "--summary":
                   f"  EMA: ncls {d['ncls/G_ema']} conf {d['conf/G_ema']:.2f} top {d['top/G_ema']:.2f} pdist {d['pdist/G_ema']:.2f}")
     sys.exit(0)
 import torch.nn.functional as F
-import ganzoo_plugins.stylegan_lite as sg
+import ganzoo_plugins.stylegan_lite_nets as sg  # the networks and the builder, whose names the flags replace
 variant, out = sys.argv[1], sys.argv[2]
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 400
 flags = {}
@@ -122,7 +123,7 @@ if "constlr" in flags:  # lr multiplier for the learned constant (stored /m, use
         return rgb
     sg.StyleGenerator.synthesis = syn3
 if "progG" in flags:
-    from ganzoo_plugins.progan_lite import ProGenerator
+    from ganzoo_plugins.progan_lite_nets import ProGenerator
     class PG(ProGenerator):
         num_ws = 8
         def __init__(self, latent_dim, w_dim, mapping_depth, channels, out_channels, w_avg_beta=0.995):

@@ -16,14 +16,17 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 import ganzoo
 
-from . import fidelity, modes, prdc
-from .context import EvalContext, MetricSkipped
-from .featurenet import lenet_net
-from .inception import FID_LAYER, IS_LAYER, inception_net
+if TYPE_CHECKING:
+    import torch
+
+    from .context import EvalContext
+
+# Registering these metrics (``ganzoo metrics``) imports no torch: each compute function imports
+# the feature networks and the statistics it needs (fidelity, modes, prdc) when it runs.
 
 
 def _digits(info) -> str | None:
@@ -62,6 +65,8 @@ def _inception_data(info) -> str | None:
 
 
 def _lenet_pair(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
+    from .featurenet import lenet_net
+
     net = lenet_net()
     ctx.note(**net.protocol())
     return ctx.features(net, "fake")["features"], ctx.features(net, "real")["features"]
@@ -70,6 +75,8 @@ def _lenet_pair(ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
 def _fid_floor(ctx: EvalContext, net, layer: str, fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
     """The floor: held-out real images scored like a generator would be, against the same
     reference. FID is biased by N, so the generator is also scored at the floor's N."""
+    from . import fidelity
+
     if ctx.heldout is None:
         return {}
     n = min(len(ctx.heldout), len(fake))
@@ -82,6 +89,9 @@ def _fid_floor(ctx: EvalContext, net, layer: str, fake: torch.Tensor, real: torc
 
 
 def compute_fid(ctx: EvalContext) -> dict[str, float]:
+    from . import fidelity
+    from .featurenet import lenet_net
+
     fake, real = _lenet_pair(ctx)
     out = {"fid": fidelity.fid(fake, real)}
     # FID falls with N as about a + b/N: the intercept of that line compares models evaluated at different N.
@@ -92,37 +102,51 @@ def compute_fid(ctx: EvalContext) -> dict[str, float]:
 
 
 def compute_is(ctx: EvalContext) -> dict[str, float]:
+    from . import fidelity
+    from .featurenet import lenet_net
+
     net = lenet_net()
     ctx.note(**net.protocol(), is_splits=fidelity.IS_SPLITS)
     return fidelity.inception_score(ctx.features(net, "fake")["logits"])
 
 
 def compute_kid(ctx: EvalContext) -> dict[str, float]:
+    from . import fidelity
+
     fake, real = _lenet_pair(ctx)
     ctx.note(kid_subsets=fidelity.KID_SUBSETS, kid_subset_size=fidelity.kid_subset_size(len(fake), len(real)))
     return fidelity.kid(fake, real)
 
 
 def compute_pr(ctx: EvalContext) -> dict[str, float]:
+    from . import prdc
+
     fake, real = _lenet_pair(ctx)
     ctx.note(pr_k=prdc.PR_K)
     return prdc.precision_recall(fake, real)
 
 
 def compute_dc(ctx: EvalContext) -> dict[str, float]:
+    from . import prdc
+
     fake, real = _lenet_pair(ctx)
     ctx.note(dc_k=prdc.DC_K)
     return prdc.density_coverage(fake, real)
 
 
 def compute_classes(ctx: EvalContext) -> dict[str, float]:
+    from . import modes
+    from .featurenet import lenet_net
+
     net = lenet_net()
     ctx.note(**net.protocol(), class_confidence=modes.CONFIDENCE)
     return modes.class_coverage(ctx.features(net, "fake")["logits"], 10)
 
 
 def compute_stacked(ctx: EvalContext) -> dict[str, float]:
+    from . import modes
     from .extractor import extract
+    from .featurenet import lenet_net
 
     net = lenet_net()
     ctx.note(**net.protocol(), class_confidence=modes.CONFIDENCE)
@@ -132,17 +156,27 @@ def compute_stacked(ctx: EvalContext) -> dict[str, float]:
 
 
 def compute_mixture_modes(ctx: EvalContext) -> dict[str, float]:
+    import torch
+
+    from . import modes
+
     ctx.note(hq_stds=modes.HQ_STDS)
     return modes.mixture_modes(ctx.fake, torch.tensor(ctx.info.centres), ctx.info.std)
 
 
 def compute_mixture_prdc(ctx: EvalContext) -> dict[str, float]:
+    from . import prdc
+
     fake, real = ctx.samples("fake").flatten(1), ctx.samples("real").flatten(1)
     ctx.note(pr_k=prdc.PR_K, dc_k=prdc.DC_K)
     return {**prdc.precision_recall(fake, real), **prdc.density_coverage(fake, real)}
 
 
 def compute_inception(ctx: EvalContext) -> dict[str, float]:
+    from . import fidelity, prdc
+    from .context import MetricSkipped
+    from .inception import FID_LAYER, IS_LAYER, inception_net
+
     net = inception_net(ctx.inception_weights, ctx.download_weights)
     ctx.note(inception_network=net.name, inception_weights_sha256=net.weights_sha256)
     fake, real = ctx.features(net, "fake"), ctx.features(net, "real")

@@ -23,14 +23,15 @@ last conv features. The default stays ``mlp``, the paper's networks.
 from __future__ import annotations
 
 import ganzoo
-from ganzoo.losses import G_LOSSES, d_minimax_loss
-from ganzoo.convnets import arch_options, players
-from ganzoo.nn import mlp_player_options, mlp_player_presets
-from ganzoo.objectives import AdversarialObjective
-from ganzoo.optim import adam_optimizers, adam_options
+from ganzoo.options import G_LOSS_NAMES, adam_options, arch_options, mlp_player_options, mlp_player_presets
 
 
 def build_cgan(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
+    from ganzoo.convnets import players  # torch, imported when a model is built, not at registration
+    from ganzoo.losses import G_LOSSES, d_minimax_loss
+    from ganzoo.objectives import AdversarialObjective
+    from ganzoo.optim import adam_optimizers
+
     if info.num_classes < 2:
         raise ganzoo.GanzooError(f"cgan needs a labelled dataset; {info.name} has no classes (try mnist, ring8 or grid25)")
     k = info.num_classes
@@ -58,7 +59,7 @@ def register_models(register):
                 "embed_dim": ganzoo.Param(16, "size of G's label embedding", min=1, max=4096),
                 "dropout": ganzoo.Param(0.0, "dropout in D's hidden layers", min=0.0, max=0.9),
                 **adam_options(lr=2e-4, beta1=0.5, beta2=0.999),
-                "g_loss": ganzoo.Param("non-saturating", "generator loss", choices=tuple(G_LOSSES)),
+                "g_loss": ganzoo.Param("non-saturating", "generator loss", choices=G_LOSS_NAMES),
             },
             presets=mlp_player_presets(),
         )

@@ -25,13 +25,15 @@ Only for images: on vector data it refuses in one line (``vanilla`` is the MLP G
 from __future__ import annotations
 
 import ganzoo
-from ganzoo.convnets import ConvDiscriminator, ConvGenerator, check_conv_images
-from ganzoo.losses import G_LOSSES, d_minimax_loss
-from ganzoo.objectives import AdversarialObjective
-from ganzoo.optim import adam_optimizers, adam_options
+from ganzoo.options import G_LOSS_NAMES, adam_options
 
 
 def build_dcgan(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
+    from ganzoo.convnets import ConvDiscriminator, ConvGenerator, check_conv_images  # torch, imported when a model is built
+    from ganzoo.losses import G_LOSSES, d_minimax_loss
+    from ganzoo.objectives import AdversarialObjective
+    from ganzoo.optim import adam_optimizers
+
     check_conv_images(info, "dcgan", fix="try --dataset mnist; for vector data use vanilla")
     G = ConvGenerator(c["latent_dim"], info.shape, c["channels"])
     D = ConvDiscriminator(info.shape, c["channels"], norm="batch")
@@ -55,7 +57,7 @@ def register_models(register):
                 "latent_dim": ganzoo.Param(100, "size of z (100 in the paper)", min=1, max=65536),
                 "channels": ganzoo.Param(32, "feature maps of D's first layer and G's last, doubled at each halving", min=1, max=4096),
                 **adam_options(lr=2e-4, beta1=0.5, beta2=0.999),
-                "g_loss": ganzoo.Param("non-saturating", "generator loss", choices=tuple(G_LOSSES)),
+                "g_loss": ganzoo.Param("non-saturating", "generator loss", choices=G_LOSS_NAMES),
             },
             presets={"image": {"steps": 2000, "batch_size": 64}},
         )

@@ -28,14 +28,14 @@ import os
 import struct
 import sys
 from pathlib import Path
-from typing import BinaryIO
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, BinaryIO
 
 import ganzoo
 from ganzoo.errors import GanzooError
 from ganzoo.files import atomic_write, atomic_write_text, cache_root
+
+if TYPE_CHECKING:  # numpy and torch are imported where images are read, not at registration
+    import numpy as np
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
@@ -83,6 +83,7 @@ def _has_colour(path: str) -> bool | None:
 
 def _decode(path: str, size: int, fit: str, channels: int) -> np.ndarray:
     """One image as uint8 ``(channels, size, size)``; raises whatever Pillow raises for a bad file."""
+    import numpy as np
     from PIL import Image, ImageOps
 
     with Image.open(path) as img:
@@ -116,6 +117,8 @@ def _cache_paths(key: str) -> tuple[Path, Path, Path]:
 
 
 def _load_cached(key: str, digest: str) -> tuple[np.ndarray, np.ndarray | None, dict] | None:
+    import numpy as np
+
     images_path, labels_path, meta_path = _cache_paths(key)
     try:
         meta = json.loads(meta_path.read_text())
@@ -131,6 +134,8 @@ def _load_cached(key: str, digest: str) -> tuple[np.ndarray, np.ndarray | None, 
 
 
 def _decode_into_cache(key: str, digest: str, files: list[str], labels: list[int] | None, size: int, fit: str, channels: str) -> None:
+    import numpy as np
+
     if channels == "auto":
         colour = [_has_colour(p) for p in files]
         n_channels = 3 if any(colour) else 1
@@ -164,6 +169,8 @@ def _decode_into_cache(key: str, digest: str, files: list[str], labels: list[int
 
 
 def build_image_folder(config: dict) -> ganzoo.Dataset:
+    import torch
+
     root_text = config["root"]
     if not root_text:
         raise GanzooError("dataset image-folder needs --data-root DIR (a folder of PNG/JPEG/WebP/BMP images, class subfolders optional)")

@@ -10,18 +10,24 @@ every run of a dataset trains on the same sample.
 from __future__ import annotations
 
 import math
-
-import torch
+from typing import TYPE_CHECKING
 
 import ganzoo
 
+if TYPE_CHECKING:  # torch is imported when points are drawn, not at registration
+    import torch
+
 
 def ring_centres(modes: int = 8, radius: float = 1.0) -> torch.Tensor:
+    import torch
+
     angles = torch.arange(modes, dtype=torch.float64) * (2 * math.pi / modes)
     return torch.stack([radius * torch.cos(angles), radius * torch.sin(angles)], dim=1)
 
 
 def grid_centres(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
+    import torch
+
     coords = (torch.arange(side, dtype=torch.float64) - (side - 1) / 2) * spacing
     gx, gy = torch.meshgrid(coords, coords, indexing="ij")
     return torch.stack([gx.flatten(), gy.flatten()], dim=1)
@@ -29,6 +35,8 @@ def grid_centres(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
 
 def mixture(name: str, centres: torch.Tensor, std: float, n: int, seed: int) -> ganzoo.Dataset:
     """``n`` points from equal-weight isotropic Gaussians at ``centres``, labelled by mode."""
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     labels = torch.randint(len(centres), (n,), generator=generator)
     points = centres[labels] + std * torch.randn(n, centres.shape[1], generator=generator, dtype=torch.float64)

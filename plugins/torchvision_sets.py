@@ -20,13 +20,15 @@ import importlib
 import pickle
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 import ganzoo
 from ganzoo.errors import GanzooError
 from ganzoo_plugins.mnist import read_idx_folder, to_model_range
+
+if TYPE_CHECKING:  # numpy and torch are imported where data is read, not at registration
+    import numpy as np
+    import torch
 
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -57,6 +59,8 @@ class _ArrayUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a CIFAR batch never does")
+        import numpy as np
+
         if module == "_codecs":
             import codecs
 
@@ -66,6 +70,8 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def _read_cifar_batch(path: Path, root: str) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 batch: images ``(N, 3, 32, 32)`` uint8 and labels ``(N,)``."""
+    import numpy as np
+
     try:
         with open(path, "rb") as f:
             # latin1, as torchvision reads them: the published batches were pickled by Python 2.
@@ -90,6 +96,8 @@ def _read_cifar_batch(path: Path, root: str) -> tuple[np.ndarray, np.ndarray]:
 
 def read_cifar10(root: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``n`` CIFAR-10 training images ``(n, 3, 32, 32)`` uint8 and labels, from torchvision's layout."""
+    import numpy as np
+
     base = Path(root).expanduser()
     if not base.is_dir():
         raise GanzooError(f"--data-root {root}: no such folder; expected a folder holding {CIFAR_EXPECTED}")
@@ -131,6 +139,9 @@ def _need_root(root: str, dataset: str, where: str) -> None:
 
 def _images(x: torch.Tensor, size: int, native: int) -> torch.Tensor:
     """uint8 ``(N, C, H, W)`` -> float in [-1, 1], resized from ``native`` to ``size`` when they differ."""
+    import torch
+    import torch.nn.functional as F
+
     x = x.to(torch.float32).div_(127.5).sub_(1.0)
     if size != native:
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(-1, 1)
@@ -138,6 +149,8 @@ def _images(x: torch.Tensor, size: int, native: int) -> torch.Tensor:
 
 
 def build_cifar10(config: dict) -> ganzoo.Dataset:
+    import torch
+
     root, size = config["root"], config["size"]
     if config["download"]:
         _download("CIFAR10", root, "CIFAR-10")
@@ -150,6 +163,9 @@ def build_cifar10(config: dict) -> ganzoo.Dataset:
 
 
 def build_fashion_mnist(config: dict) -> ganzoo.Dataset:
+    import numpy as np
+    import torch
+
     root = config["root"]
     if config["download"]:
         _download("FashionMNIST", root, "Fashion-MNIST")

@@ -20,14 +20,16 @@ paper's own defaults.) With arch=conv, ``width``, ``depth`` and ``dropout`` are 
 from __future__ import annotations
 
 import ganzoo
-from ganzoo.losses import G_LOSSES, d_minimax_loss
-from ganzoo.convnets import arch_options, players
-from ganzoo.nn import mlp_player_options, mlp_player_presets
-from ganzoo.objectives import AdversarialObjective
-from ganzoo.optim import adam_optimizers, adam_options
+from ganzoo.options import G_LOSS_NAMES, adam_options, arch_options, mlp_player_options, mlp_player_presets
 
 
 def build_vanilla(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
+    # torch comes in here, not at registration: `ganzoo models` and `ganzoo --help` never wait for it.
+    from ganzoo.convnets import players
+    from ganzoo.losses import G_LOSSES, d_minimax_loss
+    from ganzoo.objectives import AdversarialObjective
+    from ganzoo.optim import adam_optimizers
+
     G, D = players(info, c, "vanilla", dropout=c["dropout"])
     networks = {"G": G, "D": D}
     return ganzoo.GAN(
@@ -50,7 +52,7 @@ def register_models(register):
                 **arch_options("mlp"),
                 "dropout": ganzoo.Param(0.0, "dropout in D's hidden layers", min=0.0, max=0.9),
                 **adam_options(lr=2e-4, beta1=0.5, beta2=0.999),
-                "g_loss": ganzoo.Param("non-saturating", "generator loss", choices=tuple(G_LOSSES)),
+                "g_loss": ganzoo.Param("non-saturating", "generator loss", choices=G_LOSS_NAMES),
             },
             presets=mlp_player_presets(),
         )

@@ -37,17 +37,14 @@ with lambda 0.1 (or 1) 4,000 steps put samples on all 8 modes.
 
 from __future__ import annotations
 
-import torch
-
 import ganzoo
-from ganzoo.losses import d_wasserstein_loss, g_wasserstein_loss
-from ganzoo.convnets import arch_options, players
-from ganzoo.nn import mlp_player_options
-from ganzoo.objectives import AdversarialObjective
-from ganzoo.optim import adam_options
+from ganzoo.options import adam_options, arch_options, mlp_player_options
 
 
 def _gan(G, D, optimizer, c: dict, **regularisers) -> ganzoo.GAN:
+    from ganzoo.losses import d_wasserstein_loss, g_wasserstein_loss
+    from ganzoo.objectives import AdversarialObjective
+
     objective = AdversarialObjective(
         G, D, c["latent_dim"], d_wasserstein_loss, g_wasserstein_loss, d_repeats=c["n_critic"], logits=False, **regularisers
     )
@@ -60,11 +57,19 @@ def _gan(G, D, optimizer, c: dict, **regularisers) -> ganzoo.GAN:
 
 
 def build_wgan(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
+    import torch  # here, not at registration: `ganzoo models` never waits for it
+
+    from ganzoo.convnets import players
+
     G, D = players(info, c, "wgan")  # the paper's DCGAN critic kept its batch norm
     return _gan(G, D, lambda params: torch.optim.RMSprop(params, lr=c["lr"]), c, clip=c["clip"])
 
 
 def build_wgan_gp(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
+    import torch
+
+    from ganzoo.convnets import players
+
     # Never batch norm in this critic: the penalty is per sample, and batch norm couples the samples.
     G, D = players(info, c, "wgan-gp", d_norm="layer")
     betas = (c["beta1"], c["beta2"])
