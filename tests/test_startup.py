@@ -115,6 +115,7 @@ def test_the_torch_based_exports_are_still_there():
     assert set(ganzoo.__all__) <= set(dir(ganzoo))
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         ganzoo.nothing  # noqa: B018
+    assert ganzoo.plugins.models is plugins.models  # submodules, as when `import ganzoo` imported them all
     from ganzoo.convnets import arch_options
     from ganzoo.nn import capacity_options, mlp_player_options
     from ganzoo.optim import adam_options
