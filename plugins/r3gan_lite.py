@@ -105,8 +105,9 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int, expansion: int, group_width: int, total_blocks: int) -> None:
         super().__init__()
         wide = channels * expansion
+        group_width = min(group_width, wide)  # a narrow stage (above 16 px) is one group
         if wide % group_width:
-            raise ganzoo.GanzooError(f"group_width {group_width} must divide channels * expansion = {wide}")
+            raise ganzoo.GanzooError(f"group_width {group_width} must divide a block's width, channels * expansion = {wide} at {channels} channels")
         gain = LRELU_GAIN * total_blocks ** (-1 / 4)
         self.conv1 = conv(channels, wide, 1, gain, bias=True)
         self.conv2 = conv(wide, wide, 3, gain, groups=wide // group_width, bias=True)
@@ -312,7 +313,7 @@ def register_models(register):
                 "channels": ganzoo.Param(32, "width of the stages up to 16 px, halved at each doubling above", min=1, max=4096),
                 "blocks": ganzoo.Param(1, "residual blocks per stage (the paper's CIFAR-10 config: 2)", min=1, max=64),
                 "expansion": ganzoo.Param(2, "width multiplier inside a residual block", min=1, max=16),
-                "group_width": ganzoo.Param(16, "channels per group of each block's 3x3 grouped conv (must divide channels * expansion)", min=1, max=4096),
+                "group_width": ganzoo.Param(16, "channels per group of each block's 3x3 grouped conv (must divide each stage's channels * expansion; a narrower stage is one group)", min=1, max=4096),
                 "gamma": ganzoo.Param(0.05, "R1 and R2 weight gamma (the D loss adds gamma/2 * (R1 + R2))", min=0.0),
                 "g_lr": ganzoo.Param(2e-4, "G's Adam learning rate", min=0.0),
                 "d_lr": ganzoo.Param(2e-4, "D's Adam learning rate", min=0.0),

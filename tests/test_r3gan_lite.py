@@ -182,7 +182,7 @@ def test_it_refuses_vector_data_and_odd_sizes_in_one_line():
     assert "\n" not in str(err.value)
     with pytest.raises(ganzoo.GanzooError, match=r"30x30 \(use --set data.size=32\)"):
         ganzoo.create_model("r3gan-lite", DatasetInfo("odd", "image", (1, 30, 30)))
-    with pytest.raises(ganzoo.GanzooError, match="group_width 5 must divide"):
+    with pytest.raises(ganzoo.GanzooError, match="group_width 5 must divide a block.s width"):
         ganzoo.create_model("r3gan-lite", DatasetInfo("toy", "image", (1, 32, 32)), **{**TINY, "group_width": 5})
 
 
