@@ -49,9 +49,12 @@ What "lite" changes, for a 10-minute run on 2 CPU cores:
   default) the paper's 2e-4 still drew only soft blobs at steps 200, 400 and 500, with D far
   ahead (mean ``D(x) - D(G(z))`` 5.8 at step 500); gamma 1 instead of 0.05 at 2e-4 gave the same
   blobs at step 200. At 1e-3 the step-200 samples already had stroke-like curves (D still
-  ahead, 4.9 at step 250). The zero-initialised last convs mean G starts as smooth bilinear
-  blobs, and its detail has to grow from zero at this lr. Only these short runs back the
-  choice; ``--set g_lr=2e-4 --set d_lr=2e-4`` restores the paper's;
+  ahead, 4.9 at step 250), and by step 400 varied thin digit-like strokes (1, 2, 5, 0, 6, 9
+  among them; ``ganzoo run --model r3gan-lite --steps 400 --set g_lr=1e-3 --set d_lr=1e-3
+  --sample-every 200``, before 1e-3 became the default). A likely reason: with the blocks'
+  last convs at zero, G starts as smooth bilinear blobs whose detail must grow from zero,
+  which 2e-4 does slowly. Only these short runs back the choice; ``--set g_lr=2e-4 --set
+  d_lr=2e-4`` restores the paper's;
 - no augmentation (digits are not flip- or rotation-invariant, and a short run does not
   overfit 5,000 digits), no conditioning, no fp16 stages;
 - any square side ``r * 2**k`` with ``r`` in 4..7 (the networks start and end at ``r``
