@@ -73,3 +73,23 @@ LOSS_PAIRS = {
     "hinge": (d_hinge_loss, g_hinge_loss),
     "least-squares": (d_least_squares_loss, g_least_squares_loss),
 }
+
+
+# -- relativistic pairing (RpGAN) ------------------------------------------------------------------
+# Jolicoeur-Martineau 2019 ("The relativistic discriminator"); with zero-centred R1 and R2 it is
+# R3GAN's loss (Huang et al. 2024, eq. 2; brownvc/R3GAN R3GAN/Trainer.py). Each real is paired
+# with one fake (same index), and the loss sees only the difference of their logits, so D has
+# no incentive to move every output by a constant, and G is scored against the reals it faces.
+
+
+def d_relativistic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """RpGAN discriminator: ``E[softplus(-(D(x) - D(G(z))))]`` over paired samples (a real should outscore its fake)."""
+    return F.softplus(-(real_logits - fake_logits)).mean()
+
+
+def g_relativistic_loss(fake_logits: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
+    """RpGAN generator: ``E[softplus(-(D(G(z)) - D(x)))]`` over paired samples (a fake should outscore its real)."""
+    return F.softplus(-(fake_logits - real_logits)).mean()
+
+
+__all__ += ["d_relativistic_loss", "g_relativistic_loss"]  # here, not in the list above, so additions elsewhere do not collide

@@ -38,6 +38,8 @@ CASES = {
     "dcgan": ("toy32", {"channels": 4, "latent_dim": 8}),
     "progan-lite": ("toy32", {"channels": 8, "latent_dim": 8, "stable_steps": 1, "fade_steps": 1}),
     "stylegan-lite": ("toy32", {"latent_dim": 8, "w_dim": 8, "mapping_depth": 1, "channels": 4, "r1_every": 2}),
+    "vae": ("ring8", RING),
+    "r3gan-lite": ("toy32", {"latent_dim": 8, "channels": 8, "group_width": 4}),
 }
 
 
