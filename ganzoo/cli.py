@@ -138,7 +138,32 @@ def _parser() -> argparse.ArgumentParser:
     metrics = sub.add_parser("metrics", help="list evaluation metrics")
     metrics.add_argument("--json", action="store_true", help="machine-readable output")
     metrics.set_defaults(func=_cmd_metrics)
+
+    theory = sub.add_parser("theory", help="the tutorial's results, checked by training (optimal-d)")
+    theory_sub = theory.add_subparsers(dest="theory", metavar="RESULT", required=True)
+    optimal = theory_sub.add_parser("optimal-d", help="train D alone against a known p_g; compare it with D* = p_data / (p_data + p_g)",
+                                    description="Train the discriminator alone (the generator frozen, its density known) with the shared trainer, "
+                                    "then report |D - D*| on a grid and V(D, G) against its maximum -log 4 + 2 JSD(p_data || p_g), with a plot.")
+    optimal.add_argument("--case", default="1d,2d", help="comma-separated: 1d (two Gaussians), 2d (four); default both")
+    optimal.add_argument("--steps", type=int, default=1500, help="D steps of batch 256 (default 1500)")
+    optimal.add_argument("--seed", type=int, default=0)
+    optimal.add_argument("--out", default="theory-optimal-d", help="folder for the runs, plots and reports (must not exist, or be empty)")
+    optimal.add_argument("--quiet", action="store_true", help="no progress bar")
+    optimal.set_defaults(func=_cmd_optimal_d)
     return p
+
+
+def _cmd_optimal_d(args) -> int:
+    from .run import theory
+
+    cases, out = [c.strip() for c in args.case.split(",") if c.strip()], Path(args.out)
+    theory.check(cases, args.steps, out)
+    print(f"{'case':<5} {'mean |D-D*|':>11} {'max |D-D*|':>10} {'V(D,G)':>8} {'-log4+2JSD':>10} {'JSD':>6}")
+    for case in cases:
+        r = theory.run_case(case, out, args.steps, args.seed, progress=not args.quiet)
+        print(f"{case:<5} {r['mean_abs_gap']:>11.4f} {r['max_abs_gap']:>10.4f} {r['value_of_d']:>8.4f} {r['theory_value']:>10.4f} {r['jsd']:>6.4f}")
+    print(f"plots and reports: {out}/CASE/optimal-d.png, optimal-d.json (|D - D*| over the grid where (p_data + p_g) / 2 >= 1% of its peak)")
+    return 0
 
 
 _LAUNCH_OPTIONS = ("nproc_per_node", "nnodes", "rdzv_endpoint", "rdzv_id")

@@ -41,6 +41,15 @@ def save_scatter(points: torch.Tensor, info: DatasetInfo, path: Path, title: str
     import matplotlib.pyplot as plt
 
     pts = points.detach().float().cpu().flatten(1)[:, :2].numpy()
+    if pts.shape[1] == 1:  # 1-D data: a histogram of the generated values
+        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+        ax.hist(pts[:, 0], bins=60, color="tab:blue", alpha=0.7, label=f"generated ({len(pts)})")
+        ax.set_title(title or info.name)
+        ax.legend(loc="upper right", fontsize=7)
+        try:
+            return atomic_write(path, lambda f: fig.savefig(f, format=_image_format(path), bbox_inches="tight"))
+        finally:
+            plt.close(fig)
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.4, color="tab:blue", label=f"generated ({len(pts)})")
     if info.centres:
