@@ -26,8 +26,9 @@ the plain run measured in the same rounds (order alternates per round):
 
 - ``threads``: one thread against the run's thread count (or, with ``--threads 1``, the
   machine's core count against one).
-- ``channels_last``: every network's 4-D parameters converted with
-  ``net.to(memory_format=torch.channels_last)`` from outside the plugin. A convolution whose
+- ``channels_last``: every network's 4-D parameters converted to channels_last, as
+  ``ganzoo run --channels-last`` does (``ganzoo.run.compilation.set_memory_format``, which this
+  benchmark led to; no plugin change). A convolution whose
   weight is channels_last runs in channels_last and hands that format on, so inputs need no
   conversion (real batches are NCHW; the first conv converts them). Models without 4-D
   parameters (the MLPs) are unchanged and skipped.
@@ -56,7 +57,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ganzoo import plugins
 from ganzoo.run.build import build
-from ganzoo.run.compilation import compile_networks
+from ganzoo.run.compilation import compile_networks, set_memory_format
 from ganzoo.run.config import make_run_config
 from ganzoo.run.folder import RunFolder
 from ganzoo.training.trainer import Trainer
@@ -108,9 +109,7 @@ class Bench:
         self.config = make_run_config(model, dataset, device="cpu")
         gan, data = build(self.config, torch.device("cpu"))
         self.convs = any(p.dim() == 4 for net in gan.networks.values() for p in net.parameters())
-        if channels_last:
-            for net in gan.networks.values():
-                net.to(memory_format=torch.channels_last)
+        set_memory_format(gan, "channels_last" if channels_last else "contiguous")
         compile_networks(gan, compile)
         with contextlib.redirect_stderr(io.StringIO()):
             self.trainer = Trainer(gan, data, self.config, RunFolder(workdir), torch.device("cpu"), sinks=[], progress=False)
