@@ -235,8 +235,8 @@ def _worker_args(args) -> list[str]:
             continue
         value = getattr(args, dest, None)
         flag = action.option_strings[-1]
-        if isinstance(action, argparse._StoreTrueAction):
-            argv += [flag] if value else []
+        if isinstance(action, argparse._StoreConstAction):  # a bare flag: --quiet, --channels-last
+            argv += [flag] if value is not None and value == action.const else []
         elif isinstance(action, argparse._AppendAction):
             for item in value or []:
                 argv += [flag, str(item)]
@@ -247,7 +247,7 @@ def _worker_args(args) -> list[str]:
 
 def _check_resume_flags(args) -> None:
     given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every", "precision") if getattr(args, k) is not None]
-    given += ["--set"] * bool(args.set) + ["--download"] * args.download
+    given += ["--set"] * bool(args.set) + ["--download"] * args.download + ["--channels-last"] * (args.memory_format is not None)
     if args.resume and given:
         raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device, --compile, --on-nan and the --eval-every options)")
 

@@ -225,6 +225,16 @@ def test_channels_last_converts_the_conv_weights_in_place_and_trains(tmp_path, t
     assert run.config.memory_format == "channels_last"
     losses = [v for r in run.metrics() for k, v in r.items() if k.startswith("loss/")]
     assert [r["step"] for r in run.metrics()] == [1, 2] and losses and all(math.isfinite(v) for v in losses)
+    code, out, err = cli("run", "--resume", str(tmp_path / "r"), "--channels-last")  # kept from the run's config, not changed
+    assert code == 2 and "--channels-last cannot be changed" in err
+
+
+def test_channels_last_reaches_the_ranks_command_line():
+    from ganzoo.cli import _parser, _worker_args
+
+    args = _parser().parse_args(["run", "--model", "dcgan", "--channels-last", "--quiet", "--nproc-per-node", "2"])
+    argv = _worker_args(args)  # what each data-parallel rank runs
+    assert "--channels-last" in argv and "channels_last" not in argv and "--quiet" in argv
 
 
 @pytest.mark.slow
