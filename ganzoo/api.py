@@ -41,7 +41,8 @@ def train(
 
     ``options`` are trainer options (``steps``, ``batch_size``, ``seed``, ``device``,
     ``sample_every``, ``checkpoint_every``, ``log_every``, ``precision`` (``"32"``, ``"bf16"``,
-    ``"16-mixed"``), ``compile`` (a backend: ``"inductor"``, ...; ``"none"``)) and the dataset flags
+    ``"16-mixed"``), ``compile`` (a backend: ``"inductor"``, ...; ``"none"``), ``memory_format``
+    (``"contiguous"`` or ``"channels_last"``)) and the dataset flags
     ``data_root``/``download``; ``set`` holds model options (``data.``-prefixed keys go to
     the dataset). ``config`` is a YAML file or a dict shaped like a run's ``config.yaml``.
     ``eval_every`` K evaluates cheap metrics every K steps (see :mod:`ganzoo.eval.live`).

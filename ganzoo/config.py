@@ -72,6 +72,8 @@ TRAINER_SCHEMA: dict[str, Param] = {
                        choices=("32", "bf16", "16-mixed")),
     "compile": Param("none", "torch.compile backend for every network: none, inductor (what --compile means), aot_eager or eager",
                      choices=("none", "inductor", "aot_eager", "eager")),
+    "memory_format": Param("contiguous", "layout of the networks' 4-D weights (and so of their conv activations): contiguous (NCHW) "
+                           "or channels_last (NHWC; what --channels-last means)", choices=("contiguous", "channels_last")),
 }
 
 
@@ -92,6 +94,7 @@ class RunConfig:
     log_every: int
     precision: str = "32"
     compile: str = "none"
+    memory_format: str = "contiguous"
     world_size: int = 1  # processes training it together (data-parallel); set when training starts, not an option
     model_config: dict[str, Any] = field(default_factory=dict)
     dataset_config: dict[str, Any] = field(default_factory=dict)

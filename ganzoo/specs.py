@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 DATA_KINDS = ("image", "vector")
 
 # Trainer options a model may suggest per data kind (toy data needs other budgets than images); not
-# the seed, nor how the machine computes (device, precision, compile), which the user picks for the machine.
-TRAINER_PRESET_KEYS = tuple(k for k in TRAINER_SCHEMA if k not in ("seed", "device", "precision", "compile"))
+# the seed, nor how the machine computes (device, precision, compile, memory format), which the user picks for the machine.
+TRAINER_PRESET_KEYS = tuple(k for k in TRAINER_SCHEMA if k not in ("seed", "device", "precision", "compile", "memory_format"))
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 NAME_RULE = "lower-case letters and digits in words joined by '-', starting with a letter, e.g. 'my-gan'"

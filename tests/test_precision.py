@@ -22,7 +22,7 @@ import ganzoo
 from ganzoo import plugins
 from ganzoo.bench.plan import config_hash
 from ganzoo.penalties import r1_penalty
-from ganzoo.run.compilation import compile_networks
+from ganzoo.run.compilation import compile_networks, set_memory_format
 from ganzoo.run.config import make_run_config
 from ganzoo.training import precision as precision_module
 from ganzoo.training.checkpoint import load_checkpoint
@@ -185,9 +185,10 @@ def test_recipe_hashes_keep_their_values_and_count_precision_but_not_compile():
     import json
 
     base = make_run_config("vanilla", "ring8")
-    before = {k: v for k, v in base.to_dict().items() if k not in ("seed", "device", "precision", "compile", "world_size")}
+    before = {k: v for k, v in base.to_dict().items() if k not in ("seed", "device", "precision", "compile", "memory_format", "world_size")}
     assert config_hash(base) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:12]
     assert config_hash(make_run_config("vanilla", "ring8", compile="inductor")) == config_hash(base)
+    assert config_hash(make_run_config("vanilla", "ring8", memory_format="channels_last")) == config_hash(base)
     assert config_hash(make_run_config("vanilla", "ring8", precision="bf16")) != config_hash(base)
 
 
@@ -206,6 +207,37 @@ def test_a_config_yaml_saved_before_the_options_existed_reads_as_32_and_uncompil
 
 
 # -- training ---------------------------------------------------------------------------------
+
+def test_channels_last_converts_the_conv_weights_in_place_and_trains(tmp_path, toy32, cli):
+    assert make_run_config("vanilla", "ring8").memory_format == "contiguous"
+    with pytest.raises(ganzoo.GanzooError, match=r"bad value for memory_format: 'nhwc' \(valid: contiguous, channels_last\)"):
+        make_run_config("vanilla", "ring8", memory_format="nhwc")
+    gan = ganzoo.create_model("dcgan", plugins.datasets().get("toy32").build({}).info, **CASES["dcgan"][1])
+    params = {name: list(net.parameters()) for name, net in gan.networks.items()}
+    set_memory_format(gan, "channels_last")
+    assert {name: list(net.parameters()) for name, net in gan.networks.items()} == params  # the same objects: optimizers keep them
+    weights = [p for ps in params.values() for p in ps if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
+    assert any(not p.is_contiguous() for p in weights)  # (a weight with a dimension of 1 is both)
+    code, out, err = cli("run", "--model", "dcgan", "--dataset", "toy32", "--steps", "2", "--batch-size", "8", "--log-every", "1",
+                         "--set", "channels=4", "--set", "latent_dim=8", "--channels-last", "--quiet", "--device", "cpu",
+                         "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    run = ganzoo.load_run(tmp_path / "r")
+    assert run.config.memory_format == "channels_last"
+    losses = [v for r in run.metrics() for k, v in r.items() if k.startswith("loss/")]
+    assert [r["step"] for r in run.metrics()] == [1, 2] and losses and all(math.isfinite(v) for v in losses)
+    code, out, err = cli("run", "--resume", str(tmp_path / "r"), "--channels-last")  # kept from the run's config, not changed
+    assert code == 2 and "--channels-last cannot be changed" in err
+
+
+def test_channels_last_reaches_the_ranks_command_line():
+    from ganzoo.cli import _parser, _worker_args
+
+    args = _parser().parse_args(["run", "--model", "dcgan", "--channels-last", "--quiet", "--nproc-per-node", "2"])
+    argv = _worker_args(args)  # what each data-parallel rank runs
+    assert "--channels-last" in argv and "channels_last" not in argv and "--quiet" in argv
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", sorted(CASES))

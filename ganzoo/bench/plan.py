@@ -103,12 +103,12 @@ def live_schedule(steps: int) -> dict[str, int]:
 
 
 def config_hash(config: RunConfig) -> str:
-    """Equal for the runs of one recipe: everything but the seed, the device and the compile backend.
+    """Equal for the runs of one recipe: everything but the seed, the device, the compile backend and the memory format.
 
     The precision counts only when it is not the default 32, so that recipes hashed before it
     existed keep their hashes.
     """
-    recipe = {k: v for k, v in config.to_dict().items() if k not in ("seed", "device", "compile")}
+    recipe = {k: v for k, v in config.to_dict().items() if k not in ("seed", "device", "compile", "memory_format")}
     if recipe.get("precision") == TRAINER_SCHEMA["precision"].default:
         del recipe["precision"]
     if recipe.get("world_size") == 1:  # what one process trains: as before world_size was recorded

@@ -1,4 +1,4 @@
-"""``--compile``: ``torch.compile`` of every network a model has, applied when a run's model is built for training.
+"""``--compile`` (``torch.compile`` of every network a model has) and ``--channels-last``, applied when a run's model is built for training.
 
 Each network keeps its identity (objectives hold references to it) and its ``state_dict``
 keys: only its ``forward`` is replaced, by an instance attribute bound to a compiled
@@ -13,6 +13,12 @@ runs the traced graphs with PyTorch's own kernels, and ``eager`` only captures g
 dynamo: both compile in a fraction of inductor's time and are for checking that a model
 traces. ``torch.compile``'s graphs support a single backward: penalties that differentiate
 twice run the critic eagerly (:func:`ganzoo.penalties.double_backward`).
+
+``--channels-last`` (``memory_format: channels_last``) converts the networks' 4-D weights to
+the NHWC layout in place (the parameters stay the same objects, so optimizers and objectives
+keep theirs). A convolution whose weight is channels_last computes in that layout and hands
+it on, so inputs need no conversion. Models without 4-D weights (MLPs) are unchanged.
+benchmarks/roofline.py measures what it buys.
 """
 
 from __future__ import annotations
@@ -25,6 +31,14 @@ from ..config import TRAINER_SCHEMA
 from ..model import GAN
 
 BACKENDS: tuple[str, ...] = TRAINER_SCHEMA["compile"].choices  # none, inductor, aot_eager, eager
+
+
+def set_memory_format(gan: GAN, memory_format: str) -> None:
+    """Convert each of ``gan``'s networks to ``memory_format`` in place (``contiguous``: leave them as they are)."""
+    if memory_format == "contiguous":
+        return
+    for net in gan.networks.values():
+        net.to(memory_format=getattr(torch, memory_format))
 
 
 def compile_networks(gan: GAN, backend: str) -> None:

@@ -31,7 +31,7 @@ from ..training.sinks import Sink
 from ..training.trainer import Trainer
 from ..training.wandb_sink import WandbSink, announce_wandb, check_wandb_mode
 from .build import build_dataset, build_model
-from .compilation import compile_networks
+from .compilation import compile_networks, set_memory_format
 from .config import make_run_config, read_config_file
 from .device import join_world, resolve_device
 from .folder import STARTED, RunFolder
@@ -157,6 +157,7 @@ def fit(
     on_rank_zero(world, lambda: check_precision(config.precision, device))  # 16-mixed on a CPU: refused before anything is built or written
     data = build_data(config, world)
     gan = build_model(config, data.info, device)
+    set_memory_format(gan, config.memory_format)  # before the optimizers hold state for the weights, and before compiling
     compile_networks(gan, config.compile)  # before the trainer sees the networks (and wraps any for DDP)
     made_callbacks: list[TrainerCallback] = []
 
