@@ -58,7 +58,7 @@ def test_eval_of_an_mnist_run_reports_every_image_metric_with_its_floor_and_cach
     # FID at N = infinity: the intercept of a line through FID on subsets from N/5 to N, whose points are in the protocol.
     sizes = [n for n, _ in p["fid_inf_fit"]]
     assert sizes[0] == 220 and sizes[-1] == 1100 and len(sizes) == 10 and isinstance(m["fid"]["fid_inf"], float)
-    assert "Inception-v3 reads RGB" in first["skipped"]["inception"]
+    assert "holds digits, which the MNIST feature network evaluates" in first["skipped"]["inception"]
     assert p["real_features_cached"] == {"ganzoo-lenet-mnist/real": False, "ganzoo-lenet-mnist/heldout": False}
     # Same protocol again: real features come from the cache and every number is the same.
     again = evaluate(mnist_run.path, n=1100, metrics=["fid"], write=False)
