@@ -37,16 +37,13 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import shlex
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from common import HERE, fmt, git_commit, load_average, load_store, machine, parse_seeds, parse_sets, summary
 
 # Lin et al. 2018, Table 1: mean ± standard error over 10 trials (modes, high quality %, reverse KL).
 PUBLISHED: dict[str, dict[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float]]]] = {
@@ -82,20 +79,6 @@ PAPER_LR = 1e-4
 EVAL_N = 2500
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``5`` -> seeds 0..4; ``0,3,7`` -> those."""
-    if "," in text:
-        return [int(s) for s in text.split(",") if s.strip()]
-    return list(range(int(text)))
-
-
-def parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def train_one(job: dict[str, Any]) -> dict[str, Any]:
     """Train and score one (row, seed) in a worker process; returns the run's numbers."""
     import torch
@@ -126,43 +109,6 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
 
 def _worker_init() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
-
-
-def summary(values: list[float]) -> tuple[float, float, float]:
-    """(mean, sample std, standard error); NaNs dropped."""
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan, math.nan
-    mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return mean, sd, sd / math.sqrt(len(values))
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return f"{cpu}, {os.cpu_count()} cores, no GPU used, torch {torch.__version__}, Python {platform.python_version()}"
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
-    except OSError:
-        return "unknown"
-
-
-def fmt(mean: float, sd: float, digits: int) -> str:
-    if math.isnan(mean):
-        return "n/a"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def write_outputs(args: argparse.Namespace, dataset: str, rows: list[str], results: list[dict[str, Any]],
@@ -285,23 +231,13 @@ def main() -> None:
     for r in rows:
         if r not in ROWS:
             p.error(f"unknown row {r!r} (valid: {', '.join(ROWS)})")
-    extra = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--set wants KEY=VALUE, got {item!r}")
-        extra[key] = parse_value(value)
+    extra = parse_sets(args.set)
     seeds = parse_seeds(args.seeds)
 
     runs_dir = Path(args.runs)
     runs_dir.mkdir(parents=True, exist_ok=True)
     store = runs_dir / "results.jsonl"
-    done: dict[str, dict[str, Any]] = {}
-    if store.exists():
-        for line in store.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                done[r["key"]] = r
+    done = load_store(store)
 
     jobs = []
     # Seeds outermost, so that a stopped invocation leaves every row with its first seeds.
@@ -318,7 +254,7 @@ def main() -> None:
     todo = [] if args.report_only else [j for j in jobs if j["key"] not in done]
     command = "python benchmarks/collapse/pacgan_2d.py " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--report-only")
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-    load0 = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    load0 = load_average()
     print(f"{len(jobs)} runs ({len(jobs) - len(todo)} already done in {store}), {args.jobs} at a time, {args.steps} steps each", flush=True)
     t0 = time.time()
     failures = 0
@@ -341,7 +277,7 @@ def main() -> None:
                   f"{100 * r['hq']:.1f}% high quality, reverse KL {r['reverse_kl']:.3f} ({r['train_s']:.0f} s)", flush=True)
     keys = {j["key"] for j in jobs}
     results = [r for k, r in done.items() if k in keys]
-    load1 = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    load1 = load_average()
     for d in datasets:
         write_outputs(args, d, rows, results, command, started, time.time() - t0, (load0, load1))
     if failures:
