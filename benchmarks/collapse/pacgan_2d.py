@@ -133,7 +133,7 @@ def write_outputs(args: argparse.Namespace, dataset: str, rows: list[str], resul
                     "modes": modes, "hq_percent": tuple(100 * v for v in hq), "reverse_kl": kl,
                     "all_modes_runs": sum(r["modes"] == total for r in rs)}
         pub = PUBLISHED[dataset].get(row)
-        pub_cells = (f"{pub[0][0]} ± {pub[0][1]}", f"{pub[1][0]} ± {pub[1][1]}%", f"{pub[2][0]} ± {pub[2][1]}") if pub else ("", "", "")
+        pub_cells = (fmt(*pub[0], 1), fmt(*pub[1], 1) + "%", fmt(*pub[2], 2)) if pub else ("", "", "")
         table.append(
             f"| {ROWS[row][0]} | {len(rs)} | {fmt(modes[0], modes[1], 1)} | {fmt(100 * hq[0], 100 * hq[1], 1)}% | "
             f"{fmt(kl[0], kl[1], 2)} | {pub_cells[0]} | {pub_cells[1]} | {pub_cells[2]} |"
@@ -169,7 +169,7 @@ error** over 10 trials (divide our ± by sqrt(n) to compare spreads; the .json h
 |---|---|---|---|---|---|---|---|
 {chr(10).join(table)}
 
-Published ALI row, for reference (not run here): {ali[0][0]} ± {ali[0][1]} modes, {ali[1][0]} ± {ali[1][1]}%, reverse KL {ali[2][0]} ± {ali[2][1]}.
+Published ALI row, for reference (not run here): {fmt(*ali[0], 1)} modes, {fmt(*ali[1], 1)}%, reverse KL {fmt(*ali[2], 2)}.
 
 ## How this differs from the paper's protocol
 

@@ -43,7 +43,7 @@ from common import HERE, fmt, git_commit, load_average, load_store, machine, par
 
 # Lin et al. 2018, Table 2: modes (of 1000) and KL; the PacDCGAN rows and "DCGAN (our implementation)"
 # are mean ± standard error over 10 trials, the rows quoted from VEEGAN (Srivastava et al. 2017) one number.
-PUBLISHED: dict[str, tuple[tuple[float, float | None], tuple[float, float | None]]] = {
+PUBLISHED: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
     "dcgan": ((78.9, 6.46), (4.50, 0.127)),
     "pacdcgan2": ((1000.0, 0.0), (0.06, 0.003)),
     "pacdcgan3": ((1000.0, 0.0), (0.06, 0.003)),
@@ -113,7 +113,7 @@ def write_outputs(args: argparse.Namespace, rows: list[str], results: list[dict[
         agg[row] = {"n_seeds": len(rs), "modes": list(modes), "kl": list(kl), "confident": list(conf)}
         pub = PUBLISHED[row]
         table.append(f"| {ROWS[row][0]} | {len(rs)} | {fmt(modes[0], modes[1], 1)} | {fmt(kl[0], kl[1], 2)} | "
-                     f"{fmt(100 * conf[0], 100 * conf[1], 1)}% | {pub[0][0]} ± {pub[0][1]} | {pub[1][0]} ± {pub[1][1]} |")
+                     f"{fmt(100 * conf[0], 100 * conf[1], 1)}% | {fmt(pub[0][0], pub[0][1], 1)} | {fmt(pub[1][0], pub[1][1], 2)} |")
     steps = sorted({r["steps"] for r in mine})
     ns = sorted({r["n"] for r in mine})
     per_seed = ["| row | seed | modes | KL | confident | train s |", "|---|---|---|---|---|---|"]
