@@ -154,8 +154,8 @@ Written by `benchmarks/collapse/pacgan_2d.py`. **Command:**
 
 - Date: runs finished between {min(r.get('finished', started) for r in mine)} and {max(r.get('finished', started) for r in mine)} (UTC),
   {args.jobs} processes at a time, one thread each; {sum(r['total_s'] for r in mine) / 60:.0f} process-minutes in all
-  (train + score; this table written {started}).
-- Machine: {machine()}; shared with other people's jobs (load average {loads[0]} at the start, {loads[1]} at the end).
+  (train + score; written by an invocation started {started}).
+- Machine: {machine()}; shared with other people's jobs ({'load average not recorded: these tables were rewritten from stored runs by --report-only' if args.report_only else f'load average {loads[0]} at the start, {loads[1]} at the end'}).
 - ganzoo commit {git_commit()}; model `vanilla` with `--set {' '.join(f'{k}={v}' for k, v in base.items())}`
   (+ the row's remedy), {', '.join(map(str, steps))} steps, a batch of {args.packs_per_batch} packs
   (`batch_size` = {args.packs_per_batch} x pack), training seed = row seed, latent seed of the scored sample = row seed.

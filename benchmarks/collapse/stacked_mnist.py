@@ -128,8 +128,8 @@ Written by `benchmarks/collapse/stacked_mnist.py`. **Command:**
 ```
 
 - Runs finished between {min((r['finished'] for r in mine), default='-')} and {max((r['finished'] for r in mine), default='-')} (UTC);
-  {sum(r['total_s'] for r in mine) / 60:.1f} process-minutes in all (train + score); this table written {started}.
-- Machine: {machine()}; load average {loads[0]} at the start, {loads[1]} at the end.
+  {sum(r['total_s'] for r in mine) / 60:.1f} process-minutes in all (train + score); written by an invocation started {started}.
+- Machine: {machine()}; {'load average not recorded (rewritten from stored runs by --report-only)' if args.report_only else f'load average {loads[0]} at the start, {loads[1]} at the end'}.
 - ganzoo commit {git_commit()}; model `dcgan` with `--set {' '.join(f'{k}={v}' for k, v in sets.items() if k != 'pack')}`
   (+ the row's `pack`), {', '.join(map(str, steps))} steps, a batch of {args.packs_per_batch} packs
   (`batch_size` = {args.packs_per_batch} x pack); data: {args.data_root or 'the 5,000 bundled MNIST digits'}.
