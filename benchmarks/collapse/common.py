@@ -1,0 +1,89 @@
+"""What the collapse benchmarks share: seeds, spreads, the machine line, and the store of finished runs.
+
+``results.jsonl`` in a benchmark's runs folder holds one line per finished run, keyed by
+everything that decides its numbers, so the same command run again trains only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``5`` -> seeds 0..4; ``0,3,7`` -> those."""
+    if "," in text:
+        return [int(s) for s in text.split(",") if s.strip()]
+    return list(range(int(text)))
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings -> a dict, values read as JSON where they parse (``3``, ``true``, ``1e-4``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set wants KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def summary(values: list[float]) -> tuple[float, float, float]:
+    """(mean, sample std, standard error); NaNs (undefined numbers) dropped."""
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan, math.nan
+    mean = statistics.fmean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return mean, sd, sd / math.sqrt(len(values))
+
+
+def fmt(mean: float, sd: float, digits: int) -> str:
+    return "n/a" if math.isnan(mean) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return f"{cpu}, {os.cpu_count()} cores, no GPU used, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def load_store(store: Path) -> dict[str, dict[str, Any]]:
+    """Finished runs by key."""
+    done: dict[str, dict[str, Any]] = {}
+    if store.exists():
+        for line in store.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[r["key"]] = r
+    return done
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -1,0 +1,240 @@
+"""PacGAN's Table 2 on ganzoo: DCGAN against PacDCGAN2 (and 3, 4) on Stacked MNIST (1,000 modes).
+
+Lin, Khetan, Fanti & Oh 2018, Table 2 (the VEEGAN setting; reference code
+github.com/fjxmlzn/PacGAN, ``stacked_MNIST_experiments/VEEGAN_experiment``). Each row is
+ganzoo's ``dcgan`` with ``--set pack=m``; each (row, seed) is trained with :func:`ganzoo.train`
+and scored on ``--n`` generated images (paper: 26,000) with the ``stacked-modes`` metric: each
+channel classified by ganzoo's shipped MNIST LeNet, the digit triple is the mode, modes covered
+of 1,000 and KL(generated mode histogram || uniform).
+
+The paper's setting (``config.py``): carpedm20's TensorFlow DCGAN (64 feature maps), z ~ U(-1, 1)^100,
+Adam(2e-4, beta1 0.5), a batch of 64 packs, 50 epochs of 128,000 stacked images from full MNIST
+(100,000 steps), 10 trials, modes by the classifier's argmax. What differs here, and is written
+into the outputs: ganzoo's dcgan (z ~ N(0, I), ``--channels``), the step budget, the training
+set (``data.n`` stacked images from the 5,000 bundled digits unless ``--data-root`` holds full MNIST),
+and the metric counts a sample only when all three channels are classified with confidence >= 0.9
+(``eval/modes.py``), which can only lower the mode count against an argmax count.
+
+    python benchmarks/collapse/stacked_mnist.py --seeds 5 --steps 100000 --data-root ~/mnist   # the paper's budget
+    python benchmarks/collapse/stacked_mnist.py --seeds 1 --steps 20 --n 2600 --runs /tmp/sm --out /tmp/sm   # a smoke
+
+Writes ``OUT/stacked_mnist.md`` (mean ± sample std beside the published numbers), ``.csv`` and
+``.json``; finished runs are kept in ``--runs`` (``results.jsonl``), so the same command run
+again trains only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as futures
+import csv
+import datetime as dt
+import json
+import math
+import multiprocessing
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common import HERE, fmt, git_commit, load_average, load_store, machine, parse_seeds, parse_sets, summary
+
+# Lin et al. 2018, Table 2: modes (of 1000) and KL; the PacDCGAN rows and "DCGAN (our implementation)"
+# are mean ± standard error over 10 trials, the rows quoted from VEEGAN (Srivastava et al. 2017) one number.
+PUBLISHED: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "dcgan": ((78.9, 6.46), (4.50, 0.127)),
+    "pacdcgan2": ((1000.0, 0.0), (0.06, 0.003)),
+    "pacdcgan3": ((1000.0, 0.0), (0.06, 0.003)),
+    "pacdcgan4": ((1000.0, 0.0), (0.07, 0.005)),
+}
+QUOTED = "DCGAN 99 / 3.40, ALI 16 / 5.40, Unrolled GAN 48.7 / 4.32, VEEGAN 150 / 2.95 (modes / KL, VEEGAN's Table 2)"
+
+ROWS: dict[str, tuple[str, int]] = {
+    "dcgan": ("DCGAN", 1),
+    "pacdcgan2": ("PacDCGAN2 (`pack=2`)", 2),
+    "pacdcgan3": ("PacDCGAN3 (`pack=3`)", 3),
+    "pacdcgan4": ("PacDCGAN4 (`pack=4`)", 4),
+}
+
+
+def train_one(job: dict[str, Any]) -> dict[str, Any]:
+    """Train and score one (row, seed) in a worker process."""
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    import ganzoo
+
+    out = Path(job["run_dir"])
+    if out.exists():  # a run that died half-way starts again
+        import shutil
+
+        shutil.rmtree(out)
+    start = time.time()
+    options = {"data_root": job["data_root"]} if job["data_root"] else {}
+    run = ganzoo.train(
+        "dcgan", "stacked-mnist", steps=job["steps"], batch_size=job["batch_size"], seed=job["seed"], out=out,
+        set=job["sets"], progress=False, log_every=max(1, job["steps"] // 10), sample_every=job["steps"],
+        checkpoint_every=job["steps"], device=job["device"], **options,
+    )
+    train_s = time.time() - start
+    images = torch.cat([run.sample(min(2000, job["n"] - i), seed=job["seed"] * 1000 + i // 2000) for i in range(0, job["n"], 2000)])
+    report = ganzoo.evaluate(images, dataset="stacked-mnist", metrics=["stacked-modes"], set={"data.n": 1000})  # real split unused
+    m = report["metrics"]["stacked-modes"]
+    return {**{k: job[k] for k in ("row", "seed", "steps", "batch_size", "n", "key")}, "sets": job["sets"],
+            "modes": int(m["modes"]), "confident": float(m["confident"]),
+            "kl": math.nan if m["kl"] is None else float(m["kl"]),
+            "train_s": round(train_s, 1), "total_s": round(time.time() - start, 1),
+            "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")}
+
+
+def _worker_init() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def write_outputs(args: argparse.Namespace, rows: list[str], results: list[dict[str, Any]], command: str,
+                  started: str, loads: tuple[str, str]) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / "stacked_mnist"
+    mine = sorted(results, key=lambda r: (rows.index(r["row"]), r["seed"]))
+    with open(stem.with_suffix(".csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["row", "seed", "steps", "batch_size", "n", "modes", "kl", "confident", "train_s", "sets"])
+        for r in mine:
+            w.writerow([r["row"], r["seed"], r["steps"], r["batch_size"], r["n"], r["modes"], f"{r['kl']:.4f}",
+                        f"{r['confident']:.4f}", r["train_s"], json.dumps(r["sets"], sort_keys=True)])
+    table, agg = [], {}
+    for row in rows:
+        rs = [r for r in mine if r["row"] == row]
+        modes, kl = summary([float(r["modes"]) for r in rs]), summary([r["kl"] for r in rs])
+        conf = summary([r["confident"] for r in rs])
+        agg[row] = {"n_seeds": len(rs), "modes": list(modes), "kl": list(kl), "confident": list(conf)}
+        pub = PUBLISHED[row]
+        table.append(f"| {ROWS[row][0]} | {len(rs)} | {fmt(modes[0], modes[1], 1)} | {fmt(kl[0], kl[1], 2)} | "
+                     f"{fmt(100 * conf[0], 100 * conf[1], 1)}% | {fmt(pub[0][0], pub[0][1], 1)} | {fmt(pub[1][0], pub[1][1], 2)} |")
+    steps = sorted({r["steps"] for r in mine})
+    ns = sorted({r["n"] for r in mine})
+    per_seed = ["| row | seed | modes | KL | confident | train s |", "|---|---|---|---|---|---|"]
+    per_seed += [f"| {r['row']} | {r['seed']} | {r['modes']} | {r['kl']:.3f} | {100 * r['confident']:.1f}% | {r['train_s']:.0f} |" for r in mine]
+    sets = mine[0]["sets"] if mine else {}
+    text = f"""# PacGAN Table 2, Stacked MNIST: ours beside the published numbers
+
+Written by `benchmarks/collapse/stacked_mnist.py`. **Command:**
+
+```bash
+{command}
+```
+
+- Runs finished between {min((r['finished'] for r in mine), default='-')} and {max((r['finished'] for r in mine), default='-')} (UTC);
+  {sum(r['total_s'] for r in mine) / 60:.1f} process-minutes in all (train + score); written by an invocation started {started}.
+- Machine: {machine()}; {'load average not recorded (rewritten from stored runs by --report-only)' if args.report_only else f'load average {loads[0]} at the start, {loads[1]} at the end'}.
+- ganzoo commit {git_commit()}; model `dcgan` with `--set {' '.join(f'{k}={v}' for k, v in sets.items() if k != 'pack')}`
+  (+ the row's `pack`), {', '.join(map(str, steps))} steps, a batch of {args.packs_per_batch} packs
+  (`batch_size` = {args.packs_per_batch} x pack); data: {args.data_root or 'the 5,000 bundled MNIST digits'}.
+- Scored: {', '.join(f'{n:,}' for n in ns)} generated images (paper: 26,000), `stacked-modes` (LeNet per channel;
+  a sample counts when all three channels are classified with confidence >= 0.9; modes of 1,000; KL to uniform).
+
+Ours: mean ± sample std over seeds. Published: Lin et al. 2018, Table 2, mean ± standard error over 10 trials.
+
+| row | seeds | modes (of 1000) | KL | confident samples | published modes | published KL |
+|---|---|---|---|---|---|---|
+{chr(10).join(table)}
+
+Quoted in the paper from earlier work: {QUOTED}.
+
+## How this differs from the paper's protocol
+
+- **Budget.** Paper: 50 epochs of 128,000 images at a batch of 64 packs = 100,000 steps. Here {', '.join(map(str, steps))} steps.
+- **Networks.** Paper: carpedm20's DCGAN-tensorflow (64 feature maps, z ~ U(-1, 1)^100). Here: ganzoo's `dcgan`
+  (`channels` feature maps in D's first layer, z ~ N(0, I)^100); PacDCGANm's D takes 3m channels in both.
+- **Data.** Paper: 128,000 stacked images from full MNIST. Here: `data.n` stacked images from
+  {args.data_root or "the 5,000 digits bundled with ganzoo (`--data-root` for full MNIST)"}.
+- **Classifier and counting.** Paper: a Keras CNN (99.25% test accuracy), argmax per channel. Here: ganzoo's
+  shipped LeNet and a confidence threshold of 0.9 on every channel, so unconfident samples count towards no mode.
+
+## Per seed
+
+{chr(10).join(per_seed)}
+"""
+    stem.with_suffix(".md").write_text(text)
+    stem.with_suffix(".json").write_text(json.dumps({
+        "command": command, "date": started, "machine": machine(), "commit": git_commit(),
+        "summary": agg, "summary_fields": "[mean, sample std, standard error]",
+        "published": {row: {"modes": p[0], "kl": p[1]} for row, p in PUBLISHED.items()},
+        "published_fields": "[mean, standard error over 10 trials], Lin et al. 2018 Table 2",
+        "runs": mine,
+    }, indent=1))
+    print(f"wrote {stem}.md, .csv, .json")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[1:]))
+    p.add_argument("--seeds", default="5", help="a count N for seeds 0..N-1, or a list 0,3,7 (default 5)")
+    p.add_argument("--rows", default="dcgan,pacdcgan2", help=f"rows to train, of {', '.join(ROWS)} (default dcgan,pacdcgan2)")
+    p.add_argument("--steps", type=int, default=2000, help="generator steps per run (paper: 100,000; default 2000)")
+    p.add_argument("--n", type=int, default=26_000, help="generated images scored per run (paper: 26,000)")
+    p.add_argument("--packs-per-batch", type=int, default=64, help="D inputs per batch: batch_size = this x pack (paper: 64)")
+    p.add_argument("--channels", type=int, default=64, help="dcgan's channels (paper's DCGAN: 64)")
+    p.add_argument("--data-n", type=int, default=128_000, help="stacked training images drawn (paper: 128,000)")
+    p.add_argument("--data-root", default="", help="folder with full MNIST's IDX files (default: the 5,000 bundled digits)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more dcgan options for every row (repeatable)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    p.add_argument("--jobs", type=int, default=2, help="runs at once, each a process (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.add_argument("--runs", default="runs/collapse-stacked", help="run folders and results.jsonl (default runs/collapse-stacked)")
+    p.add_argument("--report-only", action="store_true", help="train nothing; write the outputs from results.jsonl")
+    p.add_argument("--out", default=str(HERE), help="where stacked_mnist.md/.csv/.json go (default benchmarks/collapse)")
+    args = p.parse_args()
+    rows = [r.strip() for r in args.rows.split(",")]
+    for r in rows:
+        if r not in ROWS:
+            p.error(f"unknown row {r!r} (valid: {', '.join(ROWS)})")
+    extra = parse_sets(args.set)
+    runs_dir = Path(args.runs)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    store = runs_dir / "results.jsonl"
+    done = load_store(store)
+    jobs = []
+    for seed in parse_seeds(args.seeds):
+        for row in rows:
+            pack = ROWS[row][1]
+            sets = {"channels": args.channels, "data.n": args.data_n, **extra, "pack": pack}
+            batch = args.packs_per_batch * pack
+            key = json.dumps([row, seed, args.steps, batch, args.n, args.data_root, sets], sort_keys=True)
+            jobs.append({"row": row, "seed": seed, "steps": args.steps, "batch_size": batch, "n": args.n, "sets": sets,
+                         "key": key, "data_root": args.data_root, "device": args.device, "threads": args.threads,
+                         "run_dir": str(runs_dir / f"{row}-s{seed}-{args.steps}steps")})
+    todo = [] if args.report_only else [j for j in jobs if j["key"] not in done]
+    command = "python benchmarks/collapse/stacked_mnist.py " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--report-only")
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    load0 = load_average()
+    print(f"{len(jobs)} runs ({len(jobs) - len(todo)} already done in {store}), {args.jobs} at a time, {args.steps} steps each", flush=True)
+    failures = 0
+    with open(store, "a") as sink, futures.ProcessPoolExecutor(
+        max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+    ) as pool:
+        pending = {pool.submit(train_one, j): j for j in todo}
+        for i, fut in enumerate(futures.as_completed(pending), 1):
+            j = pending[fut]
+            try:
+                r = fut.result()
+            except Exception as exc:  # one failed run is reported, the others go on
+                failures += 1
+                print(f"[{i}/{len(todo)}] {j['row']} seed {j['seed']}: FAILED: {exc}", flush=True)
+                continue
+            done[r["key"]] = r
+            sink.write(json.dumps(r) + "\n")
+            sink.flush()
+            print(f"[{i}/{len(todo)}] {r['row']} seed {r['seed']}: {r['modes']}/1000 modes, KL {r['kl']:.3f}, "
+                  f"{100 * r['confident']:.1f}% confident ({r['train_s']:.0f} s)", flush=True)
+    keys = {j["key"] for j in jobs}
+    write_outputs(args, rows, [r for k, r in done.items() if k in keys], command, started, (load0, load_average()))
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
