@@ -33,6 +33,16 @@ def save_image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -
     return atomic_write(path, lambda f: save_image(images, f, format=_image_format(path), nrow=nrow, padding=2, pad_value=0.5))
 
 
+def _save_figure(fig, path: Path) -> Path:
+    """Write a matplotlib figure atomically and close it, even when writing fails."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return atomic_write(path, lambda f: fig.savefig(f, format=_image_format(path), bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
 def save_scatter(points: torch.Tensor, info: DatasetInfo, path: Path, title: str = "") -> Path:
     """Generated 2-D points (first two dimensions) over the data's mode centres."""
     import matplotlib
@@ -46,10 +56,7 @@ def save_scatter(points: torch.Tensor, info: DatasetInfo, path: Path, title: str
         ax.hist(pts[:, 0], bins=60, color="tab:blue", alpha=0.7, label=f"generated ({len(pts)})")
         ax.set_title(title or info.name)
         ax.legend(loc="upper right", fontsize=7)
-        try:
-            return atomic_write(path, lambda f: fig.savefig(f, format=_image_format(path), bbox_inches="tight"))
-        finally:
-            plt.close(fig)
+        return _save_figure(fig, path)
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.4, color="tab:blue", label=f"generated ({len(pts)})")
     if info.centres:
@@ -61,10 +68,7 @@ def save_scatter(points: torch.Tensor, info: DatasetInfo, path: Path, title: str
     ax.set_aspect("equal")
     ax.set_title(title or info.name)
     ax.legend(loc="upper right", fontsize=7)
-    try:
-        return atomic_write(path, lambda f: fig.savefig(f, format=_image_format(path), bbox_inches="tight"))
-    finally:
-        plt.close(fig)
+    return _save_figure(fig, path)
 
 
 def save_samples(samples: torch.Tensor, info: DatasetInfo, path: Path, title: str = "") -> Path:
