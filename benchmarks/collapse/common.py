@@ -87,3 +87,34 @@ def load_store(store: Path) -> dict[str, dict[str, Any]]:
 
 def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _one_thread() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def run_pool(todo: list[dict[str, Any]], train_one, jobs: int, store: Path, done: dict[str, dict[str, Any]], name, describe) -> int:
+    """Train ``todo`` in ``jobs`` spawned one-thread processes, appending each result to ``store`` and ``done``
+    as it ends (so a stopped campaign resumes); ``name(job)`` and ``describe(result)`` make the progress
+    lines. Returns the number of failed runs (each said in a line; the others go on)."""
+    import concurrent.futures as futures
+    import multiprocessing
+
+    failures = 0
+    with open(store, "a") as sink, futures.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
+    ) as pool:
+        pending = {pool.submit(train_one, j): j for j in todo}
+        for i, fut in enumerate(futures.as_completed(pending), 1):
+            j = pending[fut]
+            try:
+                r = fut.result()
+            except Exception as exc:  # one failed run is reported, the others go on
+                failures += 1
+                print(f"[{i}/{len(todo)}] {name(j)}: FAILED: {exc}", flush=True)
+                continue
+            done[r["key"]] = r
+            sink.write(json.dumps(r) + "\n")
+            sink.flush()
+            print(f"[{i}/{len(todo)}] {name(r)}: {describe(r)}", flush=True)
+    return failures

@@ -30,20 +30,17 @@ the same command run again trains only what is missing.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as futures
 import csv
 import datetime as dt
 import json
 import math
-import multiprocessing
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from common import HERE, fmt, git_commit, load_average, load_store, machine, parse_seeds, parse_sets, summary
+from common import HERE, run_pool, fmt, git_commit, load_average, load_store, machine, parse_seeds, parse_sets, summary
 
 # Lin et al. 2018, Table 1: mean ± standard error over 10 trials (modes, high quality %, reverse KL).
 PUBLISHED: dict[str, dict[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float]]]] = {
@@ -105,10 +102,6 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
             "modes": int(m["modes"]), "modes_total": int(m["modes_total"]), "hq": float(m["hq"]),
             "reverse_kl": math.nan if m["reverse_kl"] is None else float(m["reverse_kl"]), "train_s": round(train_s, 1), "total_s": round(time.time() - start, 1),
             "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")}
-
-
-def _worker_init() -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def write_outputs(args: argparse.Namespace, dataset: str, rows: list[str], results: list[dict[str, Any]],
@@ -257,24 +250,9 @@ def main() -> None:
     load0 = load_average()
     print(f"{len(jobs)} runs ({len(jobs) - len(todo)} already done in {store}), {args.jobs} at a time, {args.steps} steps each", flush=True)
     t0 = time.time()
-    failures = 0
-    with open(store, "a") as sink, futures.ProcessPoolExecutor(
-        max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
-    ) as pool:
-        pending = {pool.submit(train_one, j): j for j in todo}
-        for i, fut in enumerate(futures.as_completed(pending), 1):
-            j = pending[fut]
-            try:
-                r = fut.result()
-            except Exception as exc:  # one failed run is reported, the others go on
-                failures += 1
-                print(f"[{i}/{len(todo)}] {j['dataset']} {j['row']} seed {j['seed']}: FAILED: {exc}", flush=True)
-                continue
-            done[r["key"]] = r
-            sink.write(json.dumps(r) + "\n")
-            sink.flush()
-            print(f"[{i}/{len(todo)}] {r['dataset']} {r['row']} seed {r['seed']}: {r['modes']}/{r['modes_total']} modes, "
-                  f"{100 * r['hq']:.1f}% high quality, reverse KL {r['reverse_kl']:.3f} ({r['train_s']:.0f} s)", flush=True)
+    failures = run_pool(todo, train_one, args.jobs, store, done,
+                        lambda j: f"{j['dataset']} {j['row']} seed {j['seed']}",
+                        lambda r: f"{r['modes']}/{r['modes_total']} modes, {100 * r['hq']:.1f}% high quality, reverse KL {r['reverse_kl']:.3f} ({r['train_s']:.0f} s)")
     keys = {j["key"] for j in jobs}
     results = [r for k, r in done.items() if k in keys]
     load1 = load_average()

@@ -26,20 +26,17 @@ again trains only what is missing.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as futures
 import csv
 import datetime as dt
 import json
 import math
-import multiprocessing
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from common import HERE, fmt, git_commit, load_average, load_store, machine, parse_seeds, parse_sets, summary
+from common import HERE, run_pool, fmt, git_commit, load_average, load_store, machine, parse_seeds, parse_sets, summary
 
 # Lin et al. 2018, Table 2: modes (of 1000) and KL; the PacDCGAN rows and "DCGAN (our implementation)"
 # are mean ± standard error over 10 trials, the rows quoted from VEEGAN (Srivastava et al. 2017) one number.
@@ -87,10 +84,6 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
             "kl": math.nan if m["kl"] is None else float(m["kl"]),
             "train_s": round(train_s, 1), "total_s": round(time.time() - start, 1),
             "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")}
-
-
-def _worker_init() -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def write_outputs(args: argparse.Namespace, rows: list[str], results: list[dict[str, Any]], command: str,
@@ -212,24 +205,9 @@ def main() -> None:
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
     load0 = load_average()
     print(f"{len(jobs)} runs ({len(jobs) - len(todo)} already done in {store}), {args.jobs} at a time, {args.steps} steps each", flush=True)
-    failures = 0
-    with open(store, "a") as sink, futures.ProcessPoolExecutor(
-        max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
-    ) as pool:
-        pending = {pool.submit(train_one, j): j for j in todo}
-        for i, fut in enumerate(futures.as_completed(pending), 1):
-            j = pending[fut]
-            try:
-                r = fut.result()
-            except Exception as exc:  # one failed run is reported, the others go on
-                failures += 1
-                print(f"[{i}/{len(todo)}] {j['row']} seed {j['seed']}: FAILED: {exc}", flush=True)
-                continue
-            done[r["key"]] = r
-            sink.write(json.dumps(r) + "\n")
-            sink.flush()
-            print(f"[{i}/{len(todo)}] {r['row']} seed {r['seed']}: {r['modes']}/1000 modes, KL {r['kl']:.3f}, "
-                  f"{100 * r['confident']:.1f}% confident ({r['train_s']:.0f} s)", flush=True)
+    failures = run_pool(todo, train_one, args.jobs, store, done,
+                        lambda j: f"{j['row']} seed {j['seed']}",
+                        lambda r: f"{r['modes']}/1000 modes, KL {r['kl']:.3f}, {100 * r['confident']:.1f}% confident ({r['train_s']:.0f} s)")
     keys = {j["key"] for j in jobs}
     write_outputs(args, rows, [r for k, r in done.items() if k in keys], command, started, (load0, load_average()))
     if failures:
