@@ -1,9 +1,11 @@
-"""The trainer's contract with a model: a GAN is networks, optimizers and an objective of phases.
+"""The trainer's contract with a model: a generative model is networks, optimizers and an objective of phases.
 
-A model spec's builder returns a :class:`GAN`. The trainer runs the objective's phases in
-order every step, each updating one network with one optimizer; it never needs to know
-which GAN it is training. Several critic steps per generator step, lazy regularisation
-every k steps, or an extra phase are all just different phase lists.
+A model spec's builder returns a :class:`GenerativeModel` (``GAN`` is the same class under
+its first name: most models are GANs, but a VAE trains through the same contract). The
+trainer runs the objective's phases in order every step, each updating one network with one
+optimizer; it never needs to know which model it is training. Several critic steps per
+generator step, lazy regularisation every k steps, or an extra phase are all just different
+phase lists.
 """
 
 from __future__ import annotations
@@ -77,8 +79,8 @@ class Objective(ABC):
 
 
 @dataclass
-class GAN:
-    """Everything a model builder returns.
+class GenerativeModel:
+    """Everything a model builder returns (also importable as ``GAN``, its first name).
 
     ``networks[generator]`` maps latents ``z`` of shape ``(n, latent_dim)`` to samples of
     the dataset's shape; when ``num_classes > 0`` it is called as ``G(z, labels)``. A
@@ -156,7 +158,7 @@ class GAN:
         for b_ema, b in zip(ema.buffers(), G.buffers()):
             b_ema.copy_(b)
 
-    def to(self, device: torch.device) -> "GAN":
+    def to(self, device: torch.device) -> "GenerativeModel":
         for net in self.networks.values():
             net.to(device)
         return self
@@ -192,3 +194,8 @@ class GAN:
             return G(z, **kwargs)
         finally:
             G.train(was_training)
+
+
+# The first name of the contract, kept for plugins written against it: the same class, so
+# ``isinstance``, subclassing and ``GAN(...)`` behave exactly as with ``GenerativeModel``.
+GAN = GenerativeModel
