@@ -408,7 +408,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(f"N generated {p['n_generated']}, N real {p['n_real']} ({p['real_split']})")
     if "feature_network" in p:
         lines.append(f"feature network {p['feature_network']} sha256 {p['feature_weights_sha256'][:16]}...")
-    lines.append(f"{'metric':<18} {'value':<34} seconds")
+    rows = []
     for name, values in report["metrics"].items():
         # Numbers the metric declares not shown (spreads, totals, per-class counts) go on a line of their own.
         shown, rest = [], {}
@@ -418,13 +418,21 @@ def format_report(report: dict[str, Any]) -> str:
                 shown.append(f"{key} {_fmt(value)}")
             else:
                 rest.setdefault(number.name if number.is_pattern else key, []).append(_fmt(value))
-        lines.append(f"{name:<18} {', '.join(shown):<34} {report['seconds'].get(name, 0):.1f}")
+        rows.append((name, ", ".join(shown), rest))
+    failed = report.get("failed", {})  # reports written before failures were recorded have none
+    # Columns as wide as their longest entry (a plugin's metric may have a long name), so seconds stay in one column.
+    names = [*report["metrics"], *report["skipped"], *failed]
+    width = max([18, *map(len, names)]) + 1
+    value_width = max([34, *(len(shown) for _, shown, _ in rows)]) + 1
+    lines.append(f"{'metric':<{width}}{'value':<{value_width}}seconds")
+    for name, shown, rest in rows:
+        lines.append(f"{name:<{width}}{shown:<{value_width}}{report['seconds'].get(name, 0):.1f}")
         if rest:
-            lines.append(f"{'':<18} " + ", ".join(f"{k} {' '.join(v)}" for k, v in rest.items()))
+            lines.append(" " * width + ", ".join(f"{k} {' '.join(v)}" for k, v in rest.items()))
     for name, reason in report["skipped"].items():
-        lines.append(f"{name:<18} skipped: {reason}")
-    for name, reason in report.get("failed", {}).items():  # reports written before failures were recorded have none
-        lines.append(f"{name:<18} FAILED: {reason}")
+        lines.append(f"{name:<{width}}skipped: {reason}")
+    for name, reason in failed.items():
+        lines.append(f"{name:<{width}}FAILED: {reason}")
     return "\n".join(lines)
 
 
