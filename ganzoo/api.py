@@ -39,15 +39,21 @@ def train(
 ) -> Run:
     """Train ``model`` on ``dataset`` (default ``mnist``) into a new run folder and return the :class:`Run`.
 
-    ``options`` are trainer options (``steps``, ``batch_size``, ``seed``, ``device``,
-    ``sample_every``, ``checkpoint_every``, ``log_every``, ``precision`` (``"32"``, ``"bf16"``,
-    ``"16-mixed"``), ``compile`` (a backend: ``"inductor"``, ...; ``"none"``), ``memory_format``
-    (``"contiguous"`` or ``"channels_last"``)) and the dataset flags
-    ``data_root``/``download``; ``set`` holds model options (``data.``-prefixed keys go to
-    the dataset). ``config`` is a YAML file or a dict shaped like a run's ``config.yaml``.
-    ``eval_every`` K evaluates cheap metrics every K steps (see :mod:`ganzoo.eval.live`).
-    ``wandb`` (``online``, ``offline`` or ``off``) also logs the run to Weights & Biases.
-    ``on_nan`` (``stop`` or ``skip``): what a non-finite loss does (see the README's Divergence).
+    Every keyword (most are ``ganzoo run``'s flag of the same name; ``None`` means its default):
+
+    - ``out``: the run folder (default ``runs/MODEL-DATASET-TIMESTAMP``); it must not hold a run yet.
+    - ``config``: a YAML file, or a dict, shaped like a run's ``config.yaml`` (``--config``).
+    - ``set``: model options, such as ``{"lr": 1e-3}`` (``--set``); ``data.``-prefixed keys go to the dataset.
+    - ``progress``: show the progress bar (``False``: ``--quiet``).
+    - ``sinks``: more :class:`~ganzoo.training.sinks.Sink` objects that receive every metrics line (jsonl is always on).
+    - ``eval_every``: every K steps evaluate cheap metrics and keep ``checkpoints/best.pt`` (see :mod:`ganzoo.eval.live`);
+      ``eval_n``: samples per live evaluation; ``best_metric``: the live number that picks the best checkpoint.
+    - ``wandb``: ``"online"``, ``"offline"`` or ``"off"`` (default): also log the run to Weights & Biases.
+    - ``on_nan``: what a non-finite loss does, ``"stop"`` (default) or ``"skip"`` (see the README's Divergence).
+    - ``options``, the trainer's options: ``steps``, ``batch_size``, ``seed``, ``device`` (``"auto"``, ``"cpu"``,
+      ``"cuda"``, ``"cuda:N"``), ``sample_every``, ``checkpoint_every``, ``log_every``, ``precision`` (``"32"``,
+      ``"bf16"``, ``"16-mixed"``), ``compile`` (a backend: ``"inductor"``, ``"aot_eager"``, ``"eager"``; ``"none"``),
+      ``memory_format`` (``"contiguous"`` or ``"channels_last"``); and the dataset flags ``data_root`` and ``download``.
     """
     folder, run_config = session.new_run(model, dataset, out=out, config=config, sets=set, **options)
     return session.fit(
@@ -62,7 +68,13 @@ def resume(
     eval_every: int | None = None, eval_n: int | None = None, best_metric: str | None = None, wandb: str = "off",
     on_nan: str = "stop",
 ) -> Run:
-    """Continue a stopped run from its last checkpoint; ``steps`` may raise its target, ``compile`` change its backend."""
+    """Continue the run in ``run_dir`` from its last checkpoint and return the :class:`Run` (``ganzoo run --resume``).
+
+    - ``steps``: a new target, above the step the run has reached (default: its own).
+    - ``device``: move it to another device; ``compile``: change its ``torch.compile`` backend (``"none"``: off).
+    - ``progress``, ``sinks``, ``eval_every``, ``eval_n``, ``best_metric``, ``wandb``, ``on_nan``: as for :func:`train`
+      (they are not saved with the run: pass them again).
+    """
     folder, run_config = session.existing_run(run_dir, steps=steps, device=device, compile=compile)
     return session.fit(
         folder, run_config, resume=True, progress=progress, sinks=sinks,
