@@ -8,9 +8,9 @@ One job (process start-up is most of the cost) trains, in RUNS, through the publ
   hook, every file operation that names this run folder (it must record none); each rank
   records the first latents its generator was trained on.
 - ``style``, ``pro``, ``bf16``: stylegan-lite and progan-lite, tiny, on MNIST (R1, w_avg, the
-  EMA, growing stages), wgan-gp at bf16 with compiled networks, and ``remedy``: vanilla
-  with the core's collapse remedies (pack, mbstd, spectral_norm), with checkpoints (the
-  trainer checks the ranks agree before each).
+  EMA, growing stages), wgan-gp at bf16 with compiled networks, ``remedy``: vanilla
+  with the core's collapse remedies (pack, mbstd, spectral_norm), and ``vae`` (one ELBO phase
+  over encoder and decoder: not a GAN), with checkpoints (the trainer checks the ranks agree before each).
 - ``two``: the test model ``from-data`` (latents from the real batch, no RNG), so two ranks
   at batch B can be compared with one process at batch 2B.
 - ``unused``: a model with a parameter it never uses and does not declare: the one-line error.
@@ -181,6 +181,8 @@ def main() -> None:
     ganzoo.train("wgan-gp", "ring8", out=runs / "bf16", precision="bf16", compile="aot_eager", **{**TINY_RING, "progress": False})
     # The core's collapse remedies on D (a packed D rebuilt by the core, spectral-norm buffers, a grown last layer).
     ganzoo.train("vanilla", "ring8", out=runs / "remedy", set={"pack": 2, "mbstd": 4, "spectral_norm": True}, **{**TINY_RING, "progress": False})
+    # A generative model that is not a GAN: the VAE's single phase trains encoder and decoder together.
+    ganzoo.train("vae", "ring8", out=runs / "vae", set={"width": 16, "depth": 1}, **{**TINY_RING, "progress": False})
 
     # equivalence: latents from the data, so two ranks at batch B can be compared with one process at 2B.
     ganzoo.plugins.pm.register(FromDataPlugin(ganzoo.plugins.models().get("vanilla")), name="from-data")

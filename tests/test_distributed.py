@@ -174,7 +174,7 @@ def test_rank_zero_alone_touches_the_run_folder(job):
 @pytest.mark.slow
 def test_buffers_weights_and_schedules_agree_across_ranks_for_the_growing_and_styled_models(job):
     runs, (rank0, rank1) = job
-    for name in ("style", "pro", "bf16", "remedy"):  # stylegan-lite, progan-lite, wgan-gp at bf16 compiled, vanilla with remedies
+    for name in ("style", "pro", "bf16", "remedy", "vae"):  # stylegan-lite, progan-lite, wgan-gp at bf16 compiled, vanilla with remedies, vae
         assert rank0["final"][name] == rank1["final"][name], name
     style = rank0["final"]["style"]
     assert any(name.endswith("w_avg") for name in style) and any(name.startswith("networks.G_ema.") for name in style)
