@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     sample.add_argument("--truncation", type=float, help="truncation psi in [0, 2] for models with a mapping network (1 = none)")
     sample.add_argument("--device", default="cpu", help="cpu (default), auto, cuda")
-    sample.add_argument("--out", default="samples.png", help="a picture of them (NAME.png, default samples.png), or the samples themselves: DIR/ (one PNG each) or NAME.npy, for ganzoo eval --samples")
+    sample.add_argument("--out", help="a picture of them (NAME.png; default: a new RUN_DIR/samples/sample-nN-seedS.png), or the samples themselves: DIR/ (one PNG each) or NAME.npy, for ganzoo eval --samples")
     sample.set_defaults(func=_cmd_sample)
 
     ev = sub.add_parser("eval", help="score a trained run, or your own samples (FID, IS, KID, precision/recall, mode coverage)",
@@ -374,7 +374,7 @@ def _cmd_new_plugin(args) -> int:
 def _cmd_sample(args) -> int:
     from . import api
 
-    as_files = args.out.endswith(("/", os.sep)) or args.out.lower().endswith(".npy")
+    as_files = args.out is not None and (args.out.endswith(("/", os.sep)) or args.out.lower().endswith(".npy"))
     if as_files:
         # One file per sample (a folder of PNGs) or a .npy, drawn exactly as `ganzoo eval` draws,
         # so `ganzoo eval --samples` of them gives `ganzoo eval RUN`'s numbers.
@@ -391,7 +391,7 @@ def _cmd_sample(args) -> int:
         print(f"wrote {args.n} samples to {path}")
         return 0
     run = api.load_run(args.run_dir).load(args.device)
-    path = run.save_samples(Path(args.out), n=args.n, label=args.label, seed=args.seed, truncation=args.truncation)
+    path = run.save_samples(args.out, n=args.n, label=args.label, seed=args.seed, truncation=args.truncation)  # None: into the run folder
     print(f"wrote {path}")
     return 0
 

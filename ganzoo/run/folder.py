@@ -8,7 +8,8 @@ through :class:`RunFolder`; no other module spells a file name of a run::
       config.yaml          the resolved RunConfig
       dataset.json         the DatasetInfo (sampling needs no dataset)
       metrics.jsonl        one JSON object per log line
-      samples/step-*.png   pictures during training
+      samples/step-*.png   pictures during training (the last one: the final step's, always)
+      samples/sample-*.png what ``ganzoo sample`` drew without --out
       final.png, loss.png, eval.png
       eval.json            the last ``ganzoo eval`` report
       wandb.json           the W&B run id, so a resumed run logs into the same W&B run
@@ -116,6 +117,15 @@ class RunFolder:
 
     def sample_picture(self, step: int) -> Path:
         return self.path / "samples" / f"step-{step:07d}.png"
+
+    def drawn_sample_picture(self, n: int, seed: int, label: int | None = None, truncation: float | None = None) -> Path:
+        """A name for a picture ``ganzoo sample`` draws without ``--out``, not yet taken (``-2``, ``-3``, ... added):
+        the same command after more training draws a different picture, so none is overwritten."""
+        stem = f"sample-n{n}-seed{seed}" + (f"-label{label}" if label is not None else "") + (f"-psi{truncation:g}" if truncation is not None else "")
+        path, k = self.path / "samples" / f"{stem}.png", 2
+        while path.exists() or path.is_symlink():
+            path, k = path.with_name(f"{stem}-{k}.png"), k + 1
+        return path
 
     def checkpoint_file(self, name: str = "last") -> Path:
         return self.checkpoint_dir / f"{name}.pt"

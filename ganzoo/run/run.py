@@ -91,8 +91,16 @@ class Run:
         generator = torch.Generator().manual_seed(seed)
         return self.gan.sample(n, labels=labels, generator=generator, truncation=truncation).cpu()
 
-    def save_samples(self, path: str | Path, n: int = 64, label: int | None = None, seed: int = 0, truncation: float | None = None) -> Path:
-        """A grid (images) or scatter plot (2-D data) of ``n`` samples, written to ``path``."""
+    def save_samples(self, path: str | Path | None = None, n: int = 64, label: int | None = None, seed: int = 0,
+                     truncation: float | None = None) -> Path:
+        """A grid (images) or scatter plot (2-D data) of ``n`` samples, written to ``path``; the path written.
+
+        Without ``path``: a new file in the run folder, ``samples/sample-nN-seedS.png`` (``-2``, ... when taken).
+        """
+        drawn = None
+        if path is None:
+            drawn = self.sample(n, label, seed, truncation)  # bad arguments fail before a name is taken
+            path = self.folder.drawn_sample_picture(n, seed, label, truncation)
         path = check_path(path, "--out", room=len(".tmp-4194304") + 1)
         if path.is_dir():
             raise GanzooError(f"--out {path} is a folder; give a file name such as {path / 'samples.png'}, or {path}/ for one PNG per sample")
@@ -101,7 +109,7 @@ class Run:
         title = f"{self.config.model} on {self.config.dataset}" + (f", label {label}" if label is not None else "")
         title += f", truncation {truncation:g}" if truncation is not None else ""
         try:
-            return save_samples(self.sample(n, label, seed, truncation), self.info, path, title)
+            return save_samples(self.sample(n, label, seed, truncation) if drawn is None else drawn, self.info, path, title)
         except OSError as exc:
             raise GanzooError(f"--out {path}: cannot write it ({exc.strerror or exc})") from None
 

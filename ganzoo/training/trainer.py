@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from ..config import RunConfig
 from ..data import Batcher, Dataset
 from ..errors import CheckpointError, GanzooError, first_line
+from ..files import atomic_write
 from ..model import GAN, Batch
 from .callbacks import StepInfo, TrainerCallback
 from .checkpoint import check_training_state
@@ -415,6 +416,11 @@ class Trainer:
             finished = self.step >= cfg.steps
             if main:
                 self.save_pictures(self.folder.final_picture if finished else self.folder.sample_picture(self.step))
+                if finished and self.step % cfg.sample_every:
+                    # The loop drew none at this step (fewer steps than --sample-every, say): samples/ always
+                    # ends with the final picture, so it is never missing or behind the run.
+                    final = self.folder.final_picture
+                    atomic_write(self.folder.sample_picture(self.step), lambda f: f.write(final.read_bytes()))
                 self._plot_losses()
         finally:
             restore()
