@@ -224,8 +224,7 @@ def load_plugins() -> None:
         except PluginFault as fault:  # a broken built-in must not hide the rest
             _broken(module_name, f"failed to import: {fault}", ganzoo_dist)
 
-    wanted = os.environ.get(ENV_LOAD)
-    allowed = None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
+    allowed = _allowed_entry_points()
     for ep in importlib.metadata.entry_points(group="ganzoo"):
         if allowed is not None and ep.name not in allowed:
             continue
@@ -269,7 +268,8 @@ def _build_registries() -> Registries:
     if _registries is not None and _registries.key == key:
         return _registries
     tables = Registries(
-        key, Registry("model", ModelSpec), Registry("dataset", DatasetSpec), Registry("metric", MetricSpec), {},
+        key, Registry("model", ModelSpec, _left_out_hint), Registry("dataset", DatasetSpec, _left_out_hint),
+        Registry("metric", MetricSpec, _left_out_hint), {},
     )
     infos = tables.infos
     plugins_by_name = dict(pm.list_name_plugin())
@@ -342,6 +342,59 @@ def plugin_infos() -> list[PluginInfo]:
     """Every plugin with its distribution, hooks, what it registered and its errors."""
     infos = _build_registries().infos
     return [infos[name] for name in sorted(infos)]
+
+
+def _allowed_entry_points() -> set[str] | None:
+    """The entry-point names ``GANZOO_LOAD_PLUGINS`` lets load (``None``: unset, all of them)."""
+    wanted = os.environ.get(ENV_LOAD)
+    return None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
+
+
+def left_out_plugins() -> list[str]:
+    """Installed third-party plugins (entry-point names) that ``GANZOO_LOAD_PLUGINS`` keeps from loading."""
+    allowed = _allowed_entry_points()
+    if allowed is None:
+        return []
+    return sorted({ep.name for ep in importlib.metadata.entry_points(group="ganzoo")} - allowed)
+
+
+def _left_out_hint() -> str:
+    left_out = left_out_plugins()
+    if not left_out:
+        return ""
+    return f"; {ENV_LOAD}={os.environ[ENV_LOAD]!r} leaves out installed plugin(s) {', '.join(left_out)}, which may register it"
+
+
+def origin(kind: str, name: str) -> dict[str, str | None]:
+    """Where the registered ``kind`` (``model``, ``dataset`` or ``metric``) ``name`` comes from, as a run records it:
+    ``{"name", "plugin", "distribution", "version"}`` (no distribution for a plugin registered by hand)."""
+    plugin = _registry(kind).owner(name)
+    info = _build_registries().infos.get(plugin)
+    return {"name": name, "plugin": plugin, "distribution": info.distribution if info else None, "version": info.version if info else None}
+
+
+def why_unregistered(kind: str, name: str, recorded: dict | None) -> str:
+    """One line on why ``kind`` ``name``, which a run used, is not registered now, from what the run recorded (``recorded``: :func:`origin`'s dict, or ``None``)."""
+    if not recorded or not isinstance(recorded.get("plugin"), str):
+        return _registry(kind).unknown_message(name)  # an old run, or a record that cannot be read: what any unknown name gets
+    plugin, dist, version = recorded["plugin"], recorded.get("distribution"), recorded.get("version")
+    made = f"plugin {plugin}" + (f" ({dist} {version})" if isinstance(dist, str) else "")
+    head = f"{kind} {name!r} is not registered: the run was made with {made}"
+    allowed = _allowed_entry_points()
+    info = _build_registries().infos.get(plugin)
+    if allowed is not None and plugin not in allowed and plugin not in DEFAULT_PLUGINS:
+        return f"{head}, which {ENV_LOAD}={os.environ[ENV_LOAD]!r} leaves out (add {plugin} to it, or unset it)"
+    if info is not None and info.errors:
+        return f"{head}, which failed to load: {info.errors[0]} (see ganzoo plugins)"
+    if info is not None:
+        now = f" (now {describe_distribution(info)})" if info.distribution else ""
+        return f"{head}, which is loaded{now} but no longer registers it"
+    install = f" (pip install {dist})" if isinstance(dist, str) and dist != "ganzoo" else ""
+    return f"{head}, which is not installed here{install}"
+
+
+def _registry(kind: str) -> Registry:
+    return getattr(_build_registries(), f"{kind}s")
 
 
 def ganzoo_version() -> str:

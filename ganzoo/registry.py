@@ -7,7 +7,7 @@ name is an error listing close matches (as timm's and torchvision's registries d
 from __future__ import annotations
 
 import fnmatch
-from typing import Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 from .config import suggest
 from .errors import GanzooError
@@ -18,9 +18,10 @@ S = TypeVar("S")
 class Registry(Generic[S]):
     """Specs of one kind ("model", "dataset", ...) keyed by name, remembering which plugin gave each."""
 
-    def __init__(self, kind: str, spec_type: type) -> None:
+    def __init__(self, kind: str, spec_type: type, unknown_hint: Callable[[], str] | None = None) -> None:
         self.kind = kind
         self.spec_type = spec_type
+        self._unknown_hint = unknown_hint  # more to say about an unknown name (plugins left out of loading)
         self._specs: dict[str, S] = {}
         self._owners: dict[str, str] = {}
         self._claimants: dict[str, list[str]] = {}  # names more than one plugin registered
@@ -50,8 +51,13 @@ class Registry(Generic[S]):
         try:
             return self._specs[name]
         except KeyError:
-            valid = ", ".join(sorted(self._specs)) or "none registered"
-            raise GanzooError(f"unknown {self.kind} {name!r} (available: {valid}){suggest(name, self._specs)}") from None
+            raise GanzooError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        """The one line for a name nothing registered: the names there are, close matches, and plugins left out."""
+        valid = ", ".join(sorted(self._specs)) or "none registered"
+        hint = self._unknown_hint() if self._unknown_hint else ""
+        return f"unknown {self.kind} {name!r} (available: {valid}){suggest(name, self._specs)}{hint}"
 
     def owner(self, name: str) -> str:
         return self._owners[name]

@@ -176,7 +176,7 @@ def test_plugins_use_only_the_public_api_the_building_blocks_and_evaluation():
 
 # File names a run folder holds; only ganzoo/run/folder.py may spell them. (Its "checkpoints" folder is
 # left out: torch hub has one too.)
-RUN_FILES = ("config.yaml", "dataset.json", "metrics.jsonl", "eval.json", "final.png", "loss.png", "eval.png",
+RUN_FILES = ("config.yaml", "dataset.json", "plugins.json", "metrics.jsonl", "eval.json", "final.png", "loss.png", "eval.png",
              "wandb.json", "last.pt", "best.pt", "last.json", "best.json")
 
 

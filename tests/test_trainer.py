@@ -201,7 +201,7 @@ def test_a_parameter_the_plugin_froze_stays_frozen(tmp_path, register_plugin):
 def test_run_folder_has_config_metrics_pictures_and_checkpoint(tmp_path):
     run = ganzoo.train("vanilla", "ring8", steps=20, out=tmp_path / "r", sample_every=10, log_every=10, **TINY)
     names = {p.relative_to(run.path).as_posix() for p in run.path.rglob("*") if p.is_file()}
-    assert names == {"config.yaml", "dataset.json", "metrics.jsonl", "final.png", "loss.png", "checkpoints/last.pt",
+    assert names == {"config.yaml", "dataset.json", "plugins.json", "metrics.jsonl", "final.png", "loss.png", "checkpoints/last.pt",
                      "checkpoints/last.json", "samples/step-0000010.png", "samples/step-0000020.png"}
     loaded = ganzoo.load_run(run.path)
     assert loaded.config.steps == 20 and loaded.config.model_config["width"] == 16

@@ -7,6 +7,7 @@ through :class:`RunFolder`; no other module spells a file name of a run::
     runs/vanilla-mnist-20261126-160000/
       config.yaml          the resolved RunConfig
       dataset.json         the DatasetInfo (sampling needs no dataset)
+      plugins.json         which plugin (and distribution, version) gave the model and the dataset
       metrics.jsonl        one JSON object per log line
       samples/step-*.png   pictures during training (the last one: the final step's, always)
       samples/sample-*.png what ``ganzoo sample`` drew without --out
@@ -86,6 +87,10 @@ class RunFolder:
     @property
     def dataset_info_file(self) -> Path:
         return self.path / "dataset.json"
+
+    @property
+    def plugins_file(self) -> Path:
+        return self.path / "plugins.json"
 
     @property
     def metrics_log(self) -> Path:
@@ -280,7 +285,7 @@ class RunFolder:
         """
         if self.has_checkpoint("last"):
             raise GanzooError(f"{self.path} has a checkpoint: it is resumed, never cleared")
-        files = [self.config_file, self.dataset_info_file, self.metrics_log, self.eval_report_file, self.final_picture,
+        files = [self.config_file, self.dataset_info_file, self.plugins_file, self.metrics_log, self.eval_report_file, self.final_picture,
                  self.loss_picture, self.eval_picture, self.wandb_id_file]
         files += [path for name in CHECKPOINT_NAMES for path in (self.checkpoint_file(name), self._checkpoint_info_file(name))]
         files += sorted((self.path / "samples").glob("step-*.png"))
@@ -358,6 +363,23 @@ class RunFolder:
             raise
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise GanzooError(f"{path} is damaged ({type(exc).__name__}: {first_line(exc)})") from None
+
+    def write_plugins(self, record: dict[str, dict[str, str | None]]) -> None:
+        """Where the run's model and dataset came from (:func:`ganzoo.plugins.origin` of each, by kind)."""
+        _write(self.plugins_file, json.dumps(record, indent=2) + "\n")
+
+    def read_plugins(self) -> dict[str, dict[str, Any]]:
+        """What :meth:`write_plugins` recorded, by kind; ``{}`` when absent or unreadable.
+
+        It only explains a name that is no longer registered, so a damaged one is passed over, not an error.
+        """
+        try:
+            data = json.loads(self.plugins_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {kind: entry for kind, entry in data.items() if isinstance(entry, dict)}
 
     # -- metrics log -------------------------------------------------------------------------
     def metrics(self) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from .. import plugins
 from ..config import RunConfig
 from ..data import DatasetInfo
 from ..errors import CheckpointError, GanzooError
@@ -119,6 +120,10 @@ def load_run(run_dir: str | Path) -> Run:
     folder = RunFolder(run_dir).require_run()
     config = folder.read_config()
     # Re-check names and options: the plugin that made the run may be gone or changed.
+    for kind, name, registry in (("model", config.model, plugins.models()), ("dataset", config.dataset, plugins.datasets())):
+        if name not in registry:
+            recorded = folder.read_plugins().get(kind)
+            raise GanzooError(f"{folder.config_file}: {plugins.why_unregistered(kind, name, recorded)}")
     try:
         checked = make_run_config(config.model, config.dataset, file_values=config.to_dict())
     except GanzooError as exc:

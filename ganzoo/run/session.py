@@ -20,6 +20,7 @@ from contextlib import ExitStack, redirect_stderr
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .. import plugins
 from ..config import RunConfig
 from ..data import Dataset
 from ..errors import GanzooError, ReportedElsewhere
@@ -180,6 +181,7 @@ def fit(
         trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
         folder.remove_stale_temporary_files()
         folder.write_config(config)
+        _record_plugins(folder, config)  # what trains it from here on (and a record for runs made before there was one)
         return state if world.distributed else None  # the other ranks resume from it too
 
     existed = world.main and folder.path.exists()
@@ -193,6 +195,7 @@ def fit(
             folder.write_config(config)  # first: from here on the folder is a run (started, then resumable)
             trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
             folder.write_dataset_info(data.info)
+            _record_plugins(folder, config)
         except BaseException:
             if not existed:  # W&B could not start, say: leave no folder behind
                 _remove_new_folder(folder)
@@ -207,10 +210,15 @@ def fit(
         return Run(folder, config, trainer.fit())
 
 
+def _record_plugins(folder: RunFolder, config: RunConfig) -> None:
+    # So that a run whose plugin is later missing says which one to install or let load (load_run).
+    folder.write_plugins({"model": plugins.origin("model", config.model), "dataset": plugins.origin("dataset", config.dataset)})
+
+
 def _remove_new_folder(folder: RunFolder) -> None:
     # Only when it holds nothing but what this run wrote; otherwise (W&B made its own folder
     # in it, say) it stays "started", and a re-run with the same --out starts it afresh.
-    ours = {folder.config_file.name, folder.dataset_info_file.name}
+    ours = {folder.config_file.name, folder.dataset_info_file.name, folder.plugins_file.name}
     if {p.name for p in folder.path.iterdir()} <= ours:
         folder.clear_started_run()
         folder.path.rmdir()
