@@ -15,10 +15,12 @@ and may change (docs/plugins.md, "Public API", describes each name):
 """
 
 import importlib
+from pathlib import Path
 
 from .config import Param
 from .errors import CheckpointError, GanzooError
 from .hookspecs import hookimpl
+from .source_tree import use_source_tree
 from .specs import DatasetSpec, MetricNumber, MetricSpec, ModelSpec, SpecError
 
 # What needs torch is imported on first use (PEP 562), so that `import ganzoo`, the plugins'
@@ -55,3 +57,6 @@ __all__ = [
     "MetricNumber", "MetricSpec", "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run", "SpecError", "UInt8Images",
     "create_model", "evaluate", "hookimpl", "load_run", "resume", "train",
 ]
+
+# A script beside a clone's ganzoo/ folder imports that folder: make its eval/ and plugins/ the ones it uses.
+use_source_tree(__name__, Path(__file__).parent)
