@@ -9,7 +9,9 @@ ganzoo. An entry point that takes more than ``SLOW_IMPORT_SECONDS`` to import is
 in a warning, since every ganzoo command waits for it.
 
 ``GANZOO_LOAD_PLUGINS`` controls third-party loading: unset loads all; an empty value
-loads none; a comma-separated list loads only those entry-point names.
+loads none; a comma-separated list loads only those entry-point names. An unknown name
+then also names the installed plugins it leaves out, and a run whose plugin is missing
+(:func:`why_unregistered`, from the :func:`origin` the run recorded) says which plugin and why.
 """
 
 from __future__ import annotations
@@ -414,5 +416,5 @@ def describe_distribution(info: PluginInfo) -> str:
 
 __all__ = [
     "pm", "load_plugins", "models", "datasets", "metrics", "plugin_infos", "plugin_code", "PluginInfo", "PluginFault", "PluginWarning",
-    "DEFAULT_PLUGINS",
+    "DEFAULT_PLUGINS", "ENV_LOAD", "left_out_plugins", "origin", "why_unregistered",
 ]
