@@ -20,6 +20,8 @@ import importlib.util
 import sys
 from importlib.machinery import ModuleSpec
 from pathlib import Path
+from types import ModuleType
+from typing import Sequence
 
 
 class SourceTreeFinder(importlib.abc.MetaPathFinder):
@@ -28,7 +30,7 @@ class SourceTreeFinder(importlib.abc.MetaPathFinder):
     def __init__(self, packages: dict[str, Path]) -> None:
         self.packages = packages
 
-    def find_spec(self, fullname: str, path=None, target=None) -> ModuleSpec | None:
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None) -> ModuleSpec | None:
         folder = self.packages.get(fullname)
         if folder is None:
             return None  # submodules are found through the package's __path__, which is the mapped folder
