@@ -20,8 +20,7 @@ import json, sys
 sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in (getattr(f, "__module__", "") or "")]
 import ganzoo, ganzoo.eval, ganzoo_plugins
 from ganzoo import plugins
-from ganzoo.eval.evaluate import format_report
-models = plugins.models().names()  # registers the built-in plugins
+models = plugins.models().names()  # registers the built-in plugins, ganzoo.eval.builtin among them
 print(json.dumps({
     "files": [ganzoo.__file__, ganzoo.eval.__file__, ganzoo_plugins.__file__, sys.modules["ganzoo_plugins.vanilla"].__file__],
     "models": models, "metrics": plugins.metrics().names(),
