@@ -14,7 +14,7 @@ from . import plugins
 from .config import parse_set
 from .errors import GanzooError, ReportedElsewhere, first_line
 from .remedy_options import REMEDY_SCHEMA
-from .scaffold import new_plugin
+from .scaffold import KINDS, NEXT_STEPS, new_plugin
 
 EXIT_USAGE = 2
 EXIT_LOST_CONTACT = 3  # a rank whose peers went away: not the cause, so the launcher names another
@@ -103,8 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     plugs = sub.add_parser("plugins", help="list plugins with their version, hooks and health")
     plugs.add_argument("--json", action="store_true", help="machine-readable output")
     plugs.set_defaults(func=_cmd_plugins)
-    new = sub.add_parser("new-plugin", help="write a ready-to-install model plugin package", description="Write a plugin package (pyproject.toml with the entry point, a model module that trains, a test, a README) for a new model NAME.")
-    new.add_argument("name", metavar="NAME", help="the model's name: lower-case words joined by '-', e.g. my-gan")
+    new = sub.add_parser("new-plugin", help="write a ready-to-install plugin package (a model, dataset or metric)", description="Write a plugin package (pyproject.toml with the entry point, a module that works, tests, a README) for a new model, dataset or metric NAME.")
+    new.add_argument("name", metavar="NAME", help="the model's (dataset's, metric's) name: lower-case words joined by '-', e.g. my-gan")
+    new.add_argument("--kind", default="model", metavar="|".join(KINDS), help="what the plugin adds (default: model)")
     new.add_argument("--dir", metavar="PATH", help="folder to create (default: ./ganzoo-NAME); must not exist yet")
     new.set_defaults(func=_cmd_new_plugin)
 
@@ -361,12 +362,12 @@ def _cmd_plugins(args) -> int:
 
 
 def _cmd_new_plugin(args) -> int:
-    folder = new_plugin(args.name, args.dir)
+    folder = new_plugin(args.name, args.dir, args.kind)
     print(f"wrote {folder}/: " + ", ".join(str(p.relative_to(folder)) for p in sorted(folder.rglob("*")) if p.is_file()))
     print("next:")
     print(f"  pip install -e {folder}")
-    print(f"  ganzoo models {args.name}")
-    print(f"  ganzoo run --model {args.name} --dataset ring8")
+    for step in NEXT_STEPS[args.kind]:
+        print("  " + step.format(name=args.name))
     print(f"  python -m pytest {folder / 'tests'}")
     return 0
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .errors import GanzooError
+from .specs import SpecError
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class DatasetInfo:
 
     ``kind`` is ``"image"`` (samples ``(C, H, W)`` in [-1, 1]) or ``"vector"`` (samples
     ``(D,)``). Mixtures also give their mode ``centres`` (one row per mode) and ``std``.
+    ``centres`` may be given as any table of numbers (a tensor, an array, nested lists) and
+    is stored as a tuple of tuples of floats, ``std`` as a float: the info is saved with the
+    run as JSON and compared by value, which a tensor would break far from where it came in.
     """
 
     name: str
@@ -36,6 +40,13 @@ class DatasetInfo:
     centres: tuple[tuple[float, ...], ...] | None = None
     std: float | None = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A frozen dataclass: normalising a field means setting it past the freeze, once, here.
+        if self.centres is not None:
+            object.__setattr__(self, "centres", _centres(self.name, self.centres))
+        if self.std is not None:
+            object.__setattr__(self, "std", _scalar(self.name, self.std))
 
     def to_dict(self) -> dict:
         return {
@@ -55,6 +66,26 @@ class DatasetInfo:
         for s in self.shape:
             n *= s
         return n
+
+
+def _centres(name: str, centres: object) -> tuple[tuple[float, ...], ...]:
+    """``centres`` as a tuple of equal-length tuples of floats, or a one-line :class:`SpecError` naming the type expected."""
+    expected = "one row of floats per mode, e.g. ((1.0, 0.0), (0.0, 1.0)), or a 2-D tensor or array"
+    try:
+        rows = tuple(tuple(float(v) for v in row) for row in centres)
+    except (TypeError, ValueError):
+        raise SpecError(f"DatasetInfo {name!r}: bad centres of type {type(centres).__name__} (valid: {expected})") from None
+    if not rows or len({len(row) for row in rows}) != 1 or not rows[0]:
+        shape = [len(row) for row in rows]
+        raise SpecError(f"DatasetInfo {name!r}: bad centres, rows of lengths {shape} (valid: {expected}, all rows of one length)")
+    return rows
+
+
+def _scalar(name: str, std: object) -> float:
+    try:
+        return float(std)
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of more than one value
+        raise SpecError(f"DatasetInfo {name!r}: bad std of type {type(std).__name__} (valid: one float)") from None
 
 
 class UInt8Images:

@@ -36,7 +36,9 @@ def register_models(register: Callable[["ModelSpec"], None]) -> None:
     Called once per process, when ganzoo first needs a table (``ganzoo run``, ``ganzoo models``,
     ``ganzoo.train``). Call ``register`` once per model with a :class:`ganzoo.ModelSpec`.
     The spec's ``build(info, config)`` returns a :class:`ganzoo.GAN`: its networks, their
-    optimizers and an objective whose phases the shared trainer runs. Example::
+    optimizers and an objective whose phases the shared trainer runs. A builder that cannot
+    use the data raises :class:`ganzoo.GanzooError` with one line naming the data and what
+    fits: ``ganzoo run`` prints it, ``ganzoo bench`` skips the pair. Example::
 
         @ganzoo.hookimpl
         def register_models(register):
@@ -59,8 +61,8 @@ def register_datasets(register: Callable[["DatasetSpec"], None]) -> None:
     dataset with a :class:`ganzoo.DatasetSpec` whose ``build(config)`` returns a
     :class:`ganzoo.Dataset`: the samples as one tensor (images in [-1, 1], shape
     ``(N, C, H, W)``; vectors ``(N, D)``), optional integer labels, and a
-    :class:`ganzoo.DatasetInfo` that describes the data so that models can build from it.
-    Example::
+    :class:`ganzoo.DatasetInfo` that describes the data so that models can build from it
+    (a mixture's ``centres`` as one row of floats per mode; a tensor is converted). Example::
 
         @ganzoo.hookimpl
         def register_datasets(register):

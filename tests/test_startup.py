@@ -129,3 +129,24 @@ def test_the_torch_based_exports_are_still_there():
     from ganzoo_plugins.stylegan_lite_nets import ModulatedConv2d as moved
 
     assert ModulatedConv2d is moved
+
+
+@pytest.mark.slow  # spawns an interpreter
+def test_listing_with_the_example_plugin_installed_imports_no_torch():
+    # The README's test install includes examples/ganzoo-lsgan, and every command that needs a
+    # table loads it first: when it imported torch at its top, `ganzoo models` waited ~6 s for it.
+    pytest.importorskip("ganzoo_lsgan", reason="the example plugin is not installed: pip install -e examples/ganzoo-lsgan")
+    code = (
+        "import contextlib, io, ganzoo.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    with contextlib.suppress(SystemExit):\n"
+        "        ganzoo.cli.main(['--help'])\n"
+        "    assert ganzoo.cli.main(['models']) == 0\n"
+        "assert '\\nlsgan ' in out.getvalue(), out.getvalue()\n"
+        "assert 'ganzoo_lsgan' in sys.modules, 'the example plugin was not loaded'\n"
+    )
+    env = {**os.environ, "GANZOO_LOAD_PLUGINS": "lsgan"}
+    result = subprocess.run([sys.executable, "-c", WATCH + code + REPORT], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["loaded"] == [], f"ganzoo models with ganzoo-lsgan installed imports torch: {_who(report)}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -178,17 +177,20 @@ IMAGE_SHAPES = [(1, 28, 28), (1, 32, 32), (3, 32, 32), (3, 64, 64)]
 
 def _template_spec() -> ganzoo.ModelSpec:
     """The model ``ganzoo new-plugin`` writes, rendered and registered into a throwaway list."""
-    import string
+    import dataclasses
     import types
 
     from ganzoo import scaffold
 
-    source = (Path(scaffold.__file__).parent / "plugin_template" / "module.py.tmpl").read_text()
-    module = types.ModuleType("template_model")
-    exec(compile(string.Template(source).safe_substitute(name="my-gan"), "module.py", "exec"), module.__dict__)
+    files = scaffold.render("my-gan")
+    nets = types.ModuleType("ganzoo_my_gan_nets")  # what the template's build imports, without installing it
+    exec(compile(files["ganzoo_my_gan_nets.py"], "ganzoo_my_gan_nets.py", "exec"), nets.__dict__)
+    module = types.ModuleType("ganzoo_my_gan")
+    exec(compile(files["ganzoo_my_gan.py"], "ganzoo_my_gan.py", "exec"), module.__dict__)
     specs = []
     module.register_models(specs.append)
-    return specs[0]
+    spec = specs[0]
+    return dataclasses.replace(spec, build=nets.build_gan)
 
 
 def _image_model_specs():

@@ -23,42 +23,25 @@ Defaults, and why: Adam(2e-4, beta1 0.5), as in DCGAN, which the paper follows; 
 in G's hidden layers on images (the MLP generator needs it on MNIST, see ``vanilla``). On
 2-D data the preset mirrors ``vanilla``'s (width 128, no batch norm, lr 1e-3, batch 256):
 the same budget, so the two can be compared on ``ring8`` one for one.
+
+Layout: this module registers the model and imports no torch, because every ganzoo command
+(``ganzoo --help`` included) imports every installed plugin before it prints; what needs
+torch (the objective and the builder's body) is in ``ganzoo_lsgan_nets``, imported by
+``build_lsgan`` when a model is built.
 """
 
 from __future__ import annotations
 
-import torch
-
 import ganzoo
-from ganzoo.losses import d_least_squares_loss, g_least_squares_loss
-from ganzoo.nn import MLPDiscriminator, MLPGenerator, mlp_player_options, mlp_player_presets
-from ganzoo.objectives import AdversarialObjective
-from ganzoo.optim import adam_optimizers, adam_options
+from ganzoo.options import adam_options, mlp_player_options, mlp_player_presets
 
 __version__ = "0.1.0"
 
 
-class LeastSquaresObjective(AdversarialObjective):
-    """The standard D/G game with the least-squares losses; logs D's raw outputs, whose targets are 1 and 0."""
-
-    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, latent_dim: int) -> None:
-        super().__init__(G, D, latent_dim, d_least_squares_loss, g_least_squares_loss)
-
-    def d_scalars(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
-        # Not probabilities (there is no sigmoid): D(x) -> 1 and D(G(z)) -> 0 mean D is winning.
-        return {"D(x)": real_out.mean().detach(), "D(G(z))": fake_out.mean().detach()}
-
-
 def build_lsgan(info: ganzoo.DatasetInfo, c: dict) -> ganzoo.GAN:
-    G = MLPGenerator(c["latent_dim"], info.shape, c["width"], c["depth"], tanh=info.kind == "image", batchnorm=c["g_batchnorm"])
-    D = MLPDiscriminator(info.shape, c["width"], c["depth"])
-    networks = {"G": G, "D": D}
-    return ganzoo.GAN(
-        networks=networks,
-        optimizers=adam_optimizers(networks, c),
-        objective=LeastSquaresObjective(G, D, c["latent_dim"]),
-        latent_dim=c["latent_dim"],
-    )
+    from ganzoo_lsgan_nets import build_lsgan as build  # torch, imported only when a model is built
+
+    return build(info, c)
 
 
 @ganzoo.hookimpl
