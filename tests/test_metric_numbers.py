@@ -137,7 +137,7 @@ def test_ganzoo_metrics_json_lists_the_declarations(cli):
     assert code == 0, err
     mixture = next(m for m in json.loads(out) if m["name"] == "mixture-modes")
     assert {"name": "modes", "better": "higher", "shown": True, "live": True, "out_of": "modes_total", "rank": None,
-            "help": "modes with at least one high-quality sample"} in mixture["numbers"]
+            "help": "modes with at least one high-quality sample", "role": None, "minimum": None} in mixture["numbers"]
 
 
 # -- live evaluation -----------------------------------------------------------------------
