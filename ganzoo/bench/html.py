@@ -251,8 +251,9 @@ def _main_table(groups: list[Group], colours: dict[str, str]) -> str:
 def _details_tables(groups: list[Group], colours: dict[str, str]) -> str:
     """Every other number, one row each and one column per model: more metrics make it longer, never wider."""
     tables = []
-    for start in range(0, len(groups), DETAIL_MODELS):
-        part = groups[start : start + DETAIL_MODELS]
+    per_table = -(-len(groups) // -(-len(groups) // DETAIL_MODELS))  # as even as can be: 8 rows make 4 + 4, not 7 + 1
+    for start in range(0, len(groups), per_table):
+        part = groups[start : start + per_table]
         head = "<th>number</th>" + "".join(_model_cell(g, colours, "th") for g in part)
         rows = [f"<tr>{_head(groups, m, help_line=True)}{''.join(_number_cell(groups, g, m) for g in part)}</tr>" for m in detail_columns(groups)]
         rows.append("<tr><th>params</th>" + "".join(f"<td>{html.escape(params_text(g.runs[0]['params']))}</td>" for g in part) + "</tr>")
