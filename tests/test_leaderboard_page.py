@@ -200,6 +200,22 @@ def test_na_below_minimum_and_real_data_are_explained_in_footnotes(board):
     assert "- precision ↑: share of samples inside some real sample's k-NN ball" in result.markdown
 
 
+def test_precision_is_1_for_samples_collapsed_onto_one_spot_inside_the_data():
+    """Why the reference page shows wgan on mnist with precision 1 ± 0 (recall 0, coverage 0.005): a real
+    measurement, which precision's help line on the page explains, not a bug in the k-NN balls."""
+    import torch
+
+    from ganzoo.eval import prdc
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(500, 10, generator=g)
+    collapsed = real[:1] + 1e-3 * torch.randn(500, 10, generator=g)  # every sample near one real point
+    pr = prdc.precision_recall(collapsed, real)
+    assert pr["precision"] == 1.0 and pr["recall"] <= 1 / 500  # at most the one real point the samples sit on
+    assert prdc.density_coverage(collapsed, real)["coverage"] < 0.02  # coverage and recall tell the collapse
+    assert prdc.precision_recall(collapsed + 8.0, real)["precision"] == 0.0  # the same spot outside the data: 0
+
+
 def test_every_model_has_one_colour_across_the_page(board):
     result, out = board
     page = (out / "leaderboard.html").read_text()
