@@ -292,7 +292,8 @@ def test_the_page_fits_1400_px_and_keeps_colours_in_headless_chromium(board, tmp
       document.querySelectorAll('section').forEach(function (s) {
         s.querySelectorAll('.swatch').forEach(function (w) {
           var key = w.getAttribute('data-model');
-          (colours[key] = colours[key] || {})[getComputedStyle(w).backgroundColor] = s.getAttribute('data-dataset'); }); });
+          var seen = (colours[key] = colours[key] || {});
+          (seen[getComputedStyle(w).backgroundColor] = seen[getComputedStyle(w).backgroundColor] || []).push(s.getAttribute('data-dataset')); }); });
       var out = document.createElement('pre'); out.id = 'probe';
       out.textContent = JSON.stringify({width: window.innerWidth, page: document.documentElement.scrollWidth, wide: wide,
                                         tables: document.querySelectorAll('table').length, colours: colours});
@@ -307,6 +308,8 @@ def test_the_page_fits_1400_px_and_keeps_colours_in_headless_chromium(board, tmp
     assert found["wide"] == [] and found["page"] <= 1400, found
     assert set(found["colours"]) == {"vanilla", "wgan", "cgan", REAL_DATA}
     assert all(len(by_colour) == 1 for by_colour in found["colours"].values()), found["colours"]  # one colour each, in every section
+    (sections,) = found["colours"]["vanilla"].values()
+    assert set(sections) == {"mnist", "ring8"}  # seen in both
     shown = re.search(r'data-shown="(\d+)" data-total="(\d+)"', dom)
     assert shown and int(shown[1]) == int(shown[2]) >= 7  # curves, coverage bars and the final pictures all decode
     subprocess.run([*flags, f"--screenshot={tmp_path / 'page.png'}", (out / "leaderboard.html").as_uri()], capture_output=True, timeout=120)
