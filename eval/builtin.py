@@ -200,7 +200,7 @@ def compute_inception(ctx: EvalContext) -> dict[str, float]:
 # leaderboard's ranking, columns and coverage bars, ganzoo eval's table) reads these.
 N = ganzoo.MetricNumber
 LOWER, HIGHER = "lower", "higher"
-FID = N("fid", LOWER, rank=1, help="Frechet distance to the reference")
+FID = N("fid", LOWER, rank=1, role="quality", help="Frechet distance to the reference")
 FID_NUMBERS = (
     FID,
     N("fid_floor", LOWER, live=False, help="held-out real data scored like a generator: the floor"),
@@ -208,28 +208,41 @@ FID_NUMBERS = (
     N("fid_inf", LOWER, live=False, help="FID extrapolated to N = infinity (Chong & Forsyth 2020): comparable across N"),
 )
 IS_NUMBERS = (N("is", HIGHER, help="Inception Score"), N("is_std", shown=False, help="spread over the splits"))
-KID_NUMBERS = (N("kid", LOWER, help="kernel distance"), N("kid_std", shown=False, help="spread over the subsets"))
-PR_NUMBERS = (N("precision", HIGHER), N("recall", HIGHER))
-DC_NUMBERS = (N("density", HIGHER), N("coverage", HIGHER))
+KID_NUMBERS = (
+    # Unbiased: when the sets match it scatters around 0 and goes below it half the time.
+    N("kid", LOWER, minimum=0.0, help="kernel distance (unbiased MMD): around 0 when the sets match, so it can go below 0"),
+    N("kid_std", shown=False, help="spread over the subsets"),
+)
+PR_NUMBERS = (
+    # A sample counts as precise when it lies in some real sample's k-NN ball, however few
+    # distinct samples there are: a generator collapsed onto a point inside the data scores 1.
+    N("precision", HIGHER, help="share of samples inside some real sample's k-NN ball; samples that all land on one spot "
+      "inside the real data (a collapsed generator, or noise the feature network maps to one place) score 1: read it with recall and coverage"),
+    N("recall", HIGHER, role="diversity", help="share of real samples inside some generated sample's k-NN ball"),
+)
+DC_NUMBERS = (
+    N("density", HIGHER, help="real k-NN balls holding each sample, per k; can exceed 1"),
+    N("coverage", HIGHER, help="share of real samples whose k-NN ball holds a generated sample"),
+)
 CONFIDENT = N("confident", HIGHER, help="share of samples the classifier is confident about")
 CLASS_NUMBERS = (
     N("classes", HIGHER, out_of="classes_total", help="classes with at least one confident sample"),
     N("classes_total", shown=False, live=False),
-    N("class_kl", LOWER, rank=4, help="KL(confident class histogram || uniform)"),
+    N("class_kl", LOWER, rank=4, role="diversity", help="KL(confident class histogram || uniform)"),
     CONFIDENT,
     N("class_*", shown=False, live=False, help="confident samples per class"),
 )
 STACKED_NUMBERS = (
     N("modes", HIGHER, out_of="modes_total", help="digit triples with at least one confident sample"),
     N("modes_total", shown=False, live=False),
-    N("kl", LOWER, rank=2, help="KL(confident triple histogram || uniform)"),
+    N("kl", LOWER, rank=2, role="diversity", help="KL(confident triple histogram || uniform)"),
     CONFIDENT,
 )
 MIXTURE_NUMBERS = (
     N("modes", HIGHER, out_of="modes_total", help="modes with at least one high-quality sample"),
     N("modes_total", shown=False, live=False),
-    N("hq", HIGHER, help="share of samples within 3 std of their nearest mode"),
-    N("reverse_kl", LOWER, rank=3, help="KL(high-quality mode histogram || uniform)"),
+    N("hq", HIGHER, role="quality", help="share of samples within 3 std of their nearest mode"),
+    N("reverse_kl", LOWER, rank=3, role="diversity", help="KL(high-quality mode histogram || uniform)"),
 )
 INCEPTION_NUMBERS = (FID, *FID_NUMBERS[1:3], *IS_NUMBERS, *KID_NUMBERS, *PR_NUMBERS, *DC_NUMBERS)
 

@@ -93,9 +93,11 @@ def register_metrics(register: Callable[["MetricSpec"], None]) -> None:
     ``compute`` returns, one :class:`ganzoo.MetricNumber` per number (or per family,
     ``"class_*"``): which way is better (``better="lower"``, ``"higher"`` or ``None``),
     whether it is shown in tables (``shown``), logged live (``live``), the total of a
-    "covered / out of" pair (``out_of``), and whether it ranks by default (``rank``, the
-    smallest wins). The best checkpoint, ``--best-metric``, the leaderboard's ranking and
-    ``--rank-by``, its columns and its coverage bars all read these; an undeclared number is
+    "covered / out of" pair (``out_of``), whether it ranks by default (``rank``, the
+    smallest wins), whether it is a dataset's headline ``"quality"`` or ``"diversity"``
+    number (``role``, a column of the leaderboard's main table) and the least value its true
+    quantity can take (``minimum``). The best checkpoint, ``--best-metric``, the leaderboard's
+    ranking and ``--rank-by``, its columns and its coverage bars all read these; an undeclared number is
     shown and live, with no direction. Example::
 
         @ganzoo.hookimpl

@@ -130,6 +130,7 @@ class DatasetSpec:
 
 
 BETTER = ("lower", "higher", None)
+ROLES = ("quality", "diversity", None)
 PATTERN_CHARS = "*?["
 
 
@@ -145,8 +146,13 @@ class MetricNumber:
     is live. ``out_of`` names the number holding the total of a "covered / out of" pair
     (``MetricNumber("modes", "higher", out_of="modes_total")``), drawn as coverage bars.
     ``rank``: the number can rank a leaderboard and pick the best checkpoint by default;
-    among the numbers present, the smallest rank wins (the built-in ``fid`` is 1). A
-    number a metric does not declare is shown, has no direction and is live.
+    among the numbers present, the smallest rank wins (the built-in ``fid`` is 1).
+    ``role``: ``"quality"`` (how good each sample is) or ``"diversity"`` (how much of the
+    data the samples span): a dataset's headline number of each role is a column of the
+    leaderboard's main table (the ranked one with the smallest rank, else the first), the
+    rest go to its details. ``minimum``: the least value the true quantity can take (0 for a
+    distance); an estimate below it (an unbiased estimator's noise, as KID's) is shown as that
+    value "within noise". A number a metric does not declare is shown, has no direction and is live.
     """
 
     name: str
@@ -156,6 +162,8 @@ class MetricNumber:
     out_of: str | None = None
     rank: int | None = None
     help: str = ""
+    role: str | None = None
+    minimum: float | None = None
 
     @property
     def is_pattern(self) -> bool:
@@ -181,6 +189,10 @@ class MetricNumber:
             return f"number {self.name}: out_of must name another declared number (not a pattern)"
         if not isinstance(self.help, str):
             return f"number {self.name}: help must be a string"
+        if self.role not in ROLES:
+            return f"number {self.name}: role {self.role!r} must be one of {ROLES}"
+        if self.minimum is not None and (isinstance(self.minimum, bool) or not isinstance(self.minimum, (int, float))):
+            return f"number {self.name}: minimum {self.minimum!r} must be a number (or None)"
         return None
 
 

@@ -137,7 +137,7 @@ def test_ganzoo_metrics_json_lists_the_declarations(cli):
     assert code == 0, err
     mixture = next(m for m in json.loads(out) if m["name"] == "mixture-modes")
     assert {"name": "modes", "better": "higher", "shown": True, "live": True, "out_of": "modes_total", "rank": None,
-            "help": "modes with at least one high-quality sample"} in mixture["numbers"]
+            "help": "modes with at least one high-quality sample", "role": None, "minimum": None} in mixture["numbers"]
 
 
 # -- live evaluation -----------------------------------------------------------------------
@@ -235,7 +235,7 @@ def test_the_leaderboard_ranks_by_a_third_party_number_and_reads_its_other_decla
     assert "Ranked by spread (higher is better)" in out
     assert "Lower is better for reverse_kl; higher is better for spread, cells." in out
     header = next(line for line in out.splitlines() if line.startswith("| rank"))
-    assert header.split(" | ")[7:10] == ["spread", "reverse_kl", "cells"]  # ranked columns first, in rank order
+    assert header.split(" | ")[7:10] == ["spread ↑", "reverse_kl ↓", "cells ↑ (of 4)"]  # the ranking number, the declared diversity one, the covered one
     assert "spread_max" not in out and "cells_total" not in out and "modes_total" not in out  # declared not shown
     code, _, err = cli("leaderboard", str(bench), "--rank-by", "reverse_kl", "--out", str(tmp_path / "by-kl"))
     assert code == 0, err

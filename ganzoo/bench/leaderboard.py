@@ -8,7 +8,10 @@ if generated: the floor a perfect generator would reach. The files
 
 Which numbers are columns, which way each is better and which one ranks the models come
 from what each metric declares (:class:`ganzoo.MetricNumber`), found through the store's
-``source`` column; a number whose metric is not installed is shown, unranked.
+``source`` column; a number whose metric is not installed is shown, unranked. So do the
+columns of each dataset's compact main table (the ranking number, the headline number of
+each declared ``role``, the "covered out of" number); every other shown number goes to a
+details table after it, one row per number.
 """
 
 from __future__ import annotations
@@ -69,17 +72,43 @@ class Group:
             return None
         return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
 
-    def cell(self, metric: str) -> str:
+    def cell_parts(self, metric: str, number: MetricNumber) -> "Cell":
+        """The cell of ``metric`` in parts, so the page can set the spread and the notes apart from the mean."""
         ms = self.mean_std(metric)
+        given = sum(1 for r in self.runs if metric in r["metrics"])
+        missing = sum(1 for r in self.runs if metric in r["metrics"] and r["metrics"][metric] is None)
         if ms is None:
-            return "n/a" if any(metric in r["metrics"] for r in self.runs) else ""
-        undefined = sum(1 for r in self.runs if metric in r["metrics"] and r["metrics"][metric] is None)
-        text = fmt(ms[0]) + (f" ± {ms[1]:.2g}" if len(self.values(metric)) > 1 else "")
-        return text + (f" ({undefined} n/a)" if undefined else "")
+            return Cell("n/a" if given else "", "", missing, given)
+        below = number.minimum is not None and ms[0] < number.minimum
+        mean = fmt(number.minimum) if below else fmt(ms[0])
+        spread = f"± {ms[1]:.2g}" if len(self.values(metric)) > 1 else ""
+        return Cell(mean, spread, missing, given, ms[0] if below else None)
 
     def mean_of(self, key: str) -> float | None:
         vals = [r[key] for r in self.runs if r.get(key) is not None]
         return statistics.fmean(vals) if vals else None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One leaderboard cell: mean over seeds, ``± std`` (empty for one seed), seeds without a number."""
+
+    mean: str
+    spread: str
+    missing: int  # seeds whose metric gave no number (undefined): the mean and spread are over the others
+    seeds: int  # seeds that have the metric at all
+    below: float | None = None  # the raw mean, when it fell below the declared minimum and ``mean`` shows that minimum
+
+    @property
+    def notes(self) -> list[str]:
+        """What the mean alone does not say: ``within noise: -2.748``, ``n/a for 1 of 3 seeds``."""
+        notes = [f"within noise: {fmt(self.below)}"] if self.below is not None else []
+        return notes + ([f"n/a for {self.missing} of {self.seeds} seeds"] if self.missing and self.mean != "n/a" else [])
+
+    @property
+    def text(self) -> str:
+        """One line, for markdown: ``870 ± 27``, ``0 (within noise: -2.748)``, ``2.303 ± 0 (n/a for 1 of 3 seeds)``."""
+        return " ".join(p for p in (self.mean, self.spread) if p) + "".join(f" ({note})" for note in self.notes)
 
 
 def fmt(v: float | None) -> str:
@@ -200,6 +229,56 @@ def metric_columns(groups: list[Group]) -> list[str]:
     return ranked + [m for m in shown if m not in ranked]
 
 
+def coverage_pair(groups: list[Group]) -> tuple[str, str | None] | None:
+    """``(covered, out of)``: the first column declared "covered out of" another, and the column of that total."""
+    for covered in metric_columns(groups):
+        out_of = declared(groups, covered).out_of
+        if out_of and any(g.mean_std(covered) for g in groups):
+            source = next(s for g in groups if (s := g.source(covered)) is not None)
+            return covered, column(groups, source, out_of)
+    return None
+
+
+def covered_total(groups: list[Group]) -> float | None:
+    """The total of the "covered out of" pair, when every row that has it shares it (8 modes of ring8)."""
+    pair = coverage_pair(groups)
+    totals = {ms[0] for g in groups if pair and pair[1] and (ms := g.mean_std(pair[1]))}
+    return totals.pop() if len(totals) == 1 else None
+
+
+def main_header(groups: list[Group], metric: str) -> str:
+    """A main column's name with its direction, and its total for the "covered out of" number: ``modes ↑ (of 25)``."""
+    total = covered_total(groups) if (pair := coverage_pair(groups)) and pair[0] == metric else None
+    return metric + arrow(declared(groups, metric)) + (f" (of {fmt(total)})" if total is not None else "")
+
+
+def headline(groups: list[Group], role: str) -> str | None:
+    """The dataset's headline number of ``role``: the present column declaring it with the smallest rank, else the first."""
+    return next((m for m in metric_columns(groups) if declared(groups, m).role == role and any(g.values(m) for g in groups)), None)
+
+
+def main_columns(groups: list[Group]) -> list[str]:
+    """The main table's numbers: the ranking one, the headline quality and diversity numbers, the "covered out of" one."""
+    covered = coverage_pair(groups)
+    picks = [groups[0].ranked_by if groups else None, headline(groups, "quality"), headline(groups, "diversity"), covered and covered[0]]
+    return list(dict.fromkeys(m for m in picks if m))
+
+
+def detail_columns(groups: list[Group]) -> list[str]:
+    main = main_columns(groups)
+    return [m for m in metric_columns(groups) if m not in main]
+
+
+def arrow(number: MetricNumber) -> str:
+    """The direction a number declares, as an arrow after its name (none for a count or a constant)."""
+    return {"lower": " ↓", "higher": " ↑"}.get(number.better or "", "")
+
+
+def source_names(sources: Iterable[Path]) -> str:
+    """The bench folders by name alone: a page must not carry the machine's paths (a temporary folder, a home)."""
+    return ", ".join(Path(s).resolve().name if Path(s).is_absolute() or str(s) in (".", "") else str(s) for s in sources)
+
+
 def ranking_text(groups: list[Group]) -> str:
     ranked_by = groups[0].ranked_by if groups else None
     if ranked_by is None:
@@ -263,13 +342,45 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
+def cell(groups: list[Group], g: Group, metric: str) -> Cell:
+    return g.cell_parts(metric, declared(groups, metric))
+
+
+def footnotes(groups: list[Group]) -> list[str]:
+    """What a reader needs to read a dataset's cells: the real-data row, n/a and "within noise", when they occur."""
+    notes = []
+    if any(g.is_real for g in groups):
+        notes.append("real data: held-out real samples scored as if generated, at the N it names: "
+                     "what a perfect generator would score there; not ranked.")
+    cells = [(m, cell(groups, g, m)) for g in groups for m in metric_columns(groups)]
+    below = list(dict.fromkeys(m for m, c in cells if c.below is not None))
+    if below:
+        notes.append(f"within noise: the mean of {', '.join(below)} fell below the least value the true number can take "
+                     f"({', '.join(f'{m} {fmt(declared(groups, m).minimum)}' for m in below)}); "
+                     "its estimate is unbiased, so it scatters around that value when the sets match: read it as that value.")
+    if any(c.missing for _, c in cells):
+        notes.append("n/a: the metric gave no number for that seed (undefined there, e.g. a KL over no confident sample); "
+                     "mean and ± are over the seeds that have one.")
+    return notes
+
+
+def number_helps(groups: dict[str, list[Group]]) -> dict[str, MetricNumber]:
+    """Each shown number of the page that declares a ``help``, once, with its declaration."""
+    helps: dict[str, MetricNumber] = {}
+    for gs in groups.values():
+        for m in metric_columns(gs):
+            if m not in helps and (number := declared(gs, m)).help:
+                helps[m] = number
+    return helps
+
+
 def markdown(groups: dict[str, list[Group]], sources: list[Path]) -> str:
     lines = ["# ganzoo leaderboard", ""]
-    lines.append(f"From {', '.join(str(s) for s in sources)}. Each row: mean ± sample standard deviation over its seeds.")
+    lines.append(f"From {source_names(sources)}. Each row: mean ± sample standard deviation over its seeds.")
     lines.append("Budget: kimg = thousands of real images drawn by the trainer (every phase repeat draws a batch); "
                  f"wall-clock is recorded, not budgeted. {directions_text(groups)}".rstrip())
     for dataset, gs in groups.items():
-        cols = metric_columns(gs)
+        main = main_columns(gs)
         lines += ["", f"## {dataset}", ""]
         model_groups = [g for g in gs if not g.is_real]
         if model_groups:
@@ -284,13 +395,23 @@ def markdown(groups: dict[str, list[Group]], sources: list[Path]) -> str:
             if repeats:
                 lines.append(f"{repeats} run(s) repeating a recipe and seed already counted (a bench folder given twice?) are left out.")
             lines.append("")
-        head = ["rank", "model", "kimg", "N", "steps", "batch", "seeds", *cols, "train s", "params"]
+        head = ["rank", "model", "kimg", "N", "steps", "batch", "seeds", *(main_header(gs, m) for m in main), "train s"]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
         for g in gs:
             first = g.runs[0]
             cells = [str(g.rank or ""), row_label(g), fmt(g.kimg) if not g.is_real else "", g.n_text, str(first["steps"]) if not g.is_real else "",
                      str(first["batch_size"]) if not g.is_real else "", str(len(g.runs)) if not g.is_real else "",
-                     *(g.cell(m) for m in cols), fmt(_round(g.mean_of("train_seconds"))) if not g.is_real else "", params_text(first["params"])]
+                     *(cell(gs, g, m).text for m in main), fmt(_round(g.mean_of("train_seconds"))) if not g.is_real else ""]
             lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        lines += ["", "All numbers, one row each:", ""]
+        lines.append("| number | " + " | ".join(row_label(g) for g in gs) + " |")
+        lines.append("|" + "---|" * (len(gs) + 1))
+        for m in detail_columns(gs):
+            lines.append(f"| {m}{arrow(declared(gs, m))} | " + " | ".join(cell(gs, g, m).text for g in gs) + " |")
+        lines.append("| params | " + " | ".join(params_text(g.runs[0]["params"]) for g in gs) + " |")
+        lines += [""] + [f"- {note}" for note in footnotes(gs)]
+    helps = number_helps(groups)
+    if helps:
+        lines += ["", "## What the numbers are", ""] + [f"- {m}{arrow(n)}: {n.help}" for m, n in helps.items()]
+    return "\n".join(lines).rstrip("\n") + "\n"
