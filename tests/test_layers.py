@@ -24,7 +24,7 @@ SOURCES = {"ganzoo": ROOT / "ganzoo", "ganzoo.eval": ROOT / "eval", "ganzoo_plug
 CORE = {
     "ganzoo.errors", "ganzoo.files", "ganzoo.config", "ganzoo.hookspecs", "ganzoo.registry", "ganzoo.specs",
     "ganzoo.data", "ganzoo.model", "ganzoo.losses", "ganzoo.penalties", "ganzoo.objectives", "ganzoo.nn", "ganzoo.convnets",
-    "ganzoo.optim", "ganzoo.options", "ganzoo.plugins", "ganzoo.remedies", "ganzoo.remedy_options",
+    "ganzoo.optim", "ganzoo.options", "ganzoo.plugins", "ganzoo.remedies", "ganzoo.remedy_options", "ganzoo.unroll",
 }
 LAYERS = ["core", "training", "run", "eval", "bench", "facade"]
 FACADE = {"ganzoo", "ganzoo.__main__", "ganzoo.api", "ganzoo.cli", "ganzoo.scaffold"}
