@@ -21,7 +21,9 @@ batch; latents are drawn afresh from torch's RNG, as in any D step), with the op
 update rule and the objective's ``after_step`` (WGAN's clipping); then computes G's loss with
 D's parameters and buffers swapped for the copy's. Nothing is drawn from the batcher, so the
 data order is that of ``unroll=0``, and the RNG it uses is checkpointed: resume stays exact.
-Under data parallelism each rank advances its copy on its own share of the batch.
+Under data parallelism each rank advances its copy on its own share of the batch (the copy's
+gradients are not averaged; G's are, as always). The unrolled steps run inside the G phase's
+autocast, without fp16's gradient scaler (they never touch D's optimizer, which the scaler steps).
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class UnrolledObjective(Objective):
             copies[id(b)] = b.detach().clone()
         # deepcopy with the memo seeded maps the optimizer's references to D's parameters (its
         # param groups and its per-parameter state) onto the copies, and copies the state itself.
-        memo = {key: value for key, value in copies.items()}
+        memo: dict[int, Any] = dict(copies)
         optimizers = {key: copy.deepcopy(self.gan.optimizers[key], memo) for key in keys}
         named = _named_tensors(D)
         lookahead = {name: copies[id(t)] for name, t in named.items()}
