@@ -343,7 +343,7 @@ def test_a_packed_run_trains_resumes_and_samples(tmp_path):
 
 @pytest.mark.slow
 def test_every_remedy_at_once_on_images_trains_and_resumes_with_matching_checkpoint_keys(tmp_path):
-    sets = {"pack": 2, "mbstd": 2, "spectral_norm": True, "diffaugment": "color,translation,cutout", "width": 16, "depth": 1, "data.size": 16}
+    sets = {"pack": 2, "mbstd": 2, "spectral_norm": True, "diffaugment": "color,translation,cutout", "unroll": 1, "width": 16, "depth": 1, "data.size": 16}
     run = ganzoo.train("vanilla", "mnist", out=tmp_path / "all", set=sets, **{**TINY, "steps": 4, "checkpoint_every": 2, "sample_every": 4, "log_every": 2})
     state = torch.load(run.path / "checkpoints" / "last.pt", weights_only=True)
     assert any("parametrizations.weight.original" in key for key in state["networks"]["D"])
