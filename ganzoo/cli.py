@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="auto (default; CUDA when present), cpu, cuda or cuda:N")
     run.add_argument("--out", help="run folder (default runs/MODEL-DATASET-TIMESTAMP); must not exist yet")
     run.add_argument("--config", metavar="FILE.yaml", help="options from a YAML file shaped like a run's config.yaml")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model option, including the collapse remedies every model has (pack, mbstd, spectral_norm, diffaugment: ganzoo models NAME); repeatable; data.KEY=VALUE sets a dataset option")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=f"model option, including the collapse remedies every model with a discriminator has ({', '.join(REMEDY_SCHEMA)}: ganzoo models NAME); repeatable; data.KEY=VALUE sets a dataset option")
     run.add_argument("--data-root", help="the dataset's folder: mnist's full IDX files (default: the 5,000 bundled images), cifar10/fashion-mnist in torchvision's layout, image-folder's images")
     run.add_argument("--download", action="store_true", help="download MNIST into --data-root with torchvision (needs internet)")
     run.add_argument("--sample-every", type=int, help="steps between sample pictures")
@@ -325,16 +325,18 @@ def _cmd_list(args, registry, kind: str) -> int:
         if args.json:
             listing = {"name": spec.name, "summary": spec.summary, "options": described(spec.config)}
             if kind == "model":
-                listing["remedies"] = described(REMEDY_SCHEMA)
+                listing["remedies"] = described(REMEDY_SCHEMA if spec.discriminator else {})
             print(json.dumps(listing, indent=2))
             return 0
         print(f"{spec.name}: {spec.summary}")
         print(f"plugin: {registry.owner(spec.name)}")
         print(f"options ({'--set KEY=VALUE' if kind == 'model' else '--set data.KEY=VALUE'}):")
         print("\n".join(_options_table(spec.config)))
-        if kind == "model":
-            print("collapse remedies, for every model (--set KEY=VALUE; they change the discriminator):")
+        if kind == "model" and spec.discriminator:
+            print("collapse remedies, for every model with a discriminator (--set KEY=VALUE; they change the discriminator):")
             print("\n".join(_options_table(REMEDY_SCHEMA)))
+        elif kind == "model":
+            print(f"collapse remedies: none ({spec.name} has no discriminator for them to change)")
         return 0
     rows = [{"name": s.name, "summary": s.summary, "plugin": registry.owner(s.name)} for s in registry]
     if args.json:

@@ -24,6 +24,9 @@ the objective's phases train.
   training mode). Policies as in the paper: ``color`` (brightness +-0.5, saturation x[0, 2],
   contrast x[0.5, 1.5]), ``translation`` (up to 1/8 of the side, zero padding), ``cutout``
   (a square of half the side, zeroed).
+- ``unroll=K`` (Metz et al. 2017): the generator's phases compute their loss against a copy of
+  D advanced ``K`` D updates, the real D left as it was (:mod:`ganzoo.unroll`, which says which
+  variant). It wraps the objective rather than D, and is applied last.
 
 Every change is made to D in place: objectives keep the module objects they were built with.
 """
@@ -42,10 +45,11 @@ from .data import DatasetInfo
 from .errors import GanzooError
 from .model import GAN
 from .nn import MinibatchStdDev
+from .unroll import UnrolledObjective
 # The options and their checks import no torch; they are re-exported here, where they always were.
-from .remedy_options import AUGMENTATION_NAMES, OFF, REMEDY_SCHEMA, check, model_options, policy, split  # noqa: F401
+from .remedy_options import AUGMENTATION_NAMES, OFF, REMEDY_SCHEMA, check, model_options, policy, split, without_remedies  # noqa: F401
 
-__all__ = ["REMEDY_SCHEMA", "AUGMENTATIONS", "model_options", "split", "check", "apply", "diff_augment", "pack_samples"]
+__all__ = ["REMEDY_SCHEMA", "AUGMENTATIONS", "model_options", "split", "check", "without_remedies", "apply", "diff_augment", "pack_samples"]
 
 
 # -- applying them to a built model -----------------------------------------------------------
@@ -58,7 +62,7 @@ def discriminator(gan: GAN) -> str:
         raise GanzooError(
             f"collapse remedies change a model's one discriminator, and this model's phases train "
             f"{', '.join(trained) or 'no network'} besides the generator {gan.generator} (use pack=1, mbstd=0, "
-            f"spectral_norm=false, diffaugment={OFF})"
+            f"spectral_norm=false, diffaugment={OFF}, unroll=0)"
         )
     return trained[0]
 
@@ -69,10 +73,12 @@ def apply(gan: GAN, remedies: Mapping[str, Any], info: DatasetInfo, rebuild: Cal
     ``rebuild(info)`` builds the same model for other data (packing builds D for ``m`` times
     the channels that way). Order: packing replaces D's contents, the minibatch-stddev layer
     is added to that D, spectral normalisation then covers every layer including it, and the
-    input stages (augment each sample, then pack) wrap D's forward last.
+    input stages (augment each sample, then pack) wrap D's forward; unrolling wraps the
+    objective, which then sees D as all the others left it.
     """
     pack, mbstd, spectral, augment = remedies["pack"], remedies["mbstd"], remedies["spectral_norm"], policy(remedies["diffaugment"])
-    if pack == 1 and not mbstd and not spectral and not augment:
+    unroll = remedies["unroll"]
+    if pack == 1 and not mbstd and not spectral and not augment and not unroll:
         return
     check(remedies, info.kind)
     name = discriminator(gan)
@@ -86,6 +92,8 @@ def apply(gan: GAN, remedies: Mapping[str, Any], info: DatasetInfo, rebuild: Cal
     if pack > 1 or augment:
         D._ganzoo_inputs = _Inputs(pack, augment, vars(D).get("forward"))
         D.forward = types.MethodType(_remedied_forward, D)  # bound: a deepcopy of D calls the copy
+    if unroll:
+        gan.objective = UnrolledObjective(gan.objective, gan, name, unroll)
 
 
 def _build_packed(gan: GAN, name: str, pack: int, info: DatasetInfo, rebuild: Callable[[DatasetInfo], GAN]) -> None:

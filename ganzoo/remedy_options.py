@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from .config import Param
 from .errors import GanzooError
 
-__all__ = ["REMEDY_SCHEMA", "AUGMENTATION_NAMES", "OFF", "model_options", "split", "policy", "check"]
+__all__ = ["REMEDY_SCHEMA", "AUGMENTATION_NAMES", "OFF", "model_options", "split", "policy", "check", "without_remedies"]
 
 OFF = "none"
 # DiffAugment's policies, in the order :data:`ganzoo.remedies.AUGMENTATIONS` implements them.
@@ -22,12 +22,29 @@ REMEDY_SCHEMA: dict[str, Param] = {
     "mbstd": Param(0, "minibatch stddev (Karras 2018) in D's last nn.Linear, over groups of this many samples (0 = off)", min=0, max=1024),
     "spectral_norm": Param(False, "spectral normalisation (Miyato 2018) of D's Linear and conv layers"),
     "diffaugment": Param(OFF, "DiffAugment (Zhao 2020) of every image D sees: none, or a comma-separated list of color, translation, cutout"),
+    "unroll": Param(0, "unrolled D (Metz 2017): G's loss against a copy of D advanced this many D steps; each G step costs that many D steps more (0 = off)", min=0, max=100),
 }
 
 
-def model_options(config: Mapping[str, Param]) -> dict[str, Param]:
-    """A model's whole option schema: its own options (``config``) and the remedies every model has."""
-    return {**config, **REMEDY_SCHEMA}
+def model_options(config: Mapping[str, Param], discriminator: bool = True) -> dict[str, Param]:
+    """A model's whole option schema: its own options (``config``) and, if it has a ``discriminator``, the remedies."""
+    return {**config, **REMEDY_SCHEMA} if discriminator else dict(config)
+
+
+def without_remedies(model: str, values: Mapping[str, Any], recorded: bool = False) -> dict[str, Any]:
+    """``values`` for a model without a discriminator, which no remedy can change: a remedy in them is refused in one line.
+
+    ``recorded``: ``values`` is a run's stored ``model_config``, whose remedies at their off
+    values are dropped (configs written before models declared a discriminator hold every remedy, off).
+    """
+    kept = {k: v for k, v in values.items() if not (recorded and k in REMEDY_SCHEMA and v == REMEDY_SCHEMA[k].default)}
+    for key, value in kept.items():
+        if key in REMEDY_SCHEMA:
+            raise GanzooError(
+                f"model {model} takes no {key}={value}: the collapse remedies ({', '.join(REMEDY_SCHEMA)}) change a "
+                f"discriminator, and {model} has none (its spec says discriminator=False)"
+            )
+    return kept
 
 
 def split(config: Mapping[str, Param], values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -72,6 +72,10 @@ class ModelSpec:
     :class:`ganzoo.GAN`. ``presets`` maps a data kind (``"image"`` or ``"vector"``) to
     defaults that suit it: model options, the trainer's ``steps``/``batch_size``, and
     ``data.``-prefixed dataset options (``"data.size": 32``), applied to datasets that have them.
+    ``discriminator``: whether the built model trains a discriminator (a network other than
+    the generator that a phase trains). The collapse remedies change one, so a model that
+    declares ``False`` (a VAE) neither lists nor accepts them; declared here because listing
+    a model's options builds nothing.
     """
 
     name: str
@@ -79,9 +83,12 @@ class ModelSpec:
     build: Callable[["DatasetInfo", dict[str, Any]], "GAN"]
     config: Mapping[str, Param] = field(default_factory=dict)
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    discriminator: bool = True
 
     def __post_init__(self) -> None:
         _check_common(self)
+        if not isinstance(self.discriminator, bool):
+            raise _fail(self, f"discriminator must be True or False, got {self.discriminator!r}")
         taken = [key for key in self.config if key in REMEDY_SCHEMA]
         if taken:
             raise _fail(self, f"config: option {taken[0]!r} is a collapse remedy every model has (reserved: {', '.join(REMEDY_SCHEMA)})")
@@ -97,7 +104,7 @@ class ModelSpec:
                     continue  # checked against the dataset in use, which is not known yet
                 if key in self.config:
                     param = self.config[key]
-                elif key in REMEDY_SCHEMA:
+                elif key in REMEDY_SCHEMA and self.discriminator:
                     param = REMEDY_SCHEMA[key]
                 elif key in TRAINER_PRESET_KEYS:
                     param = TRAINER_SCHEMA[key]

@@ -78,5 +78,6 @@ def register_models(register):
                 "image": {"steps": 2000, "batch_size": 64},
                 "vector": {"steps": 5000, "batch_size": 256, "latent_dim": 2},
             },
+            discriminator=False,  # one network, one phase: nothing for the collapse remedies to change
         )
     )

@@ -25,6 +25,7 @@ CORE = {
     "ganzoo.errors", "ganzoo.files", "ganzoo.config", "ganzoo.hookspecs", "ganzoo.registry", "ganzoo.specs",
     "ganzoo.data", "ganzoo.model", "ganzoo.losses", "ganzoo.penalties", "ganzoo.objectives", "ganzoo.nn", "ganzoo.convnets",
     "ganzoo.optim", "ganzoo.options", "ganzoo.plugins", "ganzoo.remedies", "ganzoo.remedy_options", "ganzoo.source_tree",
+    "ganzoo.unroll",
 }
 LAYERS = ["core", "training", "run", "eval", "bench", "facade"]
 FACADE = {"ganzoo", "ganzoo.__main__", "ganzoo.api", "ganzoo.cli", "ganzoo.scaffold"}

@@ -93,7 +93,8 @@ def test_every_model_has_the_remedies_as_options_recorded_with_its_own():
     assert config.model_config["pack"] == 2 and config.model_config["spectral_norm"] is True
     assert config.model_config["mbstd"] == 0 and config.model_config["diffaugment"] == "none"
     for spec in ganzoo.plugins.models():
-        assert set(remedies.REMEDY_SCHEMA) <= set(make_run_config(spec.name, "mnist").model_config)
+        if spec.discriminator:
+            assert set(remedies.REMEDY_SCHEMA) <= set(make_run_config(spec.name, "mnist").model_config)
 
 
 def test_a_config_written_before_the_remedies_builds_the_same_model():
@@ -342,7 +343,7 @@ def test_a_packed_run_trains_resumes_and_samples(tmp_path):
 
 @pytest.mark.slow
 def test_every_remedy_at_once_on_images_trains_and_resumes_with_matching_checkpoint_keys(tmp_path):
-    sets = {"pack": 2, "mbstd": 2, "spectral_norm": True, "diffaugment": "color,translation,cutout", "width": 16, "depth": 1, "data.size": 16}
+    sets = {"pack": 2, "mbstd": 2, "spectral_norm": True, "diffaugment": "color,translation,cutout", "unroll": 1, "width": 16, "depth": 1, "data.size": 16}
     run = ganzoo.train("vanilla", "mnist", out=tmp_path / "all", set=sets, **{**TINY, "steps": 4, "checkpoint_every": 2, "sample_every": 4, "log_every": 2})
     state = torch.load(run.path / "checkpoints" / "last.pt", weights_only=True)
     assert any("parametrizations.weight.original" in key for key in state["networks"]["D"])
@@ -385,3 +386,62 @@ def test_a_model_that_does_not_fit_a_remedy_is_told_in_one_line(register_plugin)
     with pytest.raises(GanzooError, match="train D, D2 besides the generator G"):
         ganzoo.create_model("two-critics", RING, spectral_norm=True, **SMALL)
     assert ganzoo.create_model("two-critics", RING, **SMALL)  # with every remedy off, nothing is asked of it
+
+
+# -- models without a discriminator ------------------------------------------------------------
+
+
+class NoDiscriminatorPlugin:
+    """``only-g``: vanilla's generator trained alone by one phase, declared as having no discriminator."""
+
+    def __init__(self, vanilla: ModelSpec) -> None:
+        self.vanilla = vanilla
+
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        vanilla = self.vanilla
+
+        def build(info, c):
+            gan = vanilla.build(info, c)
+            gan.networks.pop("D")
+            gan.optimizers.pop("D")
+            gan.objective.phases = (ganzoo.Phase("G", "G", "G"),)
+            return gan
+
+        register(ModelSpec(name="only-g", summary="no discriminator", build=build, config=vanilla.config, discriminator=False))
+
+
+@pytest.mark.parametrize("model", ["vae", "only-g"])
+def test_a_model_without_a_discriminator_neither_lists_nor_accepts_remedies(model, cli, register_plugin):
+    register_plugin(NoDiscriminatorPlugin(ganzoo.plugins.models().get("vanilla")), "only-g")
+    code, out, _ = cli("models", model)
+    assert code == 0 and "has no discriminator" in out and not any(f"  {key} " in out for key in remedies.REMEDY_SCHEMA)
+    code, out, _ = cli("models", model, "--json")
+    assert code == 0 and json.loads(out)["remedies"] == {}
+    assert not set(remedies.REMEDY_SCHEMA) & set(make_run_config(model, "ring8").model_config)
+    for key, value in {"pack": 2, "spectral_norm": True, "unroll": 1, "mbstd": 0}.items():
+        with pytest.raises(GanzooError, match=f"model {model} takes no {key}=.*change a discriminator, and {model} has none"):
+            make_run_config(model, "ring8", sets={key: value})
+    with pytest.raises(GanzooError, match="takes no pack=2"):
+        ganzoo.create_model(model, RING, pack=2)
+
+
+def test_the_cli_refuses_a_remedy_for_the_vae_in_one_line_and_exits_2(cli, tmp_path):
+    code, out, err = cli("run", "--model", "vae", "--dataset", "ring8", "--set", "pack=2", "--steps", "1", "--out", str(tmp_path / "r"))
+    assert code == 2 and err.count("\n") == 1 and "vae has none" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_vae_config_recorded_with_the_remedies_off_still_resolves():
+    recorded = {**make_run_config("vae", "ring8").model_config, **{k: p.default for k, p in remedies.REMEDY_SCHEMA.items()}}
+    config = make_run_config("vae", "ring8", file_values={"model_config": recorded})
+    assert config.model_config == make_run_config("vae", "ring8").model_config
+    with pytest.raises(GanzooError, match="takes no pack=2"):
+        make_run_config("vae", "ring8", file_values={"model_config": {**recorded, "pack": 2}})
+
+
+def test_a_spec_without_a_discriminator_may_not_preset_a_remedy():
+    with pytest.raises(SpecError, match="preset vector.pack"):
+        ModelSpec(name="no-d", summary="x", build=lambda info, c: None, presets={"vector": {"pack": 2}}, discriminator=False)
+    with pytest.raises(SpecError, match="discriminator must be True or False"):
+        ModelSpec(name="no-d", summary="x", build=lambda info, c: None, discriminator="no")

@@ -68,6 +68,8 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "pacgan4": ("PacGAN4 (`pack=4`)", {"pack": 4}),
     "mbstd": ("GAN + minibatch stddev (`mbstd=4`)", {"mbstd": 4}),
     "sn": ("GAN + spectral norm (`spectral_norm=true`)", {"spectral_norm": True}),
+    # Not in the default --rows: each G step costs 5 D steps more (Metz et al. 2017 unrolled 5 on their mixtures too).
+    "unroll": ("GAN + unrolled D (`unroll=5`)", {"unroll": 5}),
 }
 
 # The paper's networks and optimiser as far as ganzoo's vanilla MLPs can express them.

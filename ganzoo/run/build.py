@@ -78,7 +78,9 @@ def create_model(name: str, info: DatasetInfo, **overrides: Any) -> GAN:
     """Build model ``name`` for data described by ``info``; ``overrides`` (its options and the
     collapse remedies of :mod:`ganzoo.remedies`) are checked against its schema."""
     spec = plugins.models().get(name)
-    schema = remedies.model_options(spec.config)
+    schema = remedies.model_options(spec.config, spec.discriminator)
+    if not spec.discriminator:
+        remedies.without_remedies(name, overrides)
     preset = {k: v for k, v in spec.presets.get(info.kind, {}).items() if k in schema}
     config = resolve(schema, {**preset, **overrides}, f"model {name}")
     remedies.check(remedies.split(spec.config, config)[1], info.kind)

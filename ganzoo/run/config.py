@@ -86,9 +86,14 @@ def make_run_config(
     resolved_trainer = resolve(TRAINER_SCHEMA, trainer_values, "the trainer")
 
     model_values = {k: v for k, v in preset.items() if k not in TRAINER_SCHEMA and not k.startswith(DATA_PREFIX)}
-    model_values.update(_mapping(file_values.get("model_config"), "model_config"))
-    model_values.update({k: v for k, v in sets.items() if not k.startswith(DATA_PREFIX)})
-    model_config = resolve(remedies.model_options(model_spec.config), model_values, f"model {model}")
+    recorded = _mapping(file_values.get("model_config"), "model_config")
+    given = {k: v for k, v in sets.items() if not k.startswith(DATA_PREFIX)}
+    if not model_spec.discriminator:  # the collapse remedies change a discriminator: refused here, in one line
+        recorded = remedies.without_remedies(model, recorded, recorded=True)
+        remedies.without_remedies(model, {**model_values, **given})
+    model_values.update(recorded)
+    model_values.update(given)
+    model_config = resolve(remedies.model_options(model_spec.config, model_spec.discriminator), model_values, f"model {model}")
     remedies.check(remedies.split(model_spec.config, model_config)[1], data_spec.kind, resolved_trainer["batch_size"])
 
     # A preset's dataset options apply where the dataset has them (mnist's size, not ring8's).
