@@ -317,21 +317,18 @@ def _wait_for(path, proc, timeout=60.0) -> None:
 
 
 @pytest.mark.slow
-def test_kill_9_at_random_times_then_follow_the_state_to_a_bit_exact_end(tmp_path):
+def test_kill_9_at_random_times_then_follow_the_state_to_a_bit_exact_end(tmp_path, cli, one_thread):
     first = lambda folder: ["run", "--model", "vanilla", "--dataset", "ring8", "--out", str(folder), *KILL_CLI]
-    unbroken = tmp_path / "unbroken"  # in this process, one thread as in the others: a process start is the slow part
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        ganzoo.train("vanilla", "ring8", out=unbroken, progress=False, set={"width": 8, "depth": 1, "data.n": 128}, batch_size=16,
-                     log_every=5, checkpoint_every=5, sample_every=1000000, steps=200)
-    finally:
-        torch.set_num_threads(threads)
+    # Only the killed runs need processes of their own; the unbroken run and the command each state
+    # calls for run in this process, on one thread as the others: a process start is the slow part.
+    unbroken = tmp_path / "unbroken"
+    ganzoo.train("vanilla", "ring8", out=unbroken, progress=False, set={"width": 8, "depth": 1, "data.n": 128}, batch_size=16,
+                 log_every=5, checkpoint_every=5, sample_every=1000000, steps=200)
     expected = _weights(unbroken)
     rng = random.Random(14)
     # When to kill: during start-up (nothing written), as the config appears (before the first
     # checkpoint), and at a random moment of training, when a checkpoint is written every 5 steps.
-    # (benchmarks/fault_campaign.py kills at many more moments; each trial here costs two process starts.)
+    # (benchmarks/fault_campaign.py kills at many more moments; each trial here costs a process start.)
     plans = [(None, 0.05), ("config.yaml", 0.0), ("metrics.jsonl", rng.uniform(0.0, 0.3))]
     seen = []
     for trial, (marker, delay) in enumerate(plans):
@@ -346,9 +343,8 @@ def test_kill_9_at_random_times_then_follow_the_state_to_a_bit_exact_end(tmp_pat
         seen.append(state)
         assert state in (EMPTY, STARTED, RESUMABLE, COMPLETE), state
         command = first(folder) if state in (EMPTY, STARTED) else ["run", "--resume", str(folder), "--quiet"]
-        finish = _ganzoo(*command)
-        _, err = finish.communicate(timeout=120)
-        assert finish.returncode == 0, (trial, state, err)
+        code, _, err = cli(*command)
+        assert code == 0, (trial, state, err)
         got = _weights(folder)
         assert got.keys() == expected.keys() and all(torch.equal(got[k], expected[k]) for k in got), (trial, state)
         assert list(folder.rglob(".*tmp-*")) == [], (trial, state)
