@@ -70,6 +70,24 @@ def cli(capsys):
 
 
 @pytest.fixture
+def one_thread():
+    """Torch on one thread for the test, as in the processes the tests start (OMP_NUM_THREADS=1).
+
+    A run made in this process then matches theirs bit for bit, so a test that needs a process
+    of its own only for the run it kills or interrupts can do the rest here, without paying a
+    process start (importing torch and its compiler: about 5 s on 2 cores) for each.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def ganzoo_process():
     """Run ``ganzoo ARGS`` as its own process, which loads the installed entry points afresh; returns the CompletedProcess."""
 

@@ -174,10 +174,22 @@ def _fake_distribution(tmp_path, name: str, entry: str, module_source: str | Non
         (tmp_path / f"{entry}.py").write_text(textwrap.dedent(module_source))
 
 
-def _ganzoo(tmp_path, *args, env_extra=None, extra_path=None):
+def _ganzoo(tmp_path, *args, env_extra=None, extra_path=None) -> subprocess.Popen:
+    """``ganzoo ARGS`` started as a process of its own, which loads the entry points under ``tmp_path`` afresh."""
     path = os.pathsep.join(str(p) for p in (tmp_path, extra_path) if p)
     env = {**os.environ, "PYTHONPATH": path, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "ganzoo.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.Popen([sys.executable, "-m", "ganzoo.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _finished(*procs: subprocess.Popen) -> list[subprocess.CompletedProcess]:
+    """What each of ``procs`` printed and returned. Independent commands are started together and
+    waited for here: each spends seconds importing torch on one core, and the machines the suite
+    runs on have another idle."""
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return results
 
 
 @pytest.mark.slow
@@ -189,12 +201,11 @@ def test_entry_point_plugins_load_and_broken_ones_are_isolated(tmp_path):
         def register_models(register):
             register(ganzoo.ModelSpec(name="good-gan", summary="a third-party model", build=lambda i, c: None))
     """)
-    result = _ganzoo(tmp_path, "plugins")
+    result, models = _finished(_ganzoo(tmp_path, "plugins"), _ganzoo(tmp_path, "models"))
     assert result.returncode == 0, result.stderr
     assert "ganzoo-broken" in result.stdout and "BROKEN: failed to import: ImportError: missing dependency xyz" in result.stdout
     assert "ganzoo-good 1.2.3" in result.stdout and "models: good-gan" in result.stdout
     assert "ganzoo: warning: plugin ganzoo-broken: failed to import" in result.stderr
-    models = _ganzoo(tmp_path, "models")
     assert "good-gan" in models.stdout and "vanilla" in models.stdout
 
     # A hook name that does not exist (a typo) is reported, and the plugin is taken out again.
@@ -211,7 +222,9 @@ def test_entry_point_plugins_load_and_broken_ones_are_isolated(tmp_path):
     clash = tmp_path / "clash"
     clash.mkdir()
     _fake_distribution(clash, "ganzoo-clash", "ganzoo_clash_mod", "", entry_name="ganzoo-good")
-    result = _ganzoo(tmp_path, "plugins", extra_path=clash)
+    result, models, only_builtins, only_good = _finished(
+        _ganzoo(tmp_path, "plugins", extra_path=clash), _ganzoo(tmp_path, "models", extra_path=clash),
+        _ganzoo(tmp_path, "models", env_extra={plugins.ENV_LOAD: ""}), _ganzoo(tmp_path, "plugins", env_extra={plugins.ENV_LOAD: "ganzoo-good"}))
     assert result.returncode == 0, result.stderr
     assert "ganzoo-typo" in result.stdout and "implements no known hook" in result.stdout and "register_modles" in result.stdout
     assert "entry point name 'ganzoo-good' is used by both ganzoo-good and ganzoo-clash" in result.stdout
@@ -219,13 +232,10 @@ def test_entry_point_plugins_load_and_broken_ones_are_isolated(tmp_path):
     assert "ganzoo-exits 1.2.3]" in result.stdout and "BROKEN: failed to import: called sys.exit(3)" in result.stdout
     assert "BROKEN: failed to import: KeyboardInterrupt (raised by the plugin itself, not by Ctrl-C)" in result.stdout
     assert result.stdout.splitlines()[-1].endswith(" 5 broken")  # import error, unknown hook, entry-point clash, exit, interrupt
-    models = _ganzoo(tmp_path, "models", extra_path=clash)
     assert models.returncode == 0 and "good-gan" in models.stdout and "vanilla" in models.stdout
 
-    only_builtins = _ganzoo(tmp_path, "models", env_extra={plugins.ENV_LOAD: ""})
     assert "good-gan" not in only_builtins.stdout and "vanilla" in only_builtins.stdout
     assert "ganzoo-broken" not in only_builtins.stderr
-    only_good = _ganzoo(tmp_path, "plugins", env_extra={plugins.ENV_LOAD: "ganzoo-good"})
     assert "good-gan" in only_good.stdout and "ganzoo-broken" not in only_good.stdout
 
 

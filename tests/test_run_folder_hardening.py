@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -310,45 +311,54 @@ def _ganzoo(*args) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "ganzoo.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def _wait_for(path, proc, timeout=60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+def _kill_each_at_its_moment(runs: list[tuple[subprocess.Popen, Path | None, float]], timeout: float = 60.0) -> None:
+    """SIGKILL each ``(process, marker, delay)`` ``delay`` seconds after its marker file appears
+    (after it starts if it has none; at once if it ended or the marker is ``timeout`` late).
+
+    The processes run at the same time: the trials do not depend on each other, and each spends
+    seconds starting on one core while the machines the suite runs on have another idle.
+    """
+    start = time.monotonic()
+    due: dict[int, float] = {}
+    left = set(range(len(runs)))
+    while left:
+        now = time.monotonic()
+        for i in sorted(left):
+            proc, marker, delay = runs[i]
+            if i not in due and (marker is None or marker.exists() or proc.poll() is not None or now - start > timeout):
+                due[i] = now + delay
+            if i in due and now >= due[i]:
+                proc.send_signal(signal.SIGKILL)
+                proc.communicate(timeout=60)
+                left.discard(i)
         time.sleep(0.002)
 
 
 @pytest.mark.slow
-def test_kill_9_at_random_times_then_follow_the_state_to_a_bit_exact_end(tmp_path):
+def test_kill_9_at_random_times_then_follow_the_state_to_a_bit_exact_end(tmp_path, cli, one_thread):
     first = lambda folder: ["run", "--model", "vanilla", "--dataset", "ring8", "--out", str(folder), *KILL_CLI]
-    unbroken = tmp_path / "unbroken"  # in this process, one thread as in the others: a process start is the slow part
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        ganzoo.train("vanilla", "ring8", out=unbroken, progress=False, set={"width": 8, "depth": 1, "data.n": 128}, batch_size=16,
-                     log_every=5, checkpoint_every=5, sample_every=1000000, steps=200)
-    finally:
-        torch.set_num_threads(threads)
+    # Only the killed runs need processes of their own; the unbroken run and the command each state
+    # calls for run in this process, on one thread as the others: a process start is the slow part.
+    unbroken = tmp_path / "unbroken"
+    ganzoo.train("vanilla", "ring8", out=unbroken, progress=False, set={"width": 8, "depth": 1, "data.n": 128}, batch_size=16,
+                 log_every=5, checkpoint_every=5, sample_every=1000000, steps=200)
     expected = _weights(unbroken)
     rng = random.Random(14)
     # When to kill: during start-up (nothing written), as the config appears (before the first
     # checkpoint), and at a random moment of training, when a checkpoint is written every 5 steps.
-    # (benchmarks/fault_campaign.py kills at many more moments; each trial here costs two process starts.)
+    # (benchmarks/fault_campaign.py kills at many more moments; each trial here costs a process start.)
     plans = [(None, 0.05), ("config.yaml", 0.0), ("metrics.jsonl", rng.uniform(0.0, 0.3))]
+    folders = [tmp_path / f"t{trial}" for trial in range(len(plans))]
+    _kill_each_at_its_moment([(_ganzoo(*first(folder)), marker and folder / marker, delay)
+                              for folder, (marker, delay) in zip(folders, plans)])
     seen = []
-    for trial, (marker, delay) in enumerate(plans):
-        folder = tmp_path / f"t{trial}"
-        proc = _ganzoo(*first(folder))
-        if marker:
-            _wait_for(folder / marker, proc)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
+    for trial, folder in enumerate(folders):
         state = RunFolder(folder).state()  # then do what the state says
         seen.append(state)
         assert state in (EMPTY, STARTED, RESUMABLE, COMPLETE), state
         command = first(folder) if state in (EMPTY, STARTED) else ["run", "--resume", str(folder), "--quiet"]
-        finish = _ganzoo(*command)
-        _, err = finish.communicate(timeout=120)
-        assert finish.returncode == 0, (trial, state, err)
+        code, _, err = cli(*command)
+        assert code == 0, (trial, state, err)
         got = _weights(folder)
         assert got.keys() == expected.keys() and all(torch.equal(got[k], expected[k]) for k in got), (trial, state)
         assert list(folder.rglob(".*tmp-*")) == [], (trial, state)
