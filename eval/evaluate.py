@@ -115,6 +115,8 @@ def draw_samples(gan: GAN, n: int, seed: int) -> torch.Tensor:
 @torch.no_grad()
 def translate_heldout(gan: GAN, targets: torch.Tensor, seed: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """An image-to-image model's outputs for inputs made from ``targets`` with one seeded generator, and ``(inputs, targets)``."""
+    if len(targets) < 2:  # a covariance (FID) needs two
+        raise GanzooError(f"an image-to-image run is scored on held-out images, and this dataset holds out {len(targets)} (at least 2 needed; use a larger --n or dataset)")
     generator = torch.Generator().manual_seed(seed)
     inputs, outputs = [], []
     for i in range(0, len(targets), SAMPLE_BATCH):
