@@ -28,6 +28,11 @@ pictures and ``ganzoo sample RUN`` show input | output | target triplets, and ``
 RUN`` scores its outputs on the held-out images (metric ``image-to-image``: L1 and PSNR of the
 outputs and, as the baseline, of the inputs; FID of the outputs to their targets on digits).
 
+D takes the (input, image) pair as one tensor, concatenated by channel, so the collapse
+remedies every model has apply to it as to any discriminator (``pack=2`` judges two pairs at
+once; ``diffaugment`` moves the input and the image together); ``mbstd`` is refused in one
+line, since the PatchGAN has no final linear layer.
+
 What "lite" leaves out: the paper's 8-level 256x256 U-Net with dropout as its noise (here
 ``depth`` levels, 2 by default for 28x28 digits, and no noise: G is deterministic, as the
 paper found its noise mostly ignored), its 70x70 PatchGAN (here two strided convs and a

@@ -92,7 +92,11 @@ class UNet(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """D(input, image): the pair concatenated by channel, two strided convs and a 3x3 head giving one logit per patch."""
+    """D(pair): an (input, image) pair concatenated by channel, two strided convs and a 3x3 head giving one logit per patch.
+
+    It takes the pair as one tensor, as every discriminator takes its samples, so the core's
+    collapse remedies (``pack``, ``diffaugment``) treat the input and the image together.
+    """
 
     def __init__(self, image_channels: int, width: int) -> None:
         super().__init__()
@@ -102,8 +106,13 @@ class PatchDiscriminator(nn.Module):
             nn.Conv2d(2 * width, 1, 3, padding=1),
         )
 
-    def forward(self, inputs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([inputs, images], dim=1))
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        return self.net(pairs)
+
+
+def pair(inputs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """What D judges: an input and an image (the target, or G's output for that input) as one tensor."""
+    return torch.cat([inputs, images], dim=1)
 
 
 class Pix2PixObjective(ganzoo.Objective):
@@ -119,12 +128,12 @@ class Pix2PixObjective(ganzoo.Objective):
         if phase == "D":
             with torch.no_grad():
                 fake = self.G(x)
-            real_out, fake_out = self.D(x, target), self.D(x, fake)
+            real_out, fake_out = self.D(pair(x, target)), self.D(pair(x, fake))
             # Halved, as the paper does, to slow D down relative to G.
             loss = 0.5 * d_minimax_loss(real_out, fake_out)
             return ganzoo.PhaseLoss(loss, {"D(x,y)": torch.sigmoid(real_out).mean().detach(), "D(x,G(x))": torch.sigmoid(fake_out).mean().detach()})
         fake = self.G(x)
-        adversarial = g_nonsaturating_loss(self.D(x, fake))
+        adversarial = g_nonsaturating_loss(self.D(pair(x, fake)))
         l1 = (fake - target).abs().mean()
         return ganzoo.PhaseLoss(adversarial + self.l1_weight * l1, {"pix2pix/l1": l1.detach(), "pix2pix/adversarial": adversarial.detach()})
 

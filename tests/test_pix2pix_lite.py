@@ -137,6 +137,17 @@ def test_the_l1_weight_pulls_the_outputs_towards_the_targets():
     assert l1[100.0] < 0.5 * l1[0.0]
 
 
+@pytest.mark.parametrize("remedy", [{"pack": 2}, {"diffaugment": "translation,cutout"}, {"spectral_norm": True}], ids=str)
+def test_the_collapse_remedies_apply_to_its_discriminator_of_pairs(remedy):
+    """D takes an (input, image) pair as one tensor, as the remedies expect of a discriminator: pack=2 judges two pairs at once."""
+    gan = ganzoo.create_model("pix2pix-lite", DIGITS, **remedy, **SMALL)
+    batch = ganzoo.Batch(_targets(4) * 2 - 1, None, 0)
+    for phase in ("D", "G"):
+        assert torch.isfinite(gan.objective.loss(phase, batch).loss)
+    if "pack" in remedy:
+        assert gan.networks["D"](torch.zeros(4, 2, 28, 28)).shape[0] == 2
+
+
 # -- the metric ------------------------------------------------------------------------------------
 
 
