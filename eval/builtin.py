@@ -12,6 +12,7 @@
 | mixture-modes      | 2-D mixtures             | modes, hq, reverse_kl |
 | mixture-prdc       | 2-D mixtures             | precision, recall, density, coverage in data space |
 | inception          | RGB, or grey non-digits  | fid (with floor), is, kid, precision/recall, density/coverage with Inception-v3 (weights on disk) |
+| image-to-image     | an image-to-image run    | l1, psnr of the outputs vs their targets, the same for the inputs (the baseline), fid_targets on digits |
 """
 
 from __future__ import annotations
@@ -196,6 +197,47 @@ def compute_inception(ctx: EvalContext) -> dict[str, float]:
     return out
 
 
+# Identical images have infinite PSNR; each image's PSNR is capped here so that a mean over
+# images stays a number (and JSON, which has no infinity, keeps it).
+PSNR_CAP_DB = 100.0
+
+
+def psnr(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each image's PSNR in dB, pixels read in [0, 1] (peak 1) from the model range [-1, 1], capped at ``PSNR_CAP_DB``."""
+    import torch
+
+    mse = ((outputs.float() - targets.float()) / 2).pow(2).flatten(1).mean(dim=1)
+    return (10 * torch.log10(1.0 / mse)).clamp(max=PSNR_CAP_DB)
+
+
+def compute_image_to_image(ctx: EvalContext) -> dict[str, float]:
+    """An image-to-image run's outputs against their targets, and its inputs against the same targets (the
+    baseline the model must beat); on digits, also the FID of the outputs to their targets."""
+    from . import fidelity
+    from .context import MetricSkipped
+    from .extractor import extract
+    from .featurenet import lenet_net
+    from .quantise import to_uint8
+
+    if ctx.pairs is None:
+        raise MetricSkipped("needs an image-to-image run (a model that declares ganzoo.Translation, such as pix2pix-lite); this one samples from latents")
+    inputs, targets = ctx.pairs
+    outputs = ctx.fake.clamp(-1, 1)
+    ctx.note(image_to_image_pairs=len(targets), psnr_cap_db=PSNR_CAP_DB, pixel_range="[0, 1] for l1 and psnr")
+    out = {
+        "l1": float((outputs - targets).abs().mean() / 2),
+        "psnr": float(psnr(outputs, targets).mean()),
+        "l1_input": float((inputs - targets).abs().mean() / 2),
+        "psnr_input": float(psnr(inputs, targets).mean()),
+    }
+    if _digits(ctx.info) is None and len(targets) >= 2:
+        net = lenet_net()
+        ctx.note(**net.protocol())
+        targets_features = extract(to_uint8(targets), net.name, ["features"], ctx.device)["features"]
+        out["fid_targets"] = fidelity.fid(ctx.features(net, "fake")["features"], targets_features)
+    return out
+
+
 # What each metric's numbers are: every consumer (live evaluation's best checkpoint, the
 # leaderboard's ranking, columns and coverage bars, ganzoo eval's table) reads these.
 N = ganzoo.MetricNumber
@@ -244,6 +286,14 @@ MIXTURE_NUMBERS = (
     N("hq", HIGHER, role="quality", help="share of samples within 3 std of their nearest mode"),
     N("reverse_kl", LOWER, rank=3, role="diversity", help="KL(high-quality mode histogram || uniform)"),
 )
+IMAGE_TO_IMAGE_NUMBERS = (
+    N("l1", LOWER, live=False, help="mean absolute error of the outputs to their targets, pixels in [0, 1]"),
+    N("psnr", HIGHER, live=False, help="mean PSNR (dB) of the outputs to their targets, each image capped at 100"),
+    # The inputs' numbers are the baseline, not the model's: no direction, so nothing ranks by them.
+    N("l1_input", None, live=False, help="the same for the inputs (masked, downsampled, grey): the baseline"),
+    N("psnr_input", None, live=False, help="the inputs' mean PSNR to the targets: the baseline"),
+    N("fid_targets", LOWER, live=False, help="FID of the outputs to their own targets (MNIST features; digits only)"),
+)
 INCEPTION_NUMBERS = (FID, *FID_NUMBERS[1:3], *IS_NUMBERS, *KID_NUMBERS, *PR_NUMBERS, *DC_NUMBERS)
 
 METRICS = [
@@ -256,6 +306,7 @@ METRICS = [
     ganzoo.MetricSpec("stacked-modes", "Stacked MNIST: digit triples covered (of 1000) and KL to uniform", ("image",), compute_stacked, _stacked, live=True, numbers=STACKED_NUMBERS),
     ganzoo.MetricSpec("mixture-modes", "Modes covered, share of high-quality samples and reverse KL on 2-D mixtures", ("vector",), compute_mixture_modes, _mixture, live=True, numbers=MIXTURE_NUMBERS),
     ganzoo.MetricSpec("mixture-prdc", "Precision, recall, density and coverage in data space", ("vector",), compute_mixture_prdc, numbers=PR_NUMBERS + DC_NUMBERS),
+    ganzoo.MetricSpec("image-to-image", "L1 and PSNR of an image-to-image run's outputs on held-out pairs (and of its inputs), FID of outputs vs targets", ("image",), compute_image_to_image, numbers=IMAGE_TO_IMAGE_NUMBERS),
     ganzoo.MetricSpec("inception", "FID with floor, IS, KID, P/R, D/C with Inception-v3 (RGB or grey non-digit data; needs its weights on disk)", ("image",), compute_inception, _inception_data, numbers=INCEPTION_NUMBERS),
 ]
 

@@ -34,7 +34,9 @@ class EvalContext:
     real-data floor. ``real_fields`` describes the real data for the feature cache key
     (:func:`ganzoo.eval.evaluate.real_split` makes them); without them real features are
     computed, never cached, since nothing would tell one dataset's entry from another's.
-    ``protocol`` collects the fields metrics add with :meth:`note`.
+    ``protocol`` collects the fields metrics add with :meth:`note`. ``pairs``: for an
+    image-to-image run (:class:`ganzoo.Translation`), the ``(inputs, targets)`` that ``fake``
+    is the model's output for, row by row; ``None`` for every other run.
     """
 
     info: DatasetInfo
@@ -49,6 +51,7 @@ class EvalContext:
     inception_weights: str | None = None
     download_weights: bool = False  # fetch missing published weights (Inception) instead of skipping
     protocol: dict[str, Any] = field(default_factory=dict)
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None
     _memo: dict = field(default_factory=dict, repr=False)
 
     def note(self, **fields: Any) -> None:

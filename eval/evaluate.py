@@ -112,6 +112,20 @@ def draw_samples(gan: GAN, n: int, seed: int) -> torch.Tensor:
     return torch.cat([gan.sample(min(SAMPLE_BATCH, n - i), generator=generator).cpu() for i in range(0, n, SAMPLE_BATCH)])
 
 
+@torch.no_grad()
+def translate_heldout(gan: GAN, targets: torch.Tensor, seed: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """An image-to-image model's outputs for inputs made from ``targets`` with one seeded generator, and ``(inputs, targets)``."""
+    if len(targets) < 2:  # a covariance (FID) needs two
+        raise GanzooError(f"an image-to-image run is scored on held-out images, and this dataset holds out {len(targets)} (at least 2 needed; use a larger --n or dataset)")
+    generator = torch.Generator().manual_seed(seed)
+    inputs, outputs = [], []
+    for i in range(0, len(targets), SAMPLE_BATCH):
+        x, y = gan.translate(targets[i : i + SAMPLE_BATCH], generator)
+        inputs.append(x)
+        outputs.append(y)
+    return torch.cat(outputs), (torch.cat(inputs), targets.float().cpu())
+
+
 @dataclass
 class MetricResults:
     """What :func:`run_metrics` gives: each metric's named numbers, the reasons for skips,
@@ -215,14 +229,16 @@ def score(
     inception_weights: str | None = None,
     download: bool = False,
     use_cache: bool = True,
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """The one path from samples to a report, whatever made the samples: build the
     :class:`EvalContext`, run the metrics, and assemble ``head`` (what was scored), the
     protocol (N generated, the reference's fields, the seed, the caller's ``protocol``,
-    library versions and what the metrics noted), the numbers, the skips and the seconds."""
+    library versions and what the metrics noted), the numbers, the skips and the seconds.
+    ``pairs``: an image-to-image run's ``(inputs, targets)`` for its outputs ``fake``."""
     ctx = EvalContext(
         reference.info, fake, reference.real, reference.heldout, seed, device or torch.device("cpu"), reference.fields,
-        use_cache=use_cache, inception_weights=inception_weights, download_weights=download,
+        use_cache=use_cache, inception_weights=inception_weights, download_weights=download, pairs=pairs,
     )
     ran = run_metrics(ctx, specs)
     warn_failed(ran.failed)
@@ -283,17 +299,27 @@ def _evaluate(
     n = n or DEFAULT_N[info.kind]
     reference = dataset_reference(build_dataset(run.config), run.config.dataset_config, n_real or n, n)
     gan = run.gan
+    pairs = None
+    if gan.translation is not None:
+        # An image-to-image model has no latents: its outputs for inputs made from the held-out
+        # images, with masks (or whatever the task draws) from the seed, are what is scored.
+        fake, pairs = translate_heldout(gan, reference.heldout, seed)
+        sampling = (f"GAN.translate of the {len(fake)} held-out images ({gan.translation.task}), "
+                    f"inputs drawn with torch.Generator().manual_seed({seed}), batches of {SAMPLE_BATCH}")
+    else:
+        fake = draw_samples(gan, n, seed)
+        sampling = (f"GAN.sample, latents from torch.Generator().manual_seed({seed}), batches of {SAMPLE_BATCH}"
+                    + (f"; labels i % {gan.num_classes} within each batch (balanced)" if gan.conditional else ""))
     report = score(
-        draw_samples(gan, n, seed), reference, specs, skipped, seed=seed, device=dev, inception_weights=inception_weights, download=download,
-        use_cache=use_cache,
+        fake, reference, specs, skipped, seed=seed, device=dev, inception_weights=inception_weights, download=download,
+        use_cache=use_cache, pairs=pairs,
         head={"run": str(run.path), "model": run.config.model, "dataset": run.config.dataset},
         protocol={
             "source": "run",
             "checkpoint": checkpoint,
             "step": step,
             "generator": gan.ema_name if gan.ema_name in gan.networks else gan.generator,
-            "sampling": f"GAN.sample, latents from torch.Generator().manual_seed({seed}), batches of {SAMPLE_BATCH}"
-            + (f"; labels i % {gan.num_classes} within each batch (balanced)" if gan.conditional else ""),
+            "sampling": sampling,
             "quantisation": _quantisation(info),
         },
     )

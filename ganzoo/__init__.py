@@ -7,7 +7,8 @@ and may change (docs/plugins.md, "Public API", describes each name):
   made anywhere: a folder of images, a ``.npy``/``.npz``, a tensor);
 - for plugin authors: ``hookimpl``; the specs ``ModelSpec``, ``DatasetSpec``, ``MetricSpec``,
   their options ``Param`` and a metric's declared numbers ``MetricNumber``; the trainer's
-  contract ``GenerativeModel`` (also named ``GAN``), ``Objective``, ``Phase``, ``PhaseLoss``, ``Batch``; the data ``Dataset``, ``DatasetInfo``, ``UInt8Images`` (streamed from disk), ``HorizontalFlip``; the errors ``GanzooError``,
+  contract ``GenerativeModel`` (also named ``GAN``), ``Objective``, ``Phase``, ``PhaseLoss``, ``Batch`` (and ``Translation``, what an
+  image-to-image model declares); the data ``Dataset``, ``DatasetInfo``, ``UInt8Images`` (streamed from disk), ``HorizontalFlip``; the errors ``GanzooError``,
   ``CheckpointError``, ``SpecError``;
 - building blocks to compose, each listed in its module's ``__all__``: ``ganzoo.losses``,
   ``ganzoo.penalties``, ``ganzoo.objectives``, ``ganzoo.nn``, ``ganzoo.convnets``, ``ganzoo.optim``, ``ganzoo.options`` (the option schemas they share,
@@ -28,7 +29,7 @@ from .specs import DatasetSpec, MetricNumber, MetricSpec, ModelSpec, SpecError
 _LAZY = {
     "Run": "api", "create_model": "api", "evaluate": "api", "load_run": "api", "resume": "api", "train": "api",
     "Dataset": "data", "DatasetInfo": "data", "HorizontalFlip": "data", "UInt8Images": "data",
-    "GAN": "model", "GenerativeModel": "model", "Batch": "model", "Objective": "model", "Phase": "model", "PhaseLoss": "model",
+    "GAN": "model", "GenerativeModel": "model", "Translation": "model", "Batch": "model", "Objective": "model", "Phase": "model", "PhaseLoss": "model",
 }
 
 
@@ -54,7 +55,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "GAN", "Batch", "CheckpointError", "Dataset", "DatasetInfo", "DatasetSpec", "GanzooError", "GenerativeModel", "HorizontalFlip",
-    "MetricNumber", "MetricSpec", "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run", "SpecError", "UInt8Images",
+    "MetricNumber", "MetricSpec", "ModelSpec", "Objective", "Param", "Phase", "PhaseLoss", "Run", "SpecError", "Translation", "UInt8Images",
     "create_model", "evaluate", "hookimpl", "load_run", "resume", "train",
 ]
 

@@ -14,7 +14,7 @@ import copy
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -78,6 +78,24 @@ class Objective(ABC):
         pass
 
 
+@dataclass(frozen=True)
+class Translation:
+    """What an image-to-image model declares: its generator maps an input image to an output image.
+
+    ``make_input(targets, generator)`` derives the inputs from real images (the targets):
+    a masked, downsampled or grey copy, of the targets' shape. Its randomness (where a
+    mask falls) comes from ``generator``, or from torch's global RNG when it is ``None``
+    (training, whose RNG checkpoints save), so held-out pairs drawn with a seeded generator
+    are the same on every call. ``task`` names what it does, for titles and reports.
+    The core reads this declaration for pictures (input | output | target triplets),
+    ``ganzoo sample`` and ``ganzoo eval`` (outputs for held-out inputs, and the pairs the
+    image-to-image metric scores); it never asks which model declared it.
+    """
+
+    task: str
+    make_input: Callable[[torch.Tensor, "torch.Generator | None"], torch.Tensor]
+
+
 @dataclass
 class GenerativeModel:
     """Everything a model builder returns (also importable as ``GAN``, its first name).
@@ -95,6 +113,10 @@ class GenerativeModel:
     phases' losses (a growing model's later stages, the output bias a penalty-only R1 phase
     never reaches). Data-parallel training must know: such a network gets no DDP wrapper,
     and its gradients are averaged by one all-reduce after each backward instead.
+
+    ``translation`` marks an image-to-image model (:class:`Translation`): its generator is
+    called on images, ``G(inputs)``, not on latents; :meth:`translate` draws from it and
+    :meth:`sample` refuses.
     """
 
     networks: dict[str, nn.Module]
@@ -105,6 +127,7 @@ class GenerativeModel:
     num_classes: int = 0
     ema_decay: float = 0.0
     idle_parameters: tuple[str, ...] = ()
+    translation: Translation | None = None
 
     def __post_init__(self) -> None:
         self.idle_parameters = tuple(self.idle_parameters)
@@ -176,6 +199,11 @@ class GenerativeModel:
         ``generator`` makes the latents reproducible; ``truncation`` (psi) is passed to
         generators that support the truncation trick and refused by the others.
         """
+        if self.translation is not None:
+            raise GanzooError(
+                f"this model maps images to images ({self.translation.task}): it has no latents to sample from; "
+                "ganzoo sample RUN draws input | output | target triplets, ganzoo eval RUN scores its outputs on held-out inputs"
+            )
         G = self.sampling_generator
         kwargs = {}
         if truncation is not None:
@@ -194,6 +222,26 @@ class GenerativeModel:
             return G(z, **kwargs)
         finally:
             G.train(was_training)
+
+    @torch.no_grad()
+    def translate(self, targets: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(inputs, outputs)`` of an image-to-image model for real ``targets``, in eval mode, on the CPU.
+
+        The inputs come from the model's :attr:`Translation.make_input` on the CPU with
+        ``generator``, so the same seed gives the same pairs on every device.
+        """
+        if self.translation is None:
+            raise GanzooError("this model is not an image-to-image model (it declares no translation); it samples from latents")
+        G = self.sampling_generator
+        device = next(G.parameters()).device
+        inputs = self.translation.make_input(targets.detach().float().cpu(), generator)
+        was_training = G.training
+        G.eval()
+        try:
+            outputs = G(inputs.to(device)).float().cpu()
+        finally:
+            G.train(was_training)
+        return inputs, outputs
 
 
 # The first name of the contract, kept for plugins written against it: the same class, so

@@ -46,6 +46,7 @@ DEFAULT_PLUGINS = (
     "ganzoo_plugins.stylegan_lite",
     "ganzoo_plugins.vae",
     "ganzoo_plugins.r3gan_lite",
+    "ganzoo_plugins.pix2pix_lite",
     "ganzoo_plugins.stacked_mnist",
     "ganzoo_plugins.torchvision_sets",
     "ganzoo_plugins.image_folder",

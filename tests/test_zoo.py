@@ -215,7 +215,10 @@ def test_every_image_model_and_the_template_draws_1_or_3_channels_at_28_32_and_6
         torch.manual_seed(0)
         labels = torch.tensor([0, 1, 1, 0])
         conditional = "labels" in inspect.signature(gan.networks["G"].forward).parameters
-        images = gan.sample(4, labels if conditional else None)
+        if gan.translation is not None:  # an image-to-image model maps images to images: it has no latents
+            images = gan.translate(torch.rand(4, *shape) * 2 - 1)[1]
+        else:
+            images = gan.sample(4, labels if conditional else None)
         assert images.shape == (4, *shape), spec.name
         # D judges real images of this shape in every phase (at a late step: a growing model has grown)
         real = torch.rand(4, *shape) * 2 - 1

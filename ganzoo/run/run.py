@@ -13,7 +13,7 @@ from ..data import DatasetInfo
 from ..errors import CheckpointError, GanzooError
 from ..files import check_path
 from ..model import GAN
-from ..training.pictures import IMAGE_FORMATS, save_samples
+from ..training.pictures import IMAGE_FORMATS, save_samples, save_translations
 from ..training.trainer import TrainResult, load_networks
 from .build import build_dataset, build_model
 from .config import MAX_SEED, make_run_config
@@ -100,7 +100,11 @@ class Run:
         """
         drawn = None
         if path is None:
-            drawn = self.sample(n, label, seed, truncation)  # bad arguments fail before a name is taken
+            # Bad arguments fail before a name is taken.
+            if self.gan.translation is None:
+                drawn = self.sample(n, label, seed, truncation)
+            else:
+                self._check_translation_arguments(n, label, seed, truncation)
             path = self.folder.drawn_sample_picture(n, seed, label, truncation)
         path = check_path(path, "--out", room=len(".tmp-4194304") + 1)
         if path.is_dir():
@@ -110,9 +114,25 @@ class Run:
         title = f"{self.config.model} on {self.config.dataset}" + (f", label {label}" if label is not None else "")
         title += f", truncation {truncation:g}" if truncation is not None else ""
         try:
+            if self.gan.translation is not None:
+                return self._save_translations(path, n, label, seed, truncation)
             return save_samples(self.sample(n, label, seed, truncation) if drawn is None else drawn, self.info, path, title)
         except OSError as exc:
             raise GanzooError(f"--out {path}: cannot write it ({exc.strerror or exc})") from None
+
+
+    def _save_translations(self, path: Path, n: int, label: int | None, seed: int, truncation: float | None) -> Path:
+        """An image-to-image model's picture: ``n`` input | output | target triplets of real images chosen by ``seed``."""
+        self._check_translation_arguments(n, label, seed, truncation)
+        return save_translations(self.gan, build_dataset(self.config).x, path, n, seed)
+
+    def _check_translation_arguments(self, n: int, label: int | None, seed: int, truncation: float | None) -> None:
+        if label is not None or truncation is not None:
+            raise GanzooError(f"--label and --truncation need a model that samples from latents; {self.config.model} in {self.path} maps images to images")
+        if not 1 <= n <= MAX_SAMPLES:
+            raise GanzooError(f"bad --n {n} (valid: 1 to {MAX_SAMPLES})")
+        if not 0 <= seed <= MAX_SEED:
+            raise GanzooError(f"bad --seed {seed} (valid: 0 to {MAX_SEED})")
 
 
 def load_run(run_dir: str | Path) -> Run:

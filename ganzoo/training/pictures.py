@@ -1,4 +1,5 @@
-"""Pictures of a run: sample grids for images, scatter plots over the modes for 2-D data, loss curves.
+"""Pictures of a run: sample grids for images, scatter plots over the modes for 2-D data,
+input | output | target triplets for image-to-image models, loss curves.
 
 Every picture is written to a temporary file and renamed into place, so a crash never
 leaves a half-written PNG. matplotlib is imported only when a plot is drawn.
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..data import DatasetInfo
+from ..model import GAN
 from ..files import atomic_write
 
 
@@ -76,6 +78,23 @@ def save_samples(samples: torch.Tensor, info: DatasetInfo, path: Path, title: st
     if info.kind == "image":
         return save_image_grid(samples, path)
     return save_scatter(samples, info, path, title)
+
+
+TRIPLETS_PER_ROW = 4
+
+
+def save_translations(gan: GAN, images, path: Path, n: int, seed: int) -> Path:
+    """An image-to-image model's input | output | target triplets for ``n`` of ``images`` (a dataset's ``x``).
+
+    The targets and the inputs made from them (where a mask falls) are drawn from ``seed``
+    alone, so every picture of a run shows the same pairs.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(images), generator=generator)[: min(n, len(images))]
+    targets = images[index].float().cpu()
+    inputs, outputs = gan.translate(targets, generator)
+    triplets = torch.stack([inputs, outputs.clamp(-1, 1), targets], dim=1).flatten(0, 1)
+    return save_image_grid(triplets, path, nrow=3 * min(TRIPLETS_PER_ROW, len(targets)))
 
 
 def save_loss_curves(records: list[dict], path: Path, title: str = "") -> Path | None:

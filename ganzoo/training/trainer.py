@@ -42,7 +42,7 @@ from .distributed import (
 from .divergence import DivergedError, FiniteWatch, check_on_nan, finite_update, nonfinite_scalars, nonfinite_tensor
 from .precision import Precision
 from .run_files import RunFiles
-from .pictures import save_loss_curves, save_samples
+from .pictures import save_loss_curves, save_samples, save_translations
 from .sinks import ScalarWindow, Sink
 
 
@@ -475,7 +475,10 @@ class Trainer:
         return self.gan.sample(n, labels=labels, generator=generator)
 
     def save_pictures(self, path: Path) -> None:
-        save_samples(self.picture_samples(), self.info, path, f"{self.title}, step {self.step}")
+        if self.gan.translation is not None:  # an image-to-image model: the same 16 real pairs every time
+            save_translations(self.gan, self.batcher.x, path, 16, self.config.seed + PICTURE_SEED_OFFSET)
+        else:
+            save_samples(self.picture_samples(), self.info, path, f"{self.title}, step {self.step}")
         for sink in self._sinks:
             picture = getattr(sink, "picture", None)  # optional: only sinks that show pictures (W&B) have it
             if picture is not None:
