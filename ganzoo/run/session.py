@@ -64,7 +64,17 @@ def on_rank_zero(world: World, make: Callable[[], Any]) -> Any:
 
 
 def build_data(config: RunConfig, world: World) -> Dataset:
-    """The run's dataset. Data-parallel: each machine's local rank 0 builds it first, the others then.
+    """The run's dataset, confined to its train split when the model declares ``trains_on="train"``.
+
+    Every rank applies the same split to the same data, so data-parallel ranks draw from the
+    same samples, as they draw the same order.
+    """
+    data = _build_data(config, world)
+    return data.train_split() if plugins.models().get(config.model).trains_on == "train" else data
+
+
+def _build_data(config: RunConfig, world: World) -> Dataset:
+    """The dataset. Data-parallel: each machine's local rank 0 builds it first, the others then.
 
     A dataset may fill a cache when it is first built (image-folder decodes every file,
     ``--download`` fetches); one process per machine does that work, and the machine's
@@ -194,7 +204,7 @@ def fit(
             folder.remove_stale_temporary_files()
             folder.write_config(config)  # first: from here on the folder is a run (started, then resumable)
             trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
-            folder.write_dataset_info(data.info)
+            folder.write_dataset_info(data.info, trained_on=data.trained_on())
             _record_plugins(folder, config)
         except BaseException:
             if not existed:  # W&B could not start, say: leave no folder behind
