@@ -63,18 +63,18 @@ def on_rank_zero(world: World, make: Callable[[], Any]) -> Any:
     return value
 
 
-def build_data(config: RunConfig, world: World) -> Dataset:
+def training_data(config: RunConfig, world: World) -> Dataset:
     """The run's dataset, confined to its train split when the model declares ``trains_on="train"``.
 
     Every rank applies the same split to the same data, so data-parallel ranks draw from the
     same samples, as they draw the same order.
     """
-    data = _build_data(config, world)
+    data = build_data(config, world)
     return data.train_split() if plugins.models().get(config.model).trains_on == "train" else data
 
 
-def _build_data(config: RunConfig, world: World) -> Dataset:
-    """The dataset. Data-parallel: each machine's local rank 0 builds it first, the others then.
+def build_data(config: RunConfig, world: World) -> Dataset:
+    """The run's dataset. Data-parallel: each machine's local rank 0 builds it first, the others then.
 
     A dataset may fill a cache when it is first built (image-folder decodes every file,
     ``--download`` fetches); one process per machine does that work, and the machine's
@@ -166,7 +166,7 @@ def fit(
     on_rank_zero(world, lambda: (check_on_nan(on_nan), check_wandb_mode(wandb)))
     device = resolve_device(config.device, world)
     on_rank_zero(world, lambda: check_precision(config.precision, device))  # 16-mixed on a CPU: refused before anything is built or written
-    data = build_data(config, world)
+    data = training_data(config, world)
     gan = build_model(config, data.info, device)
     set_memory_format(gan, config.memory_format)  # before the optimizers hold state for the weights, and before compiling
     compile_networks(gan, config.compile)  # before the trainer sees the networks (and wraps any for DDP)
