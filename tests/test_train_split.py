@@ -1,7 +1,7 @@
 """A model that declares ``ModelSpec(trains_on="train")`` never trains on the samples evaluation
 holds out: no training batch holds one (in memory, memory-mapped, data-parallel), the held-out
-samples evaluation scores are exactly those, resume stays exact, and the run and its evaluation
-say so. A model that declares nothing draws the batches it always drew."""
+samples evaluation scores are exactly those, its pictures of pairs show them, resume stays exact,
+and the run and its evaluation say so. A model that declares nothing draws the batches it always drew."""
 
 from __future__ import annotations
 
@@ -168,3 +168,16 @@ def test_a_pix2pix_run_records_its_train_split_resumes_exactly_and_its_evaluatio
     assert "pairs: held-out images unseen in training (it trained on the train split, 40 of 50)" in capsys.readouterr().out
     protocol = json.loads((whole.path / "eval.json").read_text())["protocol"]
     assert protocol["pairs_unseen_in_training"] is True and protocol["trained_on"]["samples"] == 40
+
+
+def test_pictures_of_pairs_draw_their_targets_only_from_the_indices_given(monkeypatch, tmp_path):
+    from ganzoo.training import pictures
+
+    shown = []
+    monkeypatch.setattr(pictures, "save_image_grid", lambda images, path, nrow: shown.append(images) or path)
+    gan = ganzoo.create_model("pix2pix-lite", DatasetInfo("flat", "image", (1, 8, 8)), channels=2, depth=1)
+    images = torch.linspace(-1, 1, 40).view(40, 1, 1, 1).expand(40, 1, 8, 8).contiguous()  # image i is all one value
+    unseen = torch.tensor([3, 11, 17, 25, 38])
+    pictures.save_translations(gan, images, tmp_path / "p.png", 16, seed=0, among=unseen)
+    targets = shown[0][2::3]  # input | output | target
+    assert len(targets) == 5 and {round(float(t.mean()), 5) for t in targets} == {round(float(images[i].mean()), 5) for i in unseen.tolist()}
