@@ -110,15 +110,34 @@ def test_a_batch_larger_than_the_train_split_says_so_in_one_line():
         Batcher(_indexed("tensor", None).train_split(), 250, seed=0, device=CPU)
 
 
-def test_a_runs_training_data_is_confined_only_for_models_that_declare_it(monkeypatch):
+def test_a_new_runs_training_data_is_confined_only_for_models_that_declare_it(monkeypatch):
     monkeypatch.setattr(session, "build_dataset", lambda config: _indexed("tensor", None))
     declared = [spec.name for spec in ganzoo.plugins.models() if spec.trains_on == "train"]
     assert declared == ["pix2pix-lite"]  # every other built-in trains on all data, as before
-    assert session.training_data(SimpleNamespace(model="vanilla"), SINGLE).train_index is None
-    confined = session.training_data(SimpleNamespace(model="pix2pix-lite"), SINGLE)
+
+    def data_for(model: str) -> Dataset:
+        config = SimpleNamespace(model=model)
+        return session.training_data(config, SINGLE, session.training_split(config, None, resume=False, world=SINGLE))
+
+    assert data_for("vanilla").train_index is None
+    confined = data_for("pix2pix-lite")
     assert torch.equal(confined.train_index, stratified_split(_labels(), N)[0])
     assert confined.trained_on() == {
         "split": "train", "samples": 240, "dataset_size": 300, "heldout": "stratified by label, 20% per class, seed 0"}
+
+
+def test_a_resumed_run_goes_on_with_the_split_it_recorded_and_one_that_recorded_none_with_all(tmp_path):
+    from ganzoo.run.folder import RunFolder
+
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    pix2pix = SimpleNamespace(model="pix2pix-lite")
+    info = DatasetInfo("count", "vector", (1,))
+    folder.write_dataset_info(info)  # a run made before runs recorded their split
+    assert session.training_split(pix2pix, folder, resume=True, world=SINGLE) == "all"
+    folder.write_dataset_info(info, trained_on=_indexed("tensor", None).train_split().trained_on())
+    assert session.training_split(pix2pix, folder, resume=True, world=SINGLE) == "train"
+    assert folder.read_dataset_info() == info  # the record sits beside the info, which reads as before
 
 
 def test_evaluation_holds_out_exactly_the_samples_training_never_draws():
