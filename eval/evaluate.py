@@ -300,12 +300,17 @@ def _evaluate(
     reference = dataset_reference(build_dataset(run.config), run.config.dataset_config, n_real or n, n)
     gan = run.gan
     pairs = None
+    trained_on = run.folder.read_trained_on()  # None: a run made before runs recorded it, which trained on all
+    seen = {"trained_on": trained_on or {"split": "all", "recorded": False}}
     if gan.translation is not None:
         # An image-to-image model has no latents: its outputs for inputs made from the held-out
         # images, with masks (or whatever the task draws) from the seed, are what is scored.
         fake, pairs = translate_heldout(gan, reference.heldout, seed)
         sampling = (f"GAN.translate of the {len(fake)} held-out images ({gan.translation.task}), "
                     f"inputs drawn with torch.Generator().manual_seed({seed}), batches of {SAMPLE_BATCH}")
+        # The held-out images are those the run's train split left out (one split function), so
+        # they are unseen exactly when the run trained on that split.
+        seen["pairs_unseen_in_training"] = bool(trained_on and trained_on["split"] == "train")
     else:
         fake = draw_samples(gan, n, seed)
         sampling = (f"GAN.sample, latents from torch.Generator().manual_seed({seed}), batches of {SAMPLE_BATCH}"
@@ -321,6 +326,7 @@ def _evaluate(
             "generator": gan.ema_name if gan.ema_name in gan.networks else gan.generator,
             "sampling": sampling,
             "quantisation": _quantisation(info),
+            **seen,
         },
     )
     if write:
@@ -432,6 +438,13 @@ def format_report(report: dict[str, Any]) -> str:
     else:
         lines = [f"{report['model']} on {report['dataset']}: step {p['step']} ({p['checkpoint']} checkpoint, generator {p['generator']}), seed {p['seed']}"]
     lines.append(f"N generated {p['n_generated']}, N real {p['n_real']} ({p['real_split']})")
+    if "pairs_unseen_in_training" in p:
+        t = p["trained_on"]
+        lines.append(
+            f"pairs: held-out images unseen in training (it trained on the train split, {t['samples']} of {t['dataset_size']})"
+            if p["pairs_unseen_in_training"] else
+            "pairs: held-out images the run also trained on (it trained on all the data): not a measure of generalisation"
+        )
     if "feature_network" in p:
         lines.append(f"feature network {p['feature_network']} sha256 {p['feature_weights_sha256'][:16]}...")
     rows = []

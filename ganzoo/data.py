@@ -12,7 +12,7 @@ from that same generator, so augmented batches resume exactly too.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -20,6 +20,30 @@ import torch
 
 from .errors import GanzooError
 from .specs import SpecError
+
+# The one train / held-out split: evaluation scores against it, and a model that declares
+# ``ModelSpec(trains_on="train")`` trains on its train part alone (here, in the core, because
+# the training layers may not import ganzoo.eval; ganzoo.eval.splits re-exports it).
+HELDOUT_FRACTION = 0.2
+SPLIT_SEED = 0
+
+
+def stratified_split(labels: torch.Tensor | None, n: int, fraction: float = HELDOUT_FRACTION, seed: int = SPLIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(train, heldout)``: ``fraction`` of every class held out (of all samples when unlabelled).
+
+    Same labels and seed give the same split on every machine.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    if labels is None:
+        labels = torch.zeros(n, dtype=torch.long)
+    train, heldout = [], []
+    for c in torch.unique(labels).tolist():  # sorted, so the draw order is fixed
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        k = round(fraction * len(idx))
+        heldout.append(idx[:k])
+        train.append(idx[k:])
+    return torch.cat(train).sort().values, torch.cat(heldout).sort().values
 
 
 @dataclass(frozen=True)
@@ -187,12 +211,15 @@ class Dataset:
 
     ``x`` is a tensor, or :class:`UInt8Images` for image data read from disk as needed; either
     way ``dataset.x[index]`` gives float samples for an integer tensor of indices.
+    ``train_index``: the indices the batcher draws from (``None``: all); set by
+    :meth:`train_split`, while ``x`` keeps every sample (evaluation and pictures read them).
     """
 
     x: torch.Tensor | UInt8Images
     info: DatasetInfo
     labels: torch.Tensor | None = None
     augment: Augment | None = None
+    train_index: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if tuple(self.x.shape[1:]) != tuple(self.info.shape):
@@ -202,6 +229,27 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def train_split(self) -> "Dataset":
+        """This dataset with training confined to the train part of :func:`stratified_split` (the held-out part is never drawn)."""
+        return replace(self, train_index=stratified_split(self.labels, len(self))[0])
+
+    def unseen_index(self) -> torch.Tensor | None:
+        """The indices training never draws (sorted), or ``None`` when it draws from every sample."""
+        if self.train_index is None:
+            return None
+        unseen = torch.ones(len(self), dtype=torch.bool)
+        unseen[self.train_index.cpu()] = False
+        return torch.nonzero(unseen).flatten()
+
+    def trained_on(self) -> dict:
+        """What training draws from, as a run records it: the split's name and how many samples of how many."""
+        if self.train_index is None:
+            return {"split": "all", "samples": len(self), "dataset_size": len(self)}
+        return {
+            "split": "train", "samples": len(self.train_index), "dataset_size": len(self),
+            "heldout": f"stratified by label, {HELDOUT_FRACTION:.0%} per class, seed {SPLIT_SEED}",
+        }
 
 
 class Batcher:
@@ -214,17 +262,24 @@ class Batcher:
     A tensor dataset moves to the device whole, once; :class:`UInt8Images` stays where it is
     and each batch's rows are read, converted and moved as they are drawn. A dataset's
     ``augment`` draws from this batcher's generator (see :class:`Augment`).
+
+    With a ``train_index`` the permutations are of positions in it, mapped to sample indices
+    as each batch is drawn: the saved state is the same kind of thing, and resumes as exactly.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device, rank: int = 0, world_size: int = 1):
         global_batch = batch_size * world_size
-        if global_batch > len(dataset):
+        self._n = len(dataset) if dataset.train_index is None else len(dataset.train_index)
+        if global_batch > self._n:
             per_process = f" ({batch_size} per process x {world_size} processes)" if world_size > 1 else ""
+            which = "" if dataset.train_index is None else " in the train split"
             raise GanzooError(
-                f"batch size {global_batch}{per_process} is larger than the {len(dataset)} samples of dataset {dataset.info.name}"
-                f" (use --batch-size {len(dataset) // world_size} or less)"
+                f"batch size {global_batch}{per_process} is larger than the {self._n} samples{which} of dataset {dataset.info.name}"
+                f" (use --batch-size {self._n // world_size} or less)"
             )
         self.x = dataset.x.to(device)
+        pool_device = self.x.device if isinstance(self.x, torch.Tensor) else torch.device("cpu")
+        self._pool = None if dataset.train_index is None else dataset.train_index.to(pool_device)
         self.device = device
         self.labels = dataset.labels.to(device) if dataset.labels is not None else None
         self.augment = dataset.augment
@@ -234,7 +289,7 @@ class Batcher:
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.position = 0
-        self._new_epoch_order(torch.randperm(len(self.x), generator=self.generator))
+        self._new_epoch_order(torch.randperm(self._n, generator=self.generator))
 
     def _new_epoch_order(self, permutation: torch.Tensor) -> None:
         self._permutation = permutation.cpu()
@@ -245,8 +300,10 @@ class Batcher:
         if self.position + self.global_batch > len(self._order):
             self.epoch += 1
             self.position = 0
-            self._new_epoch_order(torch.randperm(len(self.x), generator=self.generator))
+            self._new_epoch_order(torch.randperm(self._n, generator=self.generator))
         index = self._order[self.position : self.position + self.global_batch][self._shard]
+        if self._pool is not None:
+            index = self._pool[index]
         self.position += self.global_batch
         x = self.x[index].to(self.device, non_blocking=True)
         labels = self.labels[index.to(self.labels.device)] if self.labels is not None else None
@@ -259,8 +316,8 @@ class Batcher:
         return {"generator": self.generator.get_state(), "permutation": self._permutation, "epoch": self.epoch, "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
-        if len(state["permutation"]) != len(self.x):
-            raise ValueError(f"the checkpoint's data order covers {len(state['permutation'])} samples, the dataset has {len(self.x)}")
+        if len(state["permutation"]) != self._n:
+            raise ValueError(f"the checkpoint's data order covers {len(state['permutation'])} samples, the training data has {self._n}")
         self.generator.set_state(state["generator"].cpu())
         self._new_epoch_order(state["permutation"])
         self.epoch, self.position = int(state["epoch"]), int(state["position"])

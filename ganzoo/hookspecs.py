@@ -49,6 +49,11 @@ def register_models(register: Callable[["ModelSpec"], None]) -> None:
                 build=build_my_gan,
             ))
 
+    A model that evaluation scores on held-out samples (an image-to-image model, whose pairs
+    are made from the held-out images) declares ``trains_on="train"``: the trainer then never
+    draws those samples, only the train part of the same split. The default, ``"all"``,
+    trains on every sample.
+
     A name already taken by another plugin is refused, and reported with both plugins named.
     """
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .model import GAN
 
 DATA_KINDS = ("image", "vector")
+TRAINS_ON = ("all", "train")  # what a model trains on: every sample, or the train part of the held-out split
 
 # Trainer options a model may suggest per data kind (toy data needs other budgets than images); not
 # the seed, nor how the machine computes (device, precision, compile, memory format), which the user picks for the machine.
@@ -76,6 +77,10 @@ class ModelSpec:
     the generator that a phase trains). The collapse remedies change one, so a model that
     declares ``False`` (a VAE) neither lists nor accepts them; declared here because listing
     a model's options builds nothing.
+    ``trains_on``: ``"all"`` the data (the default), or ``"train"``, the train part of the
+    split evaluation holds out from (:func:`ganzoo.data.stratified_split`), for a model
+    whose evaluation scores it on held-out samples (an image-to-image model's pairs), so
+    those are never seen in training. The run records which (``dataset.json``).
     """
 
     name: str
@@ -84,11 +89,14 @@ class ModelSpec:
     config: Mapping[str, Param] = field(default_factory=dict)
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     discriminator: bool = True
+    trains_on: str = "all"
 
     def __post_init__(self) -> None:
         _check_common(self)
         if not isinstance(self.discriminator, bool):
             raise _fail(self, f"discriminator must be True or False, got {self.discriminator!r}")
+        if self.trains_on not in TRAINS_ON:
+            raise _fail(self, f"trains_on must be one of {TRAINS_ON}, got {self.trains_on!r}")
         taken = [key for key in self.config if key in REMEDY_SCHEMA]
         if taken:
             raise _fail(self, f"config: option {taken[0]!r} is a collapse remedy every model has (reserved: {', '.join(REMEDY_SCHEMA)})")

@@ -27,6 +27,8 @@ every evaluation. The model declares all this as a :class:`ganzoo.Translation`: 
 pictures and ``ganzoo sample RUN`` show input | output | target triplets, and ``ganzoo eval
 RUN`` scores its outputs on the held-out images (metric ``image-to-image``: L1 and PSNR of the
 outputs and, as the baseline, of the inputs; FID of the outputs to their targets on digits).
+It declares ``trains_on="train"``, so the trainer never draws those held-out images (20% of
+each class): the scores are on images G has never seen.
 
 D takes the (input, image) pair as one tensor, concatenated by channel, so the collapse
 remedies every model has apply to it as to any discriminator (``pack=2`` judges two pairs at
@@ -78,5 +80,6 @@ def register_models(register):
                 **adam_options(lr=1e-3, beta1=0.5, beta2=0.999),
             },
             presets={"image": {"steps": 500, "batch_size": 32}},
+            trains_on="train",  # ganzoo eval scores it on the held-out images: never train on them
         )
     )

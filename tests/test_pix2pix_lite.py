@@ -187,7 +187,7 @@ class _Toy16:
     @ganzoo.hookimpl
     def register_datasets(self, register):
         def build(config):
-            x = torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+            x = torch.rand(80, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1  # 16 held out: a full picture of unseen pairs
             return ganzoo.Dataset(x, ganzoo.DatasetInfo("toy16", "image", (1, 16, 16), extra={"images_of": "noise"}))
 
         register(ganzoo.DatasetSpec(name="toy16", summary="noise images for pix2pix-lite", kind="image", build=build))

@@ -6,7 +6,7 @@ through :class:`RunFolder`; no other module spells a file name of a run::
 
     runs/vanilla-mnist-20261126-160000/
       config.yaml          the resolved RunConfig
-      dataset.json         the DatasetInfo (sampling needs no dataset)
+      dataset.json         the DatasetInfo (sampling needs no dataset), and what training drew from (trained_on)
       plugins.json         which plugin (and distribution, version) gave the model and the dataset
       metrics.jsonl        one JSON object per log line
       samples/step-*.png   pictures during training (the last one: the final step's, always)
@@ -51,6 +51,7 @@ import yaml
 
 from ..config import TRAINER_SCHEMA, RunConfig
 from ..data import DatasetInfo
+from ..specs import TRAINS_ON
 from ..errors import CheckpointError, GanzooError, first_line
 from ..files import atomic_write_text, check_path, stale_temporary_files
 from ..training.checkpoint import FORMAT, load_checkpoint, save_checkpoint
@@ -340,8 +341,20 @@ class RunFolder:
                 raise GanzooError(f"{path}: {key} must map option names to values, got {value!r:.60}")
         return RunConfig(**data)
 
-    def write_dataset_info(self, info: DatasetInfo) -> None:
-        _write(self.dataset_info_file, json.dumps(info.to_dict(), indent=2))
+    def write_dataset_info(self, info: DatasetInfo, trained_on: dict | None = None) -> None:
+        """The info, and beside it (key ``trained_on``) what training drew from: :meth:`ganzoo.Dataset.trained_on`."""
+        record = info.to_dict() if trained_on is None else {**info.to_dict(), "trained_on": trained_on}
+        _write(self.dataset_info_file, json.dumps(record, indent=2))
+
+    def read_trained_on(self) -> dict | None:
+        """What the run trained on (``{"split": "all" or "train", "samples": n, ...}``), or ``None`` for a run that did not record it."""
+        if not self.dataset_info_file.exists():
+            return None
+        try:
+            record = json.loads(_read_text(self.dataset_info_file)).get("trained_on")
+        except (ValueError, AttributeError):
+            return None  # read_dataset_info says what is wrong with the file
+        return record if isinstance(record, dict) and record.get("split") in TRAINS_ON else None
 
     def read_dataset_info(self) -> DatasetInfo | None:
         """What the run's data looked like, or ``None`` for a run that did not record it."""

@@ -122,9 +122,12 @@ class Run:
 
 
     def _save_translations(self, path: Path, n: int, label: int | None, seed: int, truncation: float | None) -> Path:
-        """An image-to-image model's picture: ``n`` input | output | target triplets of real images chosen by ``seed``."""
+        """An image-to-image model's picture: ``n`` input | output | target triplets of real images chosen by ``seed`` (held-out ones when the run never trained on them)."""
         self._check_translation_arguments(n, label, seed, truncation)
-        return save_translations(self.gan, build_dataset(self.config).x, path, n, seed)
+        data = build_dataset(self.config)
+        trained_on = self.folder.read_trained_on()
+        unseen = data.train_split().unseen_index() if trained_on and trained_on["split"] == "train" else None
+        return save_translations(self.gan, data.x, path, n, seed, among=unseen)
 
     def _check_translation_arguments(self, n: int, label: int | None, seed: int, truncation: float | None) -> None:
         if label is not None or truncation is not None:

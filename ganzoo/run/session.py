@@ -63,6 +63,26 @@ def on_rank_zero(world: World, make: Callable[[], Any]) -> Any:
     return value
 
 
+def training_split(config: RunConfig, folder: RunFolder, resume: bool, world: World) -> str:
+    """What the run trains on, ``"all"`` or ``"train"``: the model's declaration for a new run,
+    and for a resumed one what it recorded (``"all"`` when it recorded nothing: it was made
+    before runs did), so a run goes on drawing from what it started with."""
+    if not resume:
+        return plugins.models().get(config.model).trains_on
+    recorded = on_rank_zero(world, folder.read_trained_on)
+    return recorded["split"] if recorded else "all"
+
+
+def training_data(config: RunConfig, world: World, split: str) -> Dataset:
+    """The run's dataset, confined to its train split when ``split`` is ``"train"``.
+
+    Every rank applies the same split to the same data, so data-parallel ranks draw from the
+    same samples, as they draw the same order.
+    """
+    data = build_data(config, world)
+    return data.train_split() if split == "train" else data
+
+
 def build_data(config: RunConfig, world: World) -> Dataset:
     """The run's dataset. Data-parallel: each machine's local rank 0 builds it first, the others then.
 
@@ -156,7 +176,7 @@ def fit(
     on_rank_zero(world, lambda: (check_on_nan(on_nan), check_wandb_mode(wandb)))
     device = resolve_device(config.device, world)
     on_rank_zero(world, lambda: check_precision(config.precision, device))  # 16-mixed on a CPU: refused before anything is built or written
-    data = build_data(config, world)
+    data = training_data(config, world, training_split(config, folder, resume, world))
     gan = build_model(config, data.info, device)
     set_memory_format(gan, config.memory_format)  # before the optimizers hold state for the weights, and before compiling
     compile_networks(gan, config.compile)  # before the trainer sees the networks (and wraps any for DDP)
@@ -194,7 +214,7 @@ def fit(
             folder.remove_stale_temporary_files()
             folder.write_config(config)  # first: from here on the folder is a run (started, then resumable)
             trainer.extra_sinks += _wandb_sinks(wandb, folder, config)
-            folder.write_dataset_info(data.info)
+            folder.write_dataset_info(data.info, trained_on=data.trained_on())
             _record_plugins(folder, config)
         except BaseException:
             if not existed:  # W&B could not start, say: leave no folder behind

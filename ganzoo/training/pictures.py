@@ -83,14 +83,16 @@ def save_samples(samples: torch.Tensor, info: DatasetInfo, path: Path, title: st
 TRIPLETS_PER_ROW = 4
 
 
-def save_translations(gan: GAN, images, path: Path, n: int, seed: int) -> Path:
+def save_translations(gan: GAN, images, path: Path, n: int, seed: int, among: torch.Tensor | None = None) -> Path:
     """An image-to-image model's input | output | target triplets for ``n`` of ``images`` (a dataset's ``x``).
 
     The targets and the inputs made from them (where a mask falls) are drawn from ``seed``
-    alone, so every picture of a run shows the same pairs.
+    alone, so every picture of a run shows the same pairs. ``among``: the indices to draw
+    targets from (a run that never trained on the held-out images shows those), else all.
     """
     generator = torch.Generator().manual_seed(seed)
-    index = torch.randperm(len(images), generator=generator)[: min(n, len(images))]
+    pool = torch.arange(len(images)) if among is None else among.cpu()
+    index = pool[torch.randperm(len(pool), generator=generator)[: min(n, len(pool))]]
     targets = images[index].float().cpu()
     inputs, outputs = gan.translate(targets, generator)
     triplets = torch.stack([inputs, outputs.clamp(-1, 1), targets], dim=1).flatten(0, 1)

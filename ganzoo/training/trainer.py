@@ -109,6 +109,7 @@ class Trainer:
             self.batcher = Batcher(dataset, config.batch_size, config.seed, device, world.rank, world.size)
         except GanzooError as exc:
             raise shared(exc, world) from None
+        self._unseen = dataset.unseen_index()  # pictures of pairs show images training never draws, when there are any
         self.extra_sinks = list(sinks or [])
         self.callbacks = list(callbacks or [])
         self.progress = progress
@@ -476,7 +477,7 @@ class Trainer:
 
     def save_pictures(self, path: Path) -> None:
         if self.gan.translation is not None:  # an image-to-image model: the same 16 real pairs every time
-            save_translations(self.gan, self.batcher.x, path, 16, self.config.seed + PICTURE_SEED_OFFSET)
+            save_translations(self.gan, self.batcher.x, path, 16, self.config.seed + PICTURE_SEED_OFFSET, among=self._unseen)
         else:
             save_samples(self.picture_samples(), self.info, path, f"{self.title}, step {self.step}")
         for sink in self._sinks:
