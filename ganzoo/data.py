@@ -18,8 +18,7 @@ from typing import Literal, Protocol
 import numpy as np
 import torch
 
-from .errors import GanzooError
-from .specs import SpecError
+from .errors import GanzooError, SpecError
 
 # The one train / held-out split: evaluation scores against it, and a model that declares
 # ``ModelSpec(trains_on="train")`` trains on its train part alone (here, in the core, because

@@ -1,4 +1,4 @@
-"""Errors a user can cause. The CLI prints them as one line and exits with status 2."""
+"""Errors a user can cause (the CLI prints them as one line and exits with status 2), and a plugin author's."""
 
 
 class GanzooError(Exception):
@@ -7,6 +7,13 @@ class GanzooError(Exception):
 
 class CheckpointError(GanzooError):
     """A checkpoint that is missing, corrupt, or not safe to load."""
+
+
+class SpecError(ValueError):
+    """A spec built wrongly by its plugin (bad name, missing part, invalid default), raised when the spec is created.
+
+    ganzoo reports it against the plugin whose hook built the spec; the other plugins keep working.
+    """
 
 
 class ReportedElsewhere(GanzooError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .config import TRAINER_SCHEMA, Param, check_schema
-from .errors import GanzooError
+from .errors import GanzooError, SpecError
 from .remedy_options import REMEDY_SCHEMA
 
 if TYPE_CHECKING:
@@ -32,13 +32,6 @@ TRAINER_PRESET_KEYS = tuple(k for k in TRAINER_SCHEMA if k not in ("seed", "devi
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 NAME_RULE = "lower-case letters and digits in words joined by '-', starting with a letter, e.g. 'my-gan'"
-
-
-class SpecError(ValueError):
-    """A spec built wrongly by its plugin (bad name, missing part, invalid default), raised when the spec is created.
-
-    ganzoo reports it against the plugin whose hook built the spec; the other plugins keep working.
-    """
 
 
 def _fail(spec, problem: str) -> SpecError:
