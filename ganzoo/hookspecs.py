@@ -47,6 +47,11 @@ def register_models(register: Callable[["ModelSpec"], None]) -> None:
                 build=build_my_gan,
             ))
 
+    ``min_kimg={"image": 100, "vector": 2500}`` (optional) declares, per data kind, the smallest
+    budget in thousands of real images drawn at which the model's samples show anything
+    recognisable with its presets; ``ganzoo bench --kimg K`` prints one warning line naming the
+    models whose minimum is above K. Say in the model's docstring where each value comes from.
+
     A name already taken by another plugin is refused, and reported with both plugins named.
     """
 

@@ -72,6 +72,9 @@ class ModelSpec:
     :class:`ganzoo.GAN`. ``presets`` maps a data kind (``"image"`` or ``"vector"``) to
     defaults that suit it: model options, the trainer's ``steps``/``batch_size``, and
     ``data.``-prefixed dataset options (``"data.size": 32``), applied to datasets that have them.
+    ``min_kimg`` maps a data kind to the smallest budget, in thousands of real images drawn,
+    at which the model's samples show anything recognisable with its presets; ``ganzoo bench``
+    warns when ``--kimg`` is below it (a kind left out: no warning).
     """
 
     name: str
@@ -79,9 +82,17 @@ class ModelSpec:
     build: Callable[["DatasetInfo", dict[str, Any]], "GAN"]
     config: Mapping[str, Param] = field(default_factory=dict)
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    min_kimg: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_common(self)
+        if not isinstance(self.min_kimg, Mapping):
+            raise _fail(self, f"min_kimg must map a data kind to a budget in kimg, got {type(self.min_kimg).__name__}")
+        for kind, kimg in self.min_kimg.items():
+            if kind not in DATA_KINDS:
+                raise _fail(self, f"min_kimg kind {kind!r} must be one of {DATA_KINDS}")
+            if isinstance(kimg, bool) or not isinstance(kimg, (int, float)) or not 0 < kimg < float("inf"):
+                raise _fail(self, f"min_kimg {kind} must be a positive number of kimg, got {kimg!r}")
         taken = [key for key in self.config if key in REMEDY_SCHEMA]
         if taken:
             raise _fail(self, f"config: option {taken[0]!r} is a collapse remedy every model has (reserved: {', '.join(REMEDY_SCHEMA)})")

@@ -41,7 +41,7 @@ from ..run import session
 from ..run.folder import RunFolder
 from ..run.run import MAX_SAMPLES, load_run
 from ..training.wandb_sink import WandbSink, announce_wandb, check_wandb_mode, default_wandb_mode, log_wandb_table
-from .plan import MAX_KIMG, Planned, config_hash, parse_names, parse_seeds, plan
+from .plan import MAX_KIMG, Planned, budget_warning, config_hash, parse_names, parse_seeds, plan
 from .store import REAL_DATA, STORE_FILE, Entry, Store
 from .workers import Workers, entry_scope, parse_workers, worker_device
 
@@ -86,6 +86,8 @@ def run_bench(
     entries, skipped = plan(model_names, dataset_names, seed_list, kimg, out, dict(sets or {}), eval_n)
     for line in skipped:
         print(line, file=sys.stderr)
+    if (warning := budget_warning(entries, kimg)) is not None:
+        print(warning, file=sys.stderr)
     if not entries:
         raise GanzooError("nothing to run: no model fits any of the datasets given")
 
