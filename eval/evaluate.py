@@ -215,6 +215,7 @@ def score(
     inception_weights: str | None = None,
     download: bool = False,
     use_cache: bool = True,
+    share: bool = True,
 ) -> dict[str, Any]:
     """The one path from samples to a report, whatever made the samples: build the
     :class:`EvalContext`, run the metrics, and assemble ``head`` (what was scored), the
@@ -222,7 +223,7 @@ def score(
     library versions and what the metrics noted), the numbers, the skips and the seconds."""
     ctx = EvalContext(
         reference.info, fake, reference.real, reference.heldout, seed, device or torch.device("cpu"), reference.fields,
-        use_cache=use_cache, inception_weights=inception_weights, download_weights=download,
+        use_cache=use_cache, inception_weights=inception_weights, download_weights=download, share=share,
     )
     ran = run_metrics(ctx, specs)
     warn_failed(ran.failed)
@@ -263,19 +264,24 @@ def evaluate(
     n_real: int | None = None,
     write: bool = True,
     use_cache: bool = True,
+    share: bool = True,
 ) -> dict[str, Any]:
-    """Score ``run_dir`` and (with ``write``) save the report in the run folder; returns the report."""
+    """Score ``run_dir`` and (with ``write``) save the report in the run folder; returns the report.
+
+    ``share=False``: metrics share no derived work and nothing is kept for the process
+    (:class:`EvalContext`); the same numbers, more slowly (``benchmarks/bench_eval.py``'s baseline).
+    """
     _check_n("--n", n)
     _check_n("--n-real", n_real)
     _check_seed(seed)
     dev = resolve_device(device)
     with own_rng(dev):  # sampling too: a generator with noise inputs may draw from the global RNG
-        return _evaluate(Path(run_dir), n, metrics, seed, dev, checkpoint, inception_weights, download, n_real, write, use_cache)
+        return _evaluate(Path(run_dir), n, metrics, seed, dev, checkpoint, inception_weights, download, n_real, write, use_cache, share)
 
 
 def _evaluate(
     run_dir: Path, n: int | None, metrics: list[str] | None, seed: int, dev: torch.device, checkpoint: str,
-    inception_weights: str | None, download: bool, n_real: int | None, write: bool, use_cache: bool,
+    inception_weights: str | None, download: bool, n_real: int | None, write: bool, use_cache: bool, share: bool,
 ) -> dict[str, Any]:
     run, step = _load(run_dir, checkpoint, dev)
     info = run.info
@@ -285,7 +291,7 @@ def _evaluate(
     gan = run.gan
     report = score(
         draw_samples(gan, n, seed), reference, specs, skipped, seed=seed, device=dev, inception_weights=inception_weights, download=download,
-        use_cache=use_cache,
+        use_cache=use_cache, share=share,
         head={"run": str(run.path), "model": run.config.model, "dataset": run.config.dataset},
         protocol={
             "source": "run",
