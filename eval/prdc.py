@@ -205,7 +205,7 @@ def _fill_exact(distances: torch.Tensor, mask: torch.Tensor, a: torch.Tensor, b:
     rows are recomputed whole; the other pairs go in slices of ``EXACT_PAIRS``, never gathered
     all at once (batch x N x dim floats).
     """
-    crowded = mask.sum(1) > CROWDED_ROW
+    crowded = torch.count_nonzero(mask, dim=1) > CROWDED_ROW  # several times faster than a bool sum
     if crowded.any():
         rows = crowded.nonzero()[:, 0]
         distances[rows] = torch.where(mask[rows], _exact(a[rows], b), distances[rows])
