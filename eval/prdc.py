@@ -53,8 +53,10 @@ def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = PR_K, batc
     _need_neighbours(k, generated=len(fake), real=len(real))  # both sets have balls
     near = shared or Neighbours(fake, real, ((k, False),), batch)
     fake, real = _float64(fake), _float64(real)
-    precision = near.fake_in_real(k, False).inside_any
-    recall = sum(int(inside.any(1).sum()) for inside in _in_balls(real, fake, kth_neighbour_radii(fake, k, batch), False, batch))
+    precision = near.fake_in_real(k, False, recall=shared is not None).inside_any
+    recall = near.recall(k)
+    if recall is None:  # not measured in that pass
+        recall = sum(int(inside.any(1).sum()) for inside in _in_balls(real, fake, kth_neighbour_radii(fake, k, batch), False, batch))
     return {"precision": precision / len(fake), "recall": recall / len(real)}
 
 
@@ -90,7 +92,9 @@ class Neighbours:
     same bits as computing each alone: the exact recomputation covers every pair either
     would recompute, and exact distances do not depend on which others are computed with them.
     ``real_radii`` (from :func:`neighbour_radii` over the ``balls``' k) may come from a cache:
-    they depend on the reference set alone.
+    they depend on the reference set alone. Asked with ``recall=True``, the same pass also
+    decides recall (reference points inside generated balls, the same pairs seen from the other
+    side): each decision is the exact one whichever side's screen and bound it starts from.
     """
 
     def __init__(self, fake: torch.Tensor, real: torch.Tensor, balls: tuple[tuple[int, bool], ...] = BOTH_BALLS,
@@ -98,24 +102,39 @@ class Neighbours:
         self.fake, self.real, self.balls, self.batch = fake, real, tuple(balls), batch
         self._radii = real_radii
         self._counts: dict[tuple[int, bool], BallCounts] | None = None
+        self._recall: dict[int, int] = {}  # k -> reference points inside some generated ball
 
     def real_radii(self) -> dict[int, torch.Tensor]:
         if self._radii is None:
             self._radii = neighbour_radii(self.real, sorted({k for k, _ in self.balls}), self.batch)
         return self._radii
 
-    def fake_in_real(self, k: int, strict: bool) -> BallCounts:
+    def fake_in_real(self, k: int, strict: bool, recall: bool = False) -> BallCounts:
+        """The generated points against the reference balls of ``k``; with ``recall``, the pass that
+        measures them also measures :meth:`recall` for ``k`` (when it is the pass's first asking)."""
         if self._counts is None:
             radii = self.real_radii()
             fake, real = _float64(self.fake), _float64(self.real)
             counts = {ball: BallCounts(0, 0, torch.zeros(len(real), dtype=torch.bool)) for ball in self.balls}
-            for insides in _in_balls_each(fake, real, [(radii[k_], strict_) for k_, strict_ in self.balls], self.batch):
+            balls = [(radii[k_], strict_, False) for k_, strict_ in self.balls]
+            if recall:  # generated balls, radius per generated point: the rows of this pass
+                balls.append((kth_neighbour_radii(fake, k, self.batch), False, True))
+            covered_by_fake = torch.zeros(len(real), dtype=torch.bool)
+            for insides in _in_balls_each(fake, real, balls, self.batch):
                 for ball, inside in zip(self.balls, insides):
                     counts[ball].inside_any += int(torch.count_nonzero(inside.any(1)))
                     counts[ball].inside_total += int(torch.count_nonzero(inside))  # several times faster than a bool sum
                     counts[ball].covered |= inside.any(0)
+                if recall:
+                    covered_by_fake |= insides[-1].any(0)
+            if recall:
+                self._recall[k] = int(torch.count_nonzero(covered_by_fake))
             self._counts = counts
         return self._counts[(k, strict)]
+
+    def recall(self, k: int) -> int | None:
+        """Reference points inside some generated ball of ``k``, when :meth:`fake_in_real` measured them."""
+        return self._recall.get(k)
 
 
 def _need_neighbours(k: int, **sizes: int) -> None:
@@ -159,26 +178,34 @@ def neighbour_radii(points: torch.Tensor, ks: list[int], batch: int = BATCH) -> 
 
 def _in_balls(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, strict: bool, batch: int) -> Iterator[torch.Tensor]:
     """Per batch of queries, ``inside[i, j]``: query i lies in the ball of radius ``radii[j]`` around centre j."""
-    for insides in _in_balls_each(queries, centres, [(radii, strict)], batch):
+    for insides in _in_balls_each(queries, centres, [(radii, strict, False)], batch):
         yield insides[0]
 
 
-def _in_balls_each(queries: torch.Tensor, centres: torch.Tensor, balls: list[tuple[torch.Tensor, bool]], batch: int) -> Iterator[list[torch.Tensor]]:
-    """:func:`_in_balls` for several ``(radii, strict)`` around the same centres, screening each pair once."""
+def _in_balls_each(
+    queries: torch.Tensor, centres: torch.Tensor, balls: list[tuple[torch.Tensor, bool, bool]], batch: int,
+) -> Iterator[list[torch.Tensor]]:
+    """:func:`_in_balls` for several ``(radii, strict, around_queries)``, screening each pair once.
+
+    ``around_queries``: the balls are around the queries (one radius per query; ``inside[i, j]``:
+    centre j lies in query i's ball) rather than around the centres. The bound of the screen
+    holds for a pair whichever side it is computed from, so the decisions are the exact ones either way.
+    """
     centre_norm = centres.norm(dim=1).max()
     for start in range(0, len(queries), batch):
         chunk = queries[start : start + batch]
         distance = _screen(chunk, centres)
         tol = _tolerance(chunk.norm(dim=1).max(), centre_norm, queries.shape[1])
+        edges = [radii[start : start + batch, None] if around_queries else radii[None, :] for radii, _, around_queries in balls]
         certain, close = [], []
-        for radii, _ in balls:
-            gap = distance - radii[None, :]
+        for edge in edges:
+            gap = distance - edge
             certain.append(gap < -tol)  # certainly inside, whatever the last bits
             close.append(gap.abs_() <= tol)  # too close to call: decide exactly
         _fill_exact(distance, close[0] if len(close) == 1 else torch.stack(close).any(0), chunk, centres)
         yield [
-            torch.where(near, distance < radii[None, :] if strict else distance <= radii[None, :], inside)
-            for (radii, strict), inside, near in zip(balls, certain, close)
+            torch.where(near, distance < edge if strict else distance <= edge, inside)
+            for (_, strict, _), edge, inside, near in zip(balls, edges, certain, close)
         ]
 
 

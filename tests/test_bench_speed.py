@@ -29,6 +29,7 @@ def test_shared_neighbours_give_the_bits_of_each_metric_alone():
     fake, real = _with_ties(700, 500, 16)
     shared = prdc.Neighbours(fake, real, prdc.BOTH_BALLS, batch=128)
     assert prdc.precision_recall(fake, real, batch=128, shared=shared) == prdc.precision_recall(fake, real, batch=128)
+    assert shared.recall(prdc.PR_K) is not None  # recall was decided in the shared pass, from the generated side's screen
     assert prdc.density_coverage(fake, real, batch=128, shared=shared) == prdc.density_coverage(fake, real, batch=128)
     radii = prdc.neighbour_radii(real, [prdc.PR_K, prdc.DC_K], batch=128)
     for k in (prdc.PR_K, prdc.DC_K):
