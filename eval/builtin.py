@@ -95,6 +95,8 @@ def compute_fid(ctx: EvalContext) -> dict[str, float]:
 
     fake, real = _lenet_pair(ctx)
     out = {"fid": fidelity.fid(fake, real)}
+    if ctx.live:  # the rest are declared not live: eleven more Frechet distances a live point would throw away
+        return out
     # FID falls with N as about a + b/N: the intercept of that line compares models evaluated at different N.
     out["fid_inf"], points = fidelity.fid_infinity(fake, real, ctx.seed)
     ctx.note(fid_inf_fit=points)
@@ -113,26 +115,45 @@ def compute_is(ctx: EvalContext) -> dict[str, float]:
 
 def compute_kid(ctx: EvalContext) -> dict[str, float]:
     from . import fidelity
+    from .featurenet import lenet_net
 
     fake, real = _lenet_pair(ctx)
-    ctx.note(kid_subsets=fidelity.KID_SUBSETS, kid_subset_size=fidelity.kid_subset_size(len(fake), len(real)))
-    return fidelity.kid(fake, real)
+    size = fidelity.kid_subset_size(len(fake), len(real))
+    ctx.note(kid_subsets=fidelity.KID_SUBSETS, kid_subset_size=size)
+    if not ctx.share or len(fake) < size or len(real) < size:
+        return fidelity.kid(fake, real)  # (too few samples: torch-fidelity's own message)
+    # The reference subsets depend on N generated too (both are drawn from one random stream).
+    key = ("kid reference sums", len(fake), size, fidelity.KID_SUBSETS)
+    return fidelity.kid_shared(fake, real, lambda compute: ctx.shared(key, compute, real=(lenet_net().name, "real")))
+
+
+def _neighbours(ctx: EvalContext, space: str, fake: torch.Tensor, real: torch.Tensor, real_net: str | None):
+    """The k-NN balls precision/recall and density/coverage share in ``space`` (``None`` without sharing);
+    the reference radii are kept for the process, keyed by the real features of ``real_net`` (None: the samples)."""
+    from . import prdc
+
+    if not ctx.share or len(real) <= max(k for k, _ in prdc.BOTH_BALLS):
+        return None  # too few reference points for both balls: each metric alone, skipping with its own reason
+    radii = ctx.shared(("radii", space), lambda: prdc.neighbour_radii(real, [k for k, _ in prdc.BOTH_BALLS]), real=(real_net, "real"))
+    return ctx.shared(("neighbours", space, "fake"), lambda: prdc.Neighbours(fake, real, prdc.BOTH_BALLS, real_radii=radii))
 
 
 def compute_pr(ctx: EvalContext) -> dict[str, float]:
     from . import prdc
+    from .featurenet import lenet_net
 
     fake, real = _lenet_pair(ctx)
     ctx.note(pr_k=prdc.PR_K)
-    return prdc.precision_recall(fake, real)
+    return prdc.precision_recall(fake, real, shared=_neighbours(ctx, "lenet", fake, real, lenet_net().name))
 
 
 def compute_dc(ctx: EvalContext) -> dict[str, float]:
     from . import prdc
+    from .featurenet import lenet_net
 
     fake, real = _lenet_pair(ctx)
     ctx.note(dc_k=prdc.DC_K)
-    return prdc.density_coverage(fake, real)
+    return prdc.density_coverage(fake, real, shared=_neighbours(ctx, "lenet", fake, real, lenet_net().name))
 
 
 def compute_classes(ctx: EvalContext) -> dict[str, float]:
@@ -170,7 +191,8 @@ def compute_mixture_prdc(ctx: EvalContext) -> dict[str, float]:
 
     fake, real = ctx.samples("fake").flatten(1), ctx.samples("real").flatten(1)
     ctx.note(pr_k=prdc.PR_K, dc_k=prdc.DC_K)
-    return {**prdc.precision_recall(fake, real), **prdc.density_coverage(fake, real)}
+    shared = _neighbours(ctx, "data", fake, real, None)
+    return {**prdc.precision_recall(fake, real, shared=shared), **prdc.density_coverage(fake, real, shared=shared)}
 
 
 def compute_inception(ctx: EvalContext) -> dict[str, float]:

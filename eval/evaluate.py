@@ -230,6 +230,7 @@ def score(
     download: bool = False,
     use_cache: bool = True,
     pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
+    share: bool = True,
 ) -> dict[str, Any]:
     """The one path from samples to a report, whatever made the samples: build the
     :class:`EvalContext`, run the metrics, and assemble ``head`` (what was scored), the
@@ -238,7 +239,7 @@ def score(
     ``pairs``: an image-to-image run's ``(inputs, targets)`` for its outputs ``fake``."""
     ctx = EvalContext(
         reference.info, fake, reference.real, reference.heldout, seed, device or torch.device("cpu"), reference.fields,
-        use_cache=use_cache, inception_weights=inception_weights, download_weights=download, pairs=pairs,
+        use_cache=use_cache, inception_weights=inception_weights, download_weights=download, pairs=pairs, share=share,
     )
     ran = run_metrics(ctx, specs)
     warn_failed(ran.failed)
@@ -279,19 +280,24 @@ def evaluate(
     n_real: int | None = None,
     write: bool = True,
     use_cache: bool = True,
+    share: bool = True,
 ) -> dict[str, Any]:
-    """Score ``run_dir`` and (with ``write``) save the report in the run folder; returns the report."""
+    """Score ``run_dir`` and (with ``write``) save the report in the run folder; returns the report.
+
+    ``share=False``: metrics share no derived work and nothing is kept for the process
+    (:class:`EvalContext`); the same numbers, more slowly (``benchmarks/bench_eval.py``'s baseline).
+    """
     _check_n("--n", n)
     _check_n("--n-real", n_real)
     _check_seed(seed)
     dev = resolve_device(device)
     with own_rng(dev):  # sampling too: a generator with noise inputs may draw from the global RNG
-        return _evaluate(Path(run_dir), n, metrics, seed, dev, checkpoint, inception_weights, download, n_real, write, use_cache)
+        return _evaluate(Path(run_dir), n, metrics, seed, dev, checkpoint, inception_weights, download, n_real, write, use_cache, share)
 
 
 def _evaluate(
     run_dir: Path, n: int | None, metrics: list[str] | None, seed: int, dev: torch.device, checkpoint: str,
-    inception_weights: str | None, download: bool, n_real: int | None, write: bool, use_cache: bool,
+    inception_weights: str | None, download: bool, n_real: int | None, write: bool, use_cache: bool, share: bool,
 ) -> dict[str, Any]:
     run, step = _load(run_dir, checkpoint, dev)
     info = run.info
@@ -317,7 +323,7 @@ def _evaluate(
                     + (f"; labels i % {gan.num_classes} within each batch (balanced)" if gan.conditional else ""))
     report = score(
         fake, reference, specs, skipped, seed=seed, device=dev, inception_weights=inception_weights, download=download,
-        use_cache=use_cache, pairs=pairs,
+        use_cache=use_cache, pairs=pairs, share=share,
         head={"run": str(run.path), "model": run.config.model, "dataset": run.config.dataset},
         protocol={
             "source": "run",

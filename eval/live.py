@@ -65,15 +65,24 @@ def default_best_metric(numbers: dict[str, MetricNumber]) -> str | None:
     return min(ranked, key=lambda n: n.rank).name if ranked else None
 
 
-def live_evaluation(every: int | None, n: int | None = None, best_metric: str | None = None) -> CallbackFactory:
-    """The factory the run layer calls, once the dataset is built, to make the live-evaluation callback."""
+def live_evaluation(
+    every: int | None, n: int | None = None, best_metric: str | None = None, curves_at_end: bool = False, share: bool = True,
+) -> CallbackFactory:
+    """The factory the run layer calls, once the dataset is built, to make the live-evaluation callback.
+
+    ``curves_at_end``: draw ``eval.png`` at the run's last live evaluation only, not at each
+    (``ganzoo bench``, whose page draws its own curves: drawing the figure cost more than
+    computing the live metrics). ``share=False``: metrics share nothing and compute every number,
+    live or not, as before (``benchmarks/bench_eval.py``'s baseline).
+    """
     if every is None:
         raise GanzooError("--eval-n and --best-metric need --eval-every K")
 
     def make(data: Dataset, config: RunConfig) -> list[LiveEval]:
         if every < 1 or every % config.log_every:
             raise GanzooError(f"bad --eval-every {every} (valid: a multiple of --log-every {config.log_every})")
-        return [LiveEval(data, every, n, best_metric, options=config.dataset_config)]
+        return [LiveEval(data, every, n, best_metric, options=config.dataset_config,
+                        last_step=config.steps if curves_at_end else None, share=share)]
 
     return make
 
@@ -81,10 +90,14 @@ def live_evaluation(every: int | None, n: int | None = None, best_metric: str | 
 class LiveEval:
     """Trainer callback: ``after_step(info)`` returns ``{"eval/<name>": value}`` every ``every`` steps."""
 
-    def __init__(self, dataset: Dataset, every: int, n: int | None = None, best_metric: str | None = None, *, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self, dataset: Dataset, every: int, n: int | None = None, best_metric: str | None = None, *,
+        options: Mapping[str, Any], last_step: int | None = None, share: bool = True,
+    ) -> None:
         if every < 1:
             raise GanzooError(f"bad --eval-every {every} (valid: 1 or more steps)")
         self.every = every
+        self.last_step = last_step  # given: eval.png is drawn at the last live evaluation before it only
         self.info = dataset.info
         self.n = n or LIVE_N[self.info.kind]
         if not 2 <= self.n <= 100_000:
@@ -94,7 +107,7 @@ class LiveEval:
             raise GanzooError(f"--eval-every: no live metric fits dataset {self.info.name}")
         real, heldout, fields = real_split(dataset, options, self.n, self.n)
         # One context for the whole run: real features are computed once and kept in memory.
-        self.base = EvalContext(self.info, real[:0], real, heldout, LIVE_SEED, real_fields=fields)
+        self.base = EvalContext(self.info, real[:0], real, heldout, LIVE_SEED, real_fields=fields, share=share, live=share)
         # What the live metrics will report, known from their declarations before any of them runs.
         self.numbers = declared_live_numbers(self.specs)
         self.best_metric = best_metric
@@ -133,7 +146,8 @@ class LiveEval:
             scalars = self._evaluate(info)
         # Outside the scope: best.pt must hold the trainer's RNG state, not one sampling moved on.
         self._track_best(info, scalars)
-        save_eval_curves(self._history, info.folder.eval_picture, f"{info.title}: live evaluation, N={self.n}")
+        if self.last_step is None or info.step + self.every > self.last_step:
+            save_eval_curves(self._history, info.folder.eval_picture, f"{info.title}: live evaluation, N={self.n}")
         return scalars
 
     def _evaluate(self, info: StepInfo) -> dict[str, float]:

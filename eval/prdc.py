@@ -34,6 +34,7 @@ batches of rows: memory is a few ``batch x N`` float64 matrices, never ``N x N``
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
@@ -47,25 +48,93 @@ EXACT_PAIRS = 1 << 16  # pairs recomputed at once: 65,536 x 128 features in floa
 CROWDED_ROW = 512  # a row with more pairs to recompute than this is recomputed whole (a collapsed generator's)
 
 
-def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = PR_K, batch: int = BATCH) -> dict[str, float]:
+def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = PR_K, batch: int = BATCH, shared: Neighbours | None = None) -> dict[str, float]:
+    """``shared``: the pair's :class:`Neighbours`, holding density/coverage's balls too (the same numbers, less work)."""
     _need_neighbours(k, generated=len(fake), real=len(real))  # both sets have balls
+    near = shared or Neighbours(fake, real, ((k, False),), batch)
     fake, real = _float64(fake), _float64(real)
-    precision = sum(int(inside.any(1).sum()) for inside in _in_balls(fake, real, kth_neighbour_radii(real, k, batch), False, batch))
-    recall = sum(int(inside.any(1).sum()) for inside in _in_balls(real, fake, kth_neighbour_radii(fake, k, batch), False, batch))
+    precision = near.fake_in_real(k, False, recall=shared is not None).inside_any
+    recall = near.recall(k)
+    if recall is None:  # not measured in that pass
+        recall = sum(int(inside.any(1).sum()) for inside in _in_balls(real, fake, kth_neighbour_radii(fake, k, batch), False, batch))
     return {"precision": precision / len(fake), "recall": recall / len(real)}
 
 
-def density_coverage(fake: torch.Tensor, real: torch.Tensor, k: int = DC_K, batch: int = BATCH) -> dict[str, float]:
+def density_coverage(fake: torch.Tensor, real: torch.Tensor, k: int = DC_K, batch: int = BATCH, shared: Neighbours | None = None) -> dict[str, float]:
+    """``shared``: as for :func:`precision_recall`."""
     _need_neighbours(k, real=len(real))  # real balls only
     if not len(fake):
         raise MetricSkipped("needs at least 1 generated sample; got 0")
-    fake, real = _float64(fake), _float64(real)
-    inside_count = 0
-    covered = torch.zeros(len(real), dtype=torch.bool)
-    for inside in _in_balls(fake, real, kth_neighbour_radii(real, k, batch), True, batch):  # (fakes, reals)
-        inside_count += int(inside.sum())
-        covered |= inside.any(0)
-    return {"density": inside_count / (k * len(fake)), "coverage": float(covered.double().mean())}
+    counts = (shared or Neighbours(fake, real, ((k, True),), batch)).fake_in_real(k, True)
+    return {"density": counts.inside_total / (k * len(fake)), "coverage": float(counts.covered.double().mean())}
+
+
+BOTH_BALLS = ((PR_K, False), (DC_K, True))  # (k, strict membership) of precision/recall and of density/coverage
+
+
+@dataclass
+class BallCounts:
+    """Generated points against the reference balls of one k: how many lie in some ball, how many
+    (point, ball) pairs there are, and which balls hold at least one point."""
+
+    inside_any: int
+    inside_total: int
+    covered: torch.Tensor
+
+
+class Neighbours:
+    """The reference balls of a (generated, reference) pair and the generated points' membership,
+    for every ``(k, strict)`` in ``balls`` at once, computed when first asked for and then kept.
+
+    Precision/recall (k = 3, ``<=``) and density/coverage (k = 5, ``<``) both measure the
+    reference set's k-NN radii and screen every generated point against every reference
+    point; done for both in one pass, each distance is computed once. The numbers are the
+    same bits as computing each alone: the exact recomputation covers every pair either
+    would recompute, and exact distances do not depend on which others are computed with them.
+    ``real_radii`` (from :func:`neighbour_radii` over the ``balls``' k) may come from a cache:
+    they depend on the reference set alone. Asked with ``recall=True``, the same pass also
+    decides recall (reference points inside generated balls, the same pairs seen from the other
+    side): each decision is the exact one whichever side's screen and bound it starts from.
+    """
+
+    def __init__(self, fake: torch.Tensor, real: torch.Tensor, balls: tuple[tuple[int, bool], ...] = BOTH_BALLS,
+                 batch: int = BATCH, real_radii: dict[int, torch.Tensor] | None = None) -> None:
+        self.fake, self.real, self.balls, self.batch = fake, real, tuple(balls), batch
+        self._radii = real_radii
+        self._counts: dict[tuple[int, bool], BallCounts] | None = None
+        self._recall: dict[int, int] = {}  # k -> reference points inside some generated ball
+
+    def real_radii(self) -> dict[int, torch.Tensor]:
+        if self._radii is None:
+            self._radii = neighbour_radii(self.real, sorted({k for k, _ in self.balls}), self.batch)
+        return self._radii
+
+    def fake_in_real(self, k: int, strict: bool, recall: bool = False) -> BallCounts:
+        """The generated points against the reference balls of ``k``; with ``recall``, the pass that
+        measures them also measures :meth:`recall` for ``k`` (when it is the pass's first asking)."""
+        if self._counts is None:
+            radii = self.real_radii()
+            fake, real = _float64(self.fake), _float64(self.real)
+            counts = {ball: BallCounts(0, 0, torch.zeros(len(real), dtype=torch.bool)) for ball in self.balls}
+            balls = [(radii[k_], strict_, False) for k_, strict_ in self.balls]
+            if recall:  # generated balls, radius per generated point: the rows of this pass
+                balls.append((kth_neighbour_radii(fake, k, self.batch), False, True))
+            covered_by_fake = torch.zeros(len(real), dtype=torch.bool)
+            for insides in _in_balls_each(fake, real, balls, self.batch):
+                for ball, inside in zip(self.balls, insides):
+                    counts[ball].inside_any += int(torch.count_nonzero(inside.any(1)))
+                    counts[ball].inside_total += int(torch.count_nonzero(inside))  # several times faster than a bool sum
+                    counts[ball].covered |= inside.any(0)
+                if recall:
+                    covered_by_fake |= insides[-1].any(0)
+            if recall:
+                self._recall[k] = int(torch.count_nonzero(covered_by_fake))
+            self._counts = counts
+        return self._counts[(k, strict)]
+
+    def recall(self, k: int) -> int | None:
+        """Reference points inside some generated ball of ``k``, when :meth:`fake_in_real` measured them."""
+        return self._recall.get(k)
 
 
 def _need_neighbours(k: int, **sizes: int) -> None:
@@ -79,35 +148,65 @@ def _need_neighbours(k: int, **sizes: int) -> None:
 
 def kth_neighbour_radii(points: torch.Tensor, k: int, batch: int = BATCH) -> torch.Tensor:
     """Exact distance from each point to its k-th nearest other point of the same set."""
+    return neighbour_radii(points, [k], batch)[k]
+
+
+def neighbour_radii(points: torch.Tensor, ks: list[int], batch: int = BATCH) -> dict[int, torch.Tensor]:
+    """:func:`kth_neighbour_radii` for each k of ``ks``, from one pass over the pairs.
+
+    The pairs recomputed exactly for the largest k include those for every smaller one, and
+    the others are larger than its radius, so each k's radii are the bits it gets alone.
+    """
     points = _float64(points)
     norms = points.norm(dim=1)
-    radii = []
+    top = max(ks)
+    radii: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
     for start in range(0, len(points), batch):
         chunk = points[start : start + batch]
         approx = _screen(chunk, points)
         tol = _tolerance(norms[start : start + batch].max(), norms.max(), points.shape[1])
         # The k + 1 smallest include the point itself (exactly 0). The exact (k+1)-th smallest
         # is within tol of the screened one, so every pair at or below it screens at most 2 tol above.
-        near = approx <= (_kth_smallest(approx, k + 1) + 2 * tol)[:, None]
+        near = approx <= (_kth_smallest(approx, top + 1) + 2 * tol)[:, None]
         approx.masked_fill_(~near, math.inf)
         _fill_exact(approx, near, chunk, points)
-        radii.append(_kth_smallest(approx, k + 1))
-    return torch.cat(radii)
+        smallest = approx.topk(top + 1, dim=1, largest=False).values
+        for k in ks:
+            radii[k].append(smallest[:, k])
+    return {k: torch.cat(values) for k, values in radii.items()}
 
 
 def _in_balls(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, strict: bool, batch: int) -> Iterator[torch.Tensor]:
     """Per batch of queries, ``inside[i, j]``: query i lies in the ball of radius ``radii[j]`` around centre j."""
+    for insides in _in_balls_each(queries, centres, [(radii, strict, False)], batch):
+        yield insides[0]
+
+
+def _in_balls_each(
+    queries: torch.Tensor, centres: torch.Tensor, balls: list[tuple[torch.Tensor, bool, bool]], batch: int,
+) -> Iterator[list[torch.Tensor]]:
+    """:func:`_in_balls` for several ``(radii, strict, around_queries)``, screening each pair once.
+
+    ``around_queries``: the balls are around the queries (one radius per query; ``inside[i, j]``:
+    centre j lies in query i's ball) rather than around the centres. The bound of the screen
+    holds for a pair whichever side it is computed from, so the decisions are the exact ones either way.
+    """
     centre_norm = centres.norm(dim=1).max()
     for start in range(0, len(queries), batch):
         chunk = queries[start : start + batch]
         distance = _screen(chunk, centres)
-        gap = distance - radii[None, :]
         tol = _tolerance(chunk.norm(dim=1).max(), centre_norm, queries.shape[1])
-        inside = gap < -tol  # certainly inside, whatever the last bits
-        close = gap.abs_() <= tol  # too close to call: decide exactly
-        _fill_exact(distance, close, chunk, centres)
-        exact_inside = distance < radii[None, :] if strict else distance <= radii[None, :]
-        yield torch.where(close, exact_inside, inside)
+        edges = [radii[start : start + batch, None] if around_queries else radii[None, :] for radii, _, around_queries in balls]
+        certain, close = [], []
+        for edge in edges:
+            gap = distance - edge
+            certain.append(gap < -tol)  # certainly inside, whatever the last bits
+            close.append(gap.abs_() <= tol)  # too close to call: decide exactly
+        _fill_exact(distance, close[0] if len(close) == 1 else torch.stack(close).any(0), chunk, centres)
+        yield [
+            torch.where(near, distance < edge if strict else distance <= edge, inside)
+            for (_, strict, _), edge, inside, near in zip(balls, edges, certain, close)
+        ]
 
 
 def _kth_smallest(rows: torch.Tensor, k: int) -> torch.Tensor:
@@ -133,7 +232,7 @@ def _fill_exact(distances: torch.Tensor, mask: torch.Tensor, a: torch.Tensor, b:
     rows are recomputed whole; the other pairs go in slices of ``EXACT_PAIRS``, never gathered
     all at once (batch x N x dim floats).
     """
-    crowded = mask.sum(1) > CROWDED_ROW
+    crowded = torch.count_nonzero(mask, dim=1) > CROWDED_ROW  # several times faster than a bool sum
     if crowded.any():
         rows = crowded.nonzero()[:, 0]
         distances[rows] = torch.where(mask[rows], _exact(a[rows], b), distances[rows])

@@ -10,14 +10,19 @@ An entry also stores its fields and is used only when they match in full. Entrie
 plain tensor dicts, written atomically and read with ``weights_only=True``.
 
 The folder is ``eval-features/`` under the ganzoo cache (:func:`ganzoo.files.cache_root`: ``$GANZOO_CACHE`` or ``~/.cache/ganzoo``).
+
+:func:`remembered` keeps real features, and what metrics derive from the real data alone
+(k-NN radii), in this process under the same keys, so that a bench, which evaluates run
+after run against the same reference, reads and derives them once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -50,3 +55,24 @@ def cached_features(fields: dict, compute: Callable[[], dict[str, torch.Tensor]]
     except OSError:  # a read-only home must not stop an evaluation
         pass
     return features, False
+
+
+MEMORY_ENTRIES = 32  # a bench's datasets x (reference, held-out) x (features, radii), with room to spare
+_memory: OrderedDict[tuple, Any] = OrderedDict()
+
+
+def remembered(key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()``, kept in this process under ``key`` (a :func:`cache_key` and what was derived);
+    the least recently used entries go first, so memory stays bounded."""
+    if key in _memory:
+        _memory.move_to_end(key)
+        return _memory[key]
+    value = _memory[key] = compute()
+    while len(_memory) > MEMORY_ENTRIES:
+        _memory.popitem(last=False)
+    return value
+
+
+def forget() -> None:
+    """Drop what :func:`remembered` keeps (a benchmark's cold start)."""
+    _memory.clear()

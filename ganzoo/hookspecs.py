@@ -53,6 +53,10 @@ def register_models(register: Callable[["ModelSpec"], None]) -> None:
     are made from the held-out images) declares ``trains_on="train"``: the trainer then never
     draws those samples, only the train part of the same split. The default, ``"all"``,
     trains on every sample.
+    ``min_kimg={"image": 100, "vector": 2500}`` (optional) declares, per data kind, the smallest
+    budget in thousands of real images drawn at which the model's samples show anything
+    recognisable with its presets; ``ganzoo bench --kimg K`` prints one warning line naming the
+    models whose minimum is above K. Say in the model's docstring where each value comes from.
 
     A name already taken by another plugin is refused, and reported with both plugins named.
     """

@@ -74,6 +74,9 @@ class ModelSpec:
     split evaluation holds out from (:func:`ganzoo.data.stratified_split`), for a model
     whose evaluation scores it on held-out samples (an image-to-image model's pairs), so
     those are never seen in training. The run records which (``dataset.json``).
+    ``min_kimg`` maps a data kind to the smallest budget, in thousands of real images drawn,
+    at which the model's samples show anything recognisable with its presets; ``ganzoo bench``
+    warns when ``--kimg`` is below it (a kind left out: no warning).
     """
 
     name: str
@@ -83,6 +86,7 @@ class ModelSpec:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     discriminator: bool = True
     trains_on: str = "all"
+    min_kimg: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_common(self)
@@ -90,6 +94,13 @@ class ModelSpec:
             raise _fail(self, f"discriminator must be True or False, got {self.discriminator!r}")
         if self.trains_on not in TRAINS_ON:
             raise _fail(self, f"trains_on must be one of {TRAINS_ON}, got {self.trains_on!r}")
+        if not isinstance(self.min_kimg, Mapping):
+            raise _fail(self, f"min_kimg must map a data kind to a budget in kimg, got {type(self.min_kimg).__name__}")
+        for kind, kimg in self.min_kimg.items():
+            if kind not in DATA_KINDS:
+                raise _fail(self, f"min_kimg kind {kind!r} must be one of {DATA_KINDS}")
+            if isinstance(kimg, bool) or not isinstance(kimg, (int, float)) or not 0 < kimg < float("inf"):
+                raise _fail(self, f"min_kimg {kind} must be a positive number of kimg, got {kimg!r}")
         taken = [key for key in self.config if key in REMEDY_SCHEMA]
         if taken:
             raise _fail(self, f"config: option {taken[0]!r} is a collapse remedy every model has (reserved: {', '.join(REMEDY_SCHEMA)})")

@@ -60,5 +60,7 @@ def register_models(register):
                 "g_loss": ganzoo.Param("non-saturating", "generator loss", choices=G_LOSS_NAMES),
             },
             presets={"image": {"steps": 2000, "batch_size": 64}},
+            # Its default MNIST run (2,000 steps of two batches of 64: 256 kimg) draws digit-like images; less is not measured.
+            min_kimg={"image": 256},
         )
     )

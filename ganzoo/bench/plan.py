@@ -163,6 +163,22 @@ def plan(
     return entries, skipped
 
 
+def budget_warning(entries: list[Planned], kimg: float) -> str | None:
+    """One line naming the models whose declared minimum useful budget (``ModelSpec.min_kimg``
+    for a benched dataset's kind) is above ``kimg``, and the ``--kimg`` that would do for all; None when none is."""
+    needs: dict[str, tuple[float, str]] = {}  # model -> (largest minimum over its datasets, that dataset)
+    for entry in entries:
+        model, dataset = entry.config.model, entry.config.dataset
+        minimum = plugins.models().get(model).min_kimg.get(plugins.datasets().get(dataset).kind)
+        if minimum is not None and minimum > kimg and minimum > needs.get(model, (0.0, ""))[0]:
+            needs[model] = (minimum, dataset)
+    if not needs:
+        return None
+    named = ", ".join(f"{model} ({minimum:g} kimg on {dataset})" for model, (minimum, dataset) in needs.items())
+    return (f"warning: --kimg {kimg:g} is below what these models need to draw anything recognisable: {named}; "
+            f"--kimg {max(m for m, _ in needs.values()):g} would do")
+
+
 def _quiet_rng():
     import torch
 

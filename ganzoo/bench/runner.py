@@ -41,7 +41,7 @@ from ..run import session
 from ..run.folder import RunFolder
 from ..run.run import MAX_SAMPLES, load_run
 from ..training.wandb_sink import WandbSink, announce_wandb, check_wandb_mode, default_wandb_mode, log_wandb_table
-from .plan import MAX_KIMG, Planned, config_hash, parse_names, parse_seeds, plan
+from .plan import MAX_KIMG, Planned, budget_warning, config_hash, parse_names, parse_seeds, plan
 from .store import REAL_DATA, STORE_FILE, Entry, Store
 from .workers import Workers, entry_scope, parse_workers, worker_device
 
@@ -86,6 +86,8 @@ def run_bench(
     entries, skipped = plan(model_names, dataset_names, seed_list, kimg, out, dict(sets or {}), eval_n)
     for line in skipped:
         print(line, file=sys.stderr)
+    if (warning := budget_warning(entries, kimg)) is not None:
+        print(warning, file=sys.stderr)
     if not entries:
         raise GanzooError("nothing to run: no model fits any of the datasets given")
 
@@ -294,7 +296,7 @@ def _run_entry(entry: Planned, store: Store | _Deferred, out: Path, mode: str, g
                 print(f"  resuming from step {step}", file=sys.stderr)
             run = session.fit(
                 folder, config, resume=step > 0, progress=progress, sinks=[sink] if sink else None,
-                callbacks=live_evaluation(entry.eval_every),
+                callbacks=live_evaluation(entry.eval_every, curves_at_end=True),
             )
             store.record_training(rel, step, run.result.step, time.perf_counter() - began)
             result.trained += 1
@@ -361,10 +363,14 @@ def _metric_rows(report: dict[str, Any]) -> list[tuple[str, str, float | None]]:
 
 
 def _entry_row(entry: Planned, rel: str, report: dict[str, Any], eval_seconds: float | None) -> Entry:
+    from ..eval.live import LIVE_N, LIVE_SEED
+
     c = entry.config
+    # The curves' points were scored at live evaluation's own N (smaller than the final one), said beside the final protocol.
+    live = {"n": LIVE_N[plugins.datasets().get(c.dataset).kind], "every": entry.eval_every, "seed": LIVE_SEED}
     return Entry(
         run=rel, model=c.model, dataset=c.dataset, seed=c.seed, kimg=entry.kimg, steps=c.steps, batch_size=c.batch_size,
-        config_hash=config_hash(c), config=c.to_dict(), eval_protocol=report["protocol"],
+        config_hash=config_hash(c), config=c.to_dict(), eval_protocol={**report["protocol"], "live_evaluation": live},
         train_seconds=RunFolder(entry.run_dir).train_seconds(), eval_seconds=eval_seconds, params=entry.params, ganzoo_version=plugins.ganzoo_version(),
     )
 
