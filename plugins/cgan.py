@@ -62,7 +62,7 @@ def register_models(register):
                 "g_loss": ganzoo.Param("non-saturating", "generator loss", choices=G_LOSS_NAMES),
             },
             presets=mlp_player_presets(),
-            # At 100 kimg (benchmarks/leaderboard, 3 seeds): 9.3 of 10 digit classes on MNIST, 8 of 8 modes on ring8.
+            # At 100 kimg (the 2026-11-27 reference leaderboard, 3 seeds): 9.3 of 10 digit classes on MNIST, 8 of 8 modes on ring8.
             min_kimg={"image": 100, "vector": 100},
         )
     )

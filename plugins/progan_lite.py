@@ -94,7 +94,7 @@ def register_models(register):
                 "ema_decay": ganzoo.Param(0.999, "decay of the generator's EMA used for sampling (0: off)", min=0.0, max=0.9999),
             },
             presets={"image": {"steps": 2000, "batch_size": 32, "data.size": 32}},
-            # 32x32 from step 1,500 of three batches of 32 (144 kimg); at 100 kimg it still draws 16x16 (benchmarks/leaderboard).
+            # 32x32 from step 1,500 of three batches of 32 (144 kimg); at 100 kimg it still draws 16x16 (the 2026-11-27 reference leaderboard).
             min_kimg={"image": 144},
         )
     )

@@ -151,7 +151,7 @@ def register_models(register):
                 "w_avg_beta": ganzoo.Param(0.995, "decay of the running mean of w that the styles are centred on and truncation pulls towards", min=0.0, max=0.9999),
             },
             presets={"image": {"steps": 1600, "batch_size": 32, "data.size": 32}},
-            # At 100 kimg, after the collapse fix: 10 of 10 classes, FID 630 (benchmarks/leaderboard/stylegan-lite-rerun).
+            # At 100 kimg, after the collapse fix: 10 of 10 classes, FID 630 (the 2026-11-27 reference leaderboard's stylegan-lite rerun).
             min_kimg={"image": 100},
         )
     )
