@@ -218,3 +218,14 @@ def test_a_short_run_draws_triplets_samples_them_and_evaluates_on_held_out_pairs
     assert report["protocol"]["n_generated"] == report["protocol"]["n_heldout"] == 6  # one output per held-out image
     assert "GAN.translate" in report["protocol"]["sampling"] and first.config.model == "pix2pix-lite"
     assert json.dumps(report)  # every number is JSON (the PSNR cap keeps infinity out)
+
+
+@pytest.mark.slow
+def test_live_evaluation_scores_its_outputs_for_the_held_out_images(tmp_path):
+    # An image-to-image model samples from no latents: live evaluation must score what ganzoo eval
+    # scores (its outputs for held-out images), not stop at the first point with GAN.sample's error.
+    run = ganzoo.train("pix2pix-lite", "mnist", steps=2, batch_size=8, log_every=1, eval_every=2, eval_n=64,
+                       out=tmp_path / "run", progress=False, set=SMALL)
+    live = [r for r in run.metrics() if any(k.startswith("eval/") for k in r)]
+    assert len(live) == 1 and live[0]["step"] == 2
+    assert math.isfinite(live[0]["eval/fid"])
