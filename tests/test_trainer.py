@@ -314,7 +314,7 @@ def test_a_checkpoint_for_other_data_is_refused_on_resume(tmp_path):
     config = (run.path / "config.yaml").read_text()
     for n in (256, 1024):
         (run.path / "config.yaml").write_text(config.replace("n: 512", f"n: {n}"))
-        with pytest.raises(ganzoo.CheckpointError, match=f"data order covers 512 samples, the dataset has {n}"):
+        with pytest.raises(ganzoo.CheckpointError, match=f"data order covers 512 samples, the training data has {n}"):
             ganzoo.resume(run.path, steps=10, progress=False)
 
 
