@@ -57,8 +57,10 @@ def use_source_tree(package: str, folder: Path) -> SourceTreeFinder | None:
     root = folder.parent
     if (folder / "eval").is_dir() or not (root / "pyproject.toml").is_file():
         return None  # an installed package, or a folder that is no source tree
-    if importlib.util.find_spec(f"{package}.eval") is not None:
-        return None  # an editable install's finder maps them already
+    found = importlib.util.find_spec(f"{package}.eval")
+    if found is not None and found.origin and Path(found.origin).resolve().is_relative_to(root.resolve()):
+        return None  # an editable install of this very tree maps them already
+    # Not found, or found in another checkout (an editable install of a different clone): this tree's own.
     packages = mapped_packages(root, package)
     if not packages:
         return None

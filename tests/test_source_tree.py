@@ -15,9 +15,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # Installed non-editable elsewhere, nothing maps the clone's folders: the editable installs' finders are taken out.
+# Kept, they map another checkout's folders (this repository's), which must not win over the clone's own.
 SCRIPT = """
 import json, sys
-sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in (getattr(f, "__module__", "") or "")]
+if {drop_editable}:
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in (getattr(f, "__module__", "") or "")]
 import ganzoo, ganzoo.eval, ganzoo_plugins
 from ganzoo import plugins
 models = plugins.models().names()  # registers the built-in plugins, ganzoo.eval.builtin among them
@@ -30,13 +32,14 @@ print(json.dumps({
 
 
 @pytest.mark.slow
-def test_a_script_beside_a_clones_ganzoo_folder_uses_the_whole_clone(tmp_path):
+@pytest.mark.parametrize("drop_editable", [True, False], ids=["installed-elsewhere", "another-checkout-editable"])
+def test_a_script_beside_a_clones_ganzoo_folder_uses_the_whole_clone(tmp_path, drop_editable):
     clone = tmp_path / "clone"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for folder in ("ganzoo", "eval", "plugins"):
         shutil.copytree(ROOT / folder, clone / folder, ignore=ignore)
     shutil.copy(ROOT / "pyproject.toml", clone / "pyproject.toml")
-    (clone / "script.py").write_text(SCRIPT)
+    (clone / "script.py").write_text(SCRIPT.replace("{drop_editable}", str(drop_editable)))
     env = {**os.environ, "GANZOO_LOAD_PLUGINS": "", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "script.py"], cwd=clone, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
