@@ -90,7 +90,8 @@ def apply(gan: GAN, remedies: Mapping[str, Any], info: DatasetInfo, rebuild: Cal
     if spectral:
         _spectral_norm(D)
     if pack > 1 or augment:
-        D._ganzoo_inputs = _Inputs(pack, augment, vars(D).get("forward"))
+        channels = info.shape[0] if info.kind == "image" else None
+        D._ganzoo_inputs = _Inputs(pack, augment, vars(D).get("forward"), channels)
         D.forward = types.MethodType(_remedied_forward, D)  # bound: a deepcopy of D calls the copy
     if unroll:
         gan.objective = UnrolledObjective(gan.objective, gan, name, unroll)
@@ -144,12 +145,13 @@ class _Inputs:
     pack: int
     augment: tuple[str, ...]
     inner: Any = None
+    channels: int | None = None  # one image's channels: D may judge several side by side (pix2pix's input and image)
 
 
 def _remedied_forward(self: nn.Module, x: torch.Tensor, *args, **kwargs):
     spec: _Inputs = self._ganzoo_inputs
     if spec.augment and self.training:
-        x = diff_augment(x, spec.augment)
+        x = diff_augment(x, spec.augment, spec.channels)
     if spec.pack > 1:
         x = pack_samples(x, spec.pack)
     if spec.inner is not None:
@@ -203,22 +205,34 @@ def _spectral_norm(D: nn.Module) -> None:
 # -- DiffAugment (Zhao et al. 2020), our own code after the paper's policies ----------------------
 
 
-def _brightness(x: torch.Tensor) -> torch.Tensor:
-    return x + (torch.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device) - 0.5)
+def _per_sample(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """One uniform draw per sample, shared by the ``groups`` images each sample's rows of ``x`` hold."""
+    draw = torch.rand(x.shape[0] // groups, 1, 1, 1, dtype=x.dtype, device=x.device)
+    return draw.repeat_interleave(groups, dim=0) if groups > 1 else draw
 
 
-def _saturation(x: torch.Tensor) -> torch.Tensor:
+def _brightness(x: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    return x + (_per_sample(x, groups) - 0.5)
+
+
+def _saturation(x: torch.Tensor, groups: int = 1) -> torch.Tensor:
     mean = x.mean(dim=1, keepdim=True)
-    return (x - mean) * (2 * torch.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)) + mean
+    return (x - mean) * (2 * _per_sample(x, groups)) + mean
 
 
-def _contrast(x: torch.Tensor) -> torch.Tensor:
+def _contrast(x: torch.Tensor, groups: int = 1) -> torch.Tensor:
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * (torch.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device) + 0.5) + mean
+    return (x - mean) * (_per_sample(x, groups) + 0.5) + mean
 
 
-def _color(x: torch.Tensor) -> torch.Tensor:
-    return _contrast(_saturation(_brightness(x)))
+def _color(x: torch.Tensor, channels: int | None = None) -> torch.Tensor:
+    """Brightness, saturation and contrast, drawn per sample. When each sample holds several images
+    of ``channels`` channels side by side (an image-to-image model's input and image), each image is
+    changed on its own by the sample's factors: a mean over all channels would blend one into the other."""
+    n, c, h, w = x.shape
+    groups = c // channels if channels and c > channels and c % channels == 0 else 1
+    images = x.reshape(n * groups, c // groups, h, w)
+    return _contrast(_saturation(_brightness(images, groups), groups), groups).reshape(n, c, h, w)
 
 
 def _translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
@@ -247,16 +261,20 @@ def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     return x * (~hole).to(x.dtype).unsqueeze(1)
 
 
-AUGMENTATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+# Each takes the images and one image's channels (only colour needs them: shifts and cutouts move a sample's images together).
+AUGMENTATIONS: dict[str, Callable[[torch.Tensor, int | None], torch.Tensor]] = {
     "color": _color,
-    "translation": _translation,
-    "cutout": _cutout,
+    "translation": lambda x, channels: _translation(x),
+    "cutout": lambda x, channels: _cutout(x),
 }
 assert tuple(AUGMENTATIONS) == AUGMENTATION_NAMES  # the checks (torch-free) name what is implemented here
 
 
-def diff_augment(x: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
-    """Images ``x`` ``(n, C, H, W)`` through the augmentations ``names`` in order, each drawn per sample; differentiable in ``x``."""
+def diff_augment(x: torch.Tensor, names: tuple[str, ...], channels: int | None = None) -> torch.Tensor:
+    """Images ``x`` ``(n, C, H, W)`` through the augmentations ``names`` in order, each drawn per sample; differentiable in ``x``.
+
+    ``channels``: one image's channels, when each sample holds several side by side (colour then
+    changes each on its own; shifts and cutouts move them together)."""
     for name in names:
-        x = AUGMENTATIONS[name](x)
+        x = AUGMENTATIONS[name](x, channels)
     return x.contiguous()

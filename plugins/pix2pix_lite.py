@@ -32,7 +32,8 @@ each class): the scores are on images G has never seen.
 
 D takes the (input, image) pair as one tensor, concatenated by channel, so the collapse
 remedies every model has apply to it as to any discriminator (``pack=2`` judges two pairs at
-once; ``diffaugment`` moves the input and the image together); ``mbstd`` is refused in one
+once; ``diffaugment`` shifts and cuts the input and the image together, and changes their
+colours each on its own by the same factors); ``mbstd`` is refused in one
 line, since the PatchGAN has no final linear layer.
 
 What "lite" leaves out: the paper's 8-level 256x256 U-Net with dropout as its noise (here

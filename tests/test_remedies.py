@@ -326,6 +326,22 @@ def test_cutout_zeroes_a_square_of_half_the_side_and_color_changes_each_image():
     assert colored.shape == (64, 3, 8, 8) and colored.flatten(1).mean(1).std() > 0.1
 
 
+def test_color_changes_each_image_of_a_pair_on_its_own_by_the_same_factors():
+    # An image-to-image D judges (input, image) side by side: colour must not blend one into the other.
+    torch.manual_seed(0)
+    inputs, images = torch.zeros(8, 1, 4, 4), torch.rand(8, 1, 4, 4) * 2 - 1
+    torch.manual_seed(1)
+    paired = remedies.diff_augment(torch.cat([inputs, images], dim=1), ("color",), channels=1)
+    torch.manual_seed(1)
+    alone = remedies.diff_augment(images, ("color",), channels=1)
+    # the all-zero input gets only the sample's brightness and contrast (its own mean), never the image's pixels
+    assert torch.allclose(paired[:, 0].flatten(1).std(1), torch.zeros(8), atol=1e-6)
+    torch.manual_seed(1)
+    brightness = torch.rand(8) - 0.5
+    assert torch.allclose(paired[:, 0, 0, 0], brightness, atol=1e-6)
+    assert torch.equal(paired[:, 1], alone[:, 0])  # the image changes exactly as it would alone
+
+
 # -- training and resuming ---------------------------------------------------------------------
 
 
