@@ -126,6 +126,14 @@ def translate_heldout(gan: GAN, targets: torch.Tensor, seed: int) -> tuple[torch
     return torch.cat(outputs), (torch.cat(inputs), targets.float().cpu())
 
 
+def model_outputs(gan: GAN, heldout: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """What evaluation scores of a model, and its pairs: ``n`` samples from latents, or an image-to-image
+    model's outputs for inputs made from the held-out images (it has no latents)."""
+    if gan.translation is not None:
+        return translate_heldout(gan, heldout, seed)
+    return draw_samples(gan, n, seed), None
+
+
 @dataclass
 class MetricResults:
     """What :func:`run_metrics` gives: each metric's named numbers, the reasons for skips,
@@ -305,20 +313,18 @@ def _evaluate(
     n = n or DEFAULT_N[info.kind]
     reference = dataset_reference(build_dataset(run.config), run.config.dataset_config, n_real or n, n)
     gan = run.gan
-    pairs = None
+    fake, pairs = model_outputs(gan, reference.heldout, n, seed)
     trained_on = run.folder.read_trained_on()  # None: a run made before runs recorded it, which trained on all
     seen = {"trained_on": trained_on or {"split": "all", "recorded": False}}
     if gan.translation is not None:
         # An image-to-image model has no latents: its outputs for inputs made from the held-out
         # images, with masks (or whatever the task draws) from the seed, are what is scored.
-        fake, pairs = translate_heldout(gan, reference.heldout, seed)
         sampling = (f"GAN.translate of the {len(fake)} held-out images ({gan.translation.task}), "
                     f"inputs drawn with torch.Generator().manual_seed({seed}), batches of {SAMPLE_BATCH}")
         # The held-out images are those the run's train split left out (one split function), so
         # they are unseen exactly when the run trained on that split.
         seen["pairs_unseen_in_training"] = bool(trained_on and trained_on["split"] == "train")
     else:
-        fake = draw_samples(gan, n, seed)
         sampling = (f"GAN.sample, latents from torch.Generator().manual_seed({seed}), batches of {SAMPLE_BATCH}"
                     + (f"; labels i % {gan.num_classes} within each batch (balanced)" if gan.conditional else ""))
     report = score(

@@ -37,7 +37,7 @@ from ganzoo.specs import MetricNumber, MetricSpec
 from ganzoo.training.callbacks import StepInfo
 
 from .context import EvalContext
-from .evaluate import draw_samples, real_split, run_metrics, select_metrics, translate_heldout, warn_failed
+from .evaluate import model_outputs, real_split, run_metrics, select_metrics, warn_failed
 from .rng import own_rng
 
 PREFIX = "eval/"
@@ -151,11 +151,7 @@ class LiveEval:
         return scalars
 
     def _evaluate(self, info: StepInfo) -> dict[str, float]:
-        pairs = None
-        if info.gan.translation is not None:  # an image-to-image model: its outputs for the held-out images, as ganzoo eval scores it
-            fake, pairs = translate_heldout(info.gan, self.base.heldout, LIVE_SEED)
-        else:
-            fake = draw_samples(info.gan, self.n, LIVE_SEED)
+        fake, pairs = model_outputs(info.gan, self.base.heldout, self.n, LIVE_SEED)  # what ganzoo eval scores, at live N
         ctx = replace(self.base, fake=fake, pairs=pairs, protocol={}, _memo={k: v for k, v in self.base._memo.items() if "fake" not in k})
         ran = run_metrics(ctx, self.specs, keep_going=True)
         self.base._memo.update({k: v for k, v in ctx._memo.items() if "fake" not in k})
