@@ -312,3 +312,26 @@ def _rank_pid(launcher: int, rank: str) -> int | None:
         if f"RANK={rank}".encode() in env:
             return int(pid)
     return None
+
+
+def test_a_stop_request_arriving_while_the_ranks_agree_is_not_lost(monkeypatch):
+    """Ctrl-C's handler runs when the C call it interrupted returns: a request made during the
+    all-reduce that decides whether to stop must still stop the next step (it once let a job train
+    to its end after printing that it would stop)."""
+    from ganzoo.training import trainer as trainer_module
+
+    class Job:  # the part of a Trainer that _stop_all reads and writes
+        world = World(rank=0, size=2)
+        _stop_requested = False
+
+    job = Job()
+
+    def all_reduce_with_a_signal_arriving(flag, world):
+        job._stop_requested = True  # what the handler does, mid-call
+        return flag  # the other rank had no request, and this rank's was read before the signal
+
+    monkeypatch.setattr(trainer_module, "any_rank", all_reduce_with_a_signal_arriving)
+    assert trainer_module.Trainer._stop_all(job) is False  # this step the ranks agreed on "go on"
+    assert job._stop_requested is True
+    monkeypatch.setattr(trainer_module, "any_rank", lambda flag, world: flag)
+    assert trainer_module.Trainer._stop_all(job) is True  # so every rank stops at the next step

@@ -437,8 +437,12 @@ class Trainer:
 
     def _stop_all(self) -> bool:
         """Whether to stop now: a stop request (Ctrl-C) on any rank stops every rank at the same step."""
-        self._stop_requested = any_rank(self._stop_requested, self.world)
-        return self._stop_requested
+        # The handler may set the flag while any_rank waits on the other ranks (a signal's Python
+        # handler runs when the C call returns): assigning the agreed value over it would lose that
+        # request, and the job would train on to its end. The flag only ever turns on here.
+        agreed = any_rank(self._stop_requested, self.world)
+        self._stop_requested = self._stop_requested or agreed
+        return agreed
 
     def _run_callbacks(self) -> None:
         if self.world.distributed:
