@@ -163,6 +163,29 @@ def test_resampling_is_bilinear():
     assert torch.allclose(down[..., 1:-1, 1:-1], antialiased[..., 1:-1, 1:-1], atol=1e-6)
 
 
+def test_resampling_is_the_reference_4x4_filter_including_the_border_and_its_double_backward():
+    """The separable slices compute upfirdn2d's [1, 3, 3, 1] (transposed) convolution, zero-padded; R1/R2 differentiate it twice."""
+    kernel = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=torch.float64)
+    kernel = (kernel[:, None] * kernel[None, :] / 64)[None, None]
+
+    def conv_up(x):
+        n, c, h, w = x.shape
+        return F.conv_transpose2d(x.reshape(n * c, 1, h, w), 4 * kernel, stride=2, padding=1).reshape(n, c, 2 * h, 2 * w)
+
+    def conv_down(x):
+        n, c, h, w = x.shape
+        return F.conv2d(x.reshape(n * c, 1, h, w), kernel, stride=2, padding=1).reshape(n, c, h // 2, w // 2)
+
+    for ours, reference, side in ((upsample, conv_up, 7), (downsample, conv_down, 14)):
+        x = torch.randn(2, 3, side, side, dtype=torch.float64, requires_grad=True)
+        assert torch.allclose(ours(x), reference(x), atol=1e-12)
+        grads = []
+        for f in (ours, reference):
+            g, = torch.autograd.grad(f(x).pow(3).sum(), x, create_graph=True)
+            grads.append(torch.autograd.grad(g.square().sum(), x)[0])
+        assert torch.allclose(*grads, atol=1e-10)
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("size", [28, 32, 64])
 def test_g_and_d_work_at_28_32_and_64_pixels_and_1_or_3_channels(channels, size):
