@@ -473,3 +473,42 @@ def test_a_damaged_store_or_an_unwritable_out_is_one_line_and_exit_2(tmp_path, c
     good = _stored_bench(tmp_path / "good", ["runs/a"])
     code, _, err = cli("leaderboard", str(good), "--out", "/proc/self")
     assert code == 2 and err.strip().startswith("ganzoo leaderboard: error: --out /proc/self: cannot write leaderboard.md there")
+
+
+def test_models_all_skips_the_models_that_refuse_a_remedy_but_a_named_model_or_a_typo_is_an_error(tmp_path):
+    from ganzoo.bench.plan import plan
+    from ganzoo.errors import GanzooError
+
+    every = ["vanilla", "vae", "wgan-gp"]  # as --models all would list them (every model is slow to build here)
+    entries, skipped = plan(every, ["ring8"], [0], 1.0, tmp_path, {"pack": 2}, every_model=True)
+    assert {e.config.model for e in entries} == {"vanilla", "wgan-gp"}
+    assert [line.split(":")[0] for line in skipped] == ["skip vae on ring8"] and "model vae takes no pack=2" in skipped[0]
+    assert all(e.config.model_config["pack"] == 2 for e in entries)
+    with pytest.raises(GanzooError, match="vae takes no pack=2"):
+        plan(["vanilla", "vae"], ["ring8"], [0], 1.0, tmp_path, {"pack": 2})  # named by the user: theirs to fix
+    with pytest.raises(GanzooError, match="unknown option 'pakc'"):
+        plan(every, ["ring8"], [0], 1.0, tmp_path, {"pakc": 2}, every_model=True)  # no model takes it: a typo
+    assert not any(tmp_path.iterdir())  # planning writes nothing
+
+
+def test_the_batch_check_counts_only_the_train_split_for_a_model_that_trains_on_it(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from ganzoo.bench.plan import plan
+
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    # pix2pix-lite's batch is 32 and it draws only from the train split (80% of each class):
+    # 36 images hold a batch, their train split (28) does not; 40 images' (32) does.
+    for n in (36, 40):
+        for label in ("a", "b"):
+            (tmp_path / str(n) / label).mkdir(parents=True)
+            for i in range(n // 2):
+                Image.new("L", (28, 28), 40 + 5 * i).save(tmp_path / str(n) / label / f"{i}.png")
+    entries, skipped = plan(["pix2pix-lite"], ["image-folder"], [0], 1.0, tmp_path / "b", {"data.root": str(tmp_path / "36")})
+    assert not entries
+    assert skipped == [
+        "skip pix2pix-lite on image-folder: its batch size 32 (the model's preset for image-folder) is larger than the 28 samples "
+        "in the dataset's train split, which it trains on; give the dataset more samples"
+    ]
+    entries, skipped = plan(["pix2pix-lite"], ["image-folder"], [0], 1.0, tmp_path / "b", {"data.root": str(tmp_path / "40")})
+    assert len(entries) == 1 and not skipped

@@ -125,12 +125,15 @@ def parameter_counts(gan) -> dict[str, int]:
 
 def plan(
     models: list[str], datasets: list[str], seeds: list[int], kimg: float, out: Path, sets: dict[str, Any], eval_n: int | None = None,
+    every_model: bool = False,
 ) -> tuple[list[Planned], list[str]]:
     """The entries to run, and one line for each (model, dataset) that cannot train together.
 
     Options that are wrong for a model (a ``--set`` key it does not have) are errors, not
-    skips: they are the user's to fix. A model whose builder refuses the data is a skip, and
-    so is one whose batch (its preset for the data) is larger than the dataset.
+    skips: they are the user's to fix. With ``every_model`` (``--models all``) a model that
+    refuses them is skipped instead, since the user did not pick it, unless every model
+    refuses them (a typo). A model whose builder refuses the data is a skip, and so is one
+    whose batch (its preset for the data) is larger than the samples it trains on.
     """
     from ..eval.evaluate import DEFAULT_N
 
@@ -138,18 +141,29 @@ def plan(
     device = resolve_device("cpu")
     for dataset in datasets:
         n = eval_n or DEFAULT_N[plugins.datasets().get(dataset).kind]
+        refused: list[GanzooError] = []
         for model in models:
-            base = make_run_config(model, dataset, sets=sets, device="cpu")
+            try:
+                base = make_run_config(model, dataset, sets=sets, device="cpu")
+            except GanzooError as exc:
+                if not every_model:
+                    raise
+                refused.append(exc)
+                skipped.append(f"skip {model} on {dataset}: {exc}")
+                continue
             try:
                 with _quiet_rng():
                     gan, data = build(base, device)
             except GanzooError as exc:  # a builder's failure of any kind arrives as one (ganzoo.run.build)
                 skipped.append(f"skip {model} on {dataset}: {exc}")
                 continue
-            if base.batch_size > len(data):  # the trainer would refuse it, after making the run folder
+            drawn, which, fix = len(data), "of the dataset", f"at least {base.batch_size} samples"
+            if plugins.models().get(model).trains_on == "train":  # it never draws the held-out part
+                drawn, which, fix = len(data.train_split().train_index), "in the dataset's train split, which it trains on", "more samples"
+            if base.batch_size > drawn:  # the trainer would refuse it, after making the run folder
                 skipped.append(
                     f"skip {model} on {dataset}: its batch size {base.batch_size} (the model's preset for {base.dataset}) is larger "
-                    f"than the {len(data)} samples of the dataset; give the dataset at least {base.batch_size} samples"
+                    f"than the {drawn} samples {which}; give the dataset {fix}"
                 )
                 continue
             steps = steps_for_kimg(gan.objective.phases, base.batch_size, kimg)
@@ -160,6 +174,8 @@ def plan(
                 config = make_run_config(model, dataset, sets=sets, seed=seed, steps=steps, device="auto", **schedule)
                 run_dir = out / RUNS / f"{model}-{dataset}-{kimg:g}kimg{suffix}-seed{seed}"
                 entries.append(Planned(config, kimg, eval_every, n, parameter_counts(gan), run_dir))
+        if refused and len(refused) == len(models):
+            raise refused[0]  # no model takes these options: a mistake in them, not models to skip
     return entries, skipped
 
 

@@ -83,7 +83,7 @@ def run_bench(
         raise GanzooError(f"--out {out} is a file, not a bench folder")
     if out.is_dir() and any(out.iterdir()) and not (out / STORE_FILE).is_file():
         raise GanzooError(f"--out {out} is a folder with other things in it and no {STORE_FILE}; give a new folder or an existing bench folder")
-    entries, skipped = plan(model_names, dataset_names, seed_list, kimg, out, dict(sets or {}), eval_n)
+    entries, skipped = plan(model_names, dataset_names, seed_list, kimg, out, dict(sets or {}), eval_n, every_model=models.strip() == "all")
     for line in skipped:
         print(line, file=sys.stderr)
     if (warning := budget_warning(entries, kimg)) is not None:
