@@ -44,8 +44,8 @@ class LeNet(nn.Module):
         self.dropout = nn.Dropout(0.3)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = _max_pool(F.relu(self.conv1(x)))
-        x = _max_pool(F.relu(self.conv2(x)))
+        x = _relu_pool(self.conv1(x))
+        x = _relu_pool(self.conv2(x))
         return F.relu(self.fc1(x.flatten(1)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,13 +54,15 @@ class LeNet(nn.Module):
         return h, self.fc2(self.dropout(h))
 
 
-def _max_pool(x: torch.Tensor) -> torch.Tensor:
-    """2x2 max pooling. Without gradients (feature extraction) it runs channels-last, five times
-    faster on a CPU (torch 2.x) and the same values (a maximum is exact; tested); with them it stays
-    as trained, since the two layouts may send a tie's gradient to different inputs."""
-    if torch.is_grad_enabled():
-        return F.max_pool2d(x, 2)
-    return F.max_pool2d(x.contiguous(memory_format=torch.channels_last), 2).contiguous()
+def _relu_pool(x: torch.Tensor) -> torch.Tensor:
+    """ReLU, then 2x2 max pooling. Without gradients (feature extraction) it takes the maximum of the
+    four strided quarters, then the ReLU (which commutes with a maximum) on a quarter of the values:
+    six times faster on a CPU (torch 2.x) than ``max_pool2d``, and the same values (a maximum is
+    exact; tested). With gradients it stays as trained, since a tie's gradient would be split otherwise."""
+    if torch.is_grad_enabled() or x.shape[-1] % 2 or x.shape[-2] % 2:
+        return F.max_pool2d(F.relu(x), 2)
+    top = torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2])
+    return F.relu(torch.maximum(top, torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]), out=top))
 
 
 def sha256_file(path: Path) -> str:

@@ -1,7 +1,7 @@
 """The faster evaluation arithmetic gives the numbers of the slower one: KID's kernels in torch agree
 with torch-fidelity's NumPy ones within the stated tolerance, the k-NN metrics' byte-wise reductions
 and one-comparison decisions give the exact brute-force numbers (ties included), density/coverage's
-pass decides recall too when it runs first, and LeNet's channels-last pooling keeps the features' bits."""
+pass decides recall too when it runs first, and LeNet's pooling without gradients keeps the features' bits."""
 
 from __future__ import annotations
 
