@@ -1,8 +1,8 @@
-"""FID, IS and KID from features, computed by torch-fidelity's own functions.
+"""FID, IS and KID from features, computed by torch-fidelity's own functions (KID also by :func:`kid_shared`).
 
 ganzoo extracts features once per image set (see :mod:`ganzoo.eval.extractor`) and hands
 them to the same functions ``torch_fidelity.calculate_metrics`` uses, so the numbers are
-torch-fidelity's, with three differences that matter: statistics are float64, the
+torch-fidelity's (:func:`kid_shared`'s to float64 rounding), with three differences that matter: statistics are float64, the
 generated samples are drawn by ganzoo (torch-fidelity 0.4.0 crashes on NumPy 2 when it
 draws from a conditional generator: ``np.int`` in ``get_featuresdict_from_generative_model``),
 and the real-data features are cached under a key that includes the weights and N.

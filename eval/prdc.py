@@ -113,8 +113,9 @@ class Neighbours:
         return self._radii
 
     def fake_in_real(self, k: int, strict: bool, recall: bool = False) -> BallCounts:
-        """The generated points against the reference balls of ``k``; with ``recall``, the pass that
-        measures them also measures :meth:`recall` for ``k`` (when it is the pass's first asking)."""
+        """The generated points against the reference balls of ``k``; with ``recall`` (or ``recall_k``
+        given), the pass that measures them also measures :meth:`recall` for ``k`` (for ``recall_k``)
+        when it is the pass's first asking."""
         if self._counts is None:
             recall_k = k if recall else self.recall_k
             recall = recall_k is not None
