@@ -93,3 +93,23 @@ def test_lenet_features_without_gradients_are_the_bits_of_the_trained_layout():
         trained_layout = net.features(x.requires_grad_(True)).detach()
     assert torch.equal(fast, trained_layout)
 
+
+
+def test_an_evaluation_decides_recall_in_density_coverages_pass(tmp_path, monkeypatch):
+    # The registry runs density-coverage before precision-recall; told which metrics run, its pass decides recall too.
+    from ganzoo.eval.evaluate import dataset_reference, score, select_metrics
+    from ganzoo.run.build import build_named_dataset
+    from ganzoo.run.config import dataset_options
+
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    options = dataset_options("mnist", {})
+    reference = dataset_reference(build_named_dataset("mnist", options), options, 200, 200)
+    fake = (reference.heldout + 0.3 * torch.randn(reference.heldout.shape, generator=torch.Generator().manual_seed(1))).clamp(-1, 1)
+    specs, _ = select_metrics(reference.info, ["density-coverage", "precision-recall"])
+    passes = []
+    original = prdc._in_balls_each
+    monkeypatch.setattr(prdc, "_in_balls_each", lambda *a: passes.append(1) or original(*a))
+    shared = score(fake, reference, specs, {}, head={}, protocol={})["metrics"]
+    assert len(passes) == 1
+    alone = score(fake, reference, specs, {}, head={}, protocol={}, share=False)["metrics"]
+    assert shared == alone
