@@ -127,15 +127,17 @@ def compute_kid(ctx: EvalContext) -> dict[str, float]:
     return fidelity.kid_shared(fake, real, lambda compute: ctx.shared(key, compute, real=(lenet_net().name, "real")))
 
 
-def _neighbours(ctx: EvalContext, space: str, fake: torch.Tensor, real: torch.Tensor, real_net: str | None):
+def _neighbours(ctx: EvalContext, space: str, fake: torch.Tensor, real: torch.Tensor, real_net: str | None, recall: bool):
     """The k-NN balls precision/recall and density/coverage share in ``space`` (``None`` without sharing);
-    the reference radii are kept for the process, keyed by the real features of ``real_net`` (None: the samples)."""
+    the reference radii are kept for the process, keyed by the real features of ``real_net`` (None: the samples).
+    ``recall``: precision/recall will ask too, so its first pass also decides recall."""
     from . import prdc
 
     if not ctx.share or len(real) <= max(k for k, _ in prdc.BOTH_BALLS):
         return None  # too few reference points for both balls: each metric alone, skipping with its own reason
     radii = ctx.shared(("radii", space), lambda: prdc.neighbour_radii(real, [k for k, _ in prdc.BOTH_BALLS]), real=(real_net, "real"))
-    return ctx.shared(("neighbours", space, "fake"), lambda: prdc.Neighbours(fake, real, prdc.BOTH_BALLS, real_radii=radii))
+    return ctx.shared(("neighbours", space, "fake"), lambda: prdc.Neighbours(fake, real, prdc.BOTH_BALLS, real_radii=radii,
+                                                                         recall_k=prdc.PR_K if recall else None))
 
 
 def compute_pr(ctx: EvalContext) -> dict[str, float]:
@@ -144,7 +146,7 @@ def compute_pr(ctx: EvalContext) -> dict[str, float]:
 
     fake, real = _lenet_pair(ctx)
     ctx.note(pr_k=prdc.PR_K)
-    return prdc.precision_recall(fake, real, shared=_neighbours(ctx, "lenet", fake, real, lenet_net().name))
+    return prdc.precision_recall(fake, real, shared=_neighbours(ctx, "lenet", fake, real, lenet_net().name, "precision-recall" in ctx.running))
 
 
 def compute_dc(ctx: EvalContext) -> dict[str, float]:
@@ -153,7 +155,7 @@ def compute_dc(ctx: EvalContext) -> dict[str, float]:
 
     fake, real = _lenet_pair(ctx)
     ctx.note(dc_k=prdc.DC_K)
-    return prdc.density_coverage(fake, real, shared=_neighbours(ctx, "lenet", fake, real, lenet_net().name))
+    return prdc.density_coverage(fake, real, shared=_neighbours(ctx, "lenet", fake, real, lenet_net().name, "precision-recall" in ctx.running))
 
 
 def compute_classes(ctx: EvalContext) -> dict[str, float]:
@@ -191,7 +193,7 @@ def compute_mixture_prdc(ctx: EvalContext) -> dict[str, float]:
 
     fake, real = ctx.samples("fake").flatten(1), ctx.samples("real").flatten(1)
     ctx.note(pr_k=prdc.PR_K, dc_k=prdc.DC_K)
-    shared = _neighbours(ctx, "data", fake, real, None)
+    shared = _neighbours(ctx, "data", fake, real, None, recall=True)
     return {**prdc.precision_recall(fake, real, shared=shared), **prdc.density_coverage(fake, real, shared=shared)}
 
 

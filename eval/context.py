@@ -61,6 +61,7 @@ class EvalContext:
     share: bool = True
     live: bool = False  # live evaluation: only the numbers declared live are kept, so a metric may leave out the others
     protocol: dict[str, Any] = field(default_factory=dict)
+    running: tuple[str, ...] = ()  # the metrics this evaluation runs (set by run_metrics): one may do work for another in its pass
     pairs: tuple[torch.Tensor, torch.Tensor] | None = None
     _memo: dict = field(default_factory=dict, repr=False)
 

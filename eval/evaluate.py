@@ -156,6 +156,7 @@ def run_metrics(ctx: EvalContext, specs: list[MetricSpec], keep_going: bool = Fa
     """
     out = MetricResults({}, {}, {}, {})
     passes = (MetricSkipped,) if keep_going else (MetricSkipped, GanzooError)
+    ctx.running = tuple(spec.name for spec in specs)
     with own_rng(ctx.device):
         for spec in specs:
             start = time.perf_counter()
