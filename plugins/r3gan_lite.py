@@ -64,13 +64,16 @@ What "lite" changes, for a 10-minute run on 2 CPU cores:
 Defaults and their cost (the bundled 5,000 MNIST digits padded to 32x32): ``channels`` 32
 (16 at 32 px), one block per stage, ``group_width`` 16 (the paper's), z of 64, batch 32,
 1,600 steps. D's phase costs about 2.5 times G's: two forwards and, for R1 and R2, a double
-backward every step. Cost, measured in-process (a D phase plus a G phase at batch 32, one
-thread, on this project's 2-core machine while other jobs shared it, load average about 8):
-1,708 ms a step against 861 ms for a stylegan-lite step measured the same way (with its R1
-phase amortised over 16 steps), a ratio of 1.98. stylegan-lite's 1,600 steps take 3 min 53 s
-alone on both cores (README), so the default run here is an extrapolation of about 7.5-8 min,
-not a measurement. The paper's two blocks per stage (``--set blocks=2``) cost 3.5 stylegan-lite
-steps a step (about 14 min); ``channels`` 16 with ``group_width`` 8 cost 1.1.
+backward every step. Resampling is done by shifted slices of the separable filter rather than
+a one-channel convolution over every (sample, channel) image, which made whole steps 1.41x
+faster on one thread (old and new alternated in one process: 692-731 against 486-511 ms a
+step, load about 3); before that change a step cost 3.0 stylegan-lite steps
+(``benchmarks/roofline.py``, same run: 1,616 against 540 ms), so about 2.1 now.
+The paper's two blocks per stage (``--set blocks=2``) cost 1.77 times one block (measured before
+that change).
+``channels`` 16 with ``group_width`` 8 is about as cheap as stylegan-lite but collapsed: one
+default-length run (seed 0, live evaluation at N = 1,000) covered 5 to 7 classes at steps 400-1,200
+(class KL 0.8-1.8, FID 900-990), so it is not the default.
 """
 
 from __future__ import annotations
