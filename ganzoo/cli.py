@@ -208,6 +208,10 @@ def _cmd_run(args) -> int:
         if _in_job():  # the processes of this machine, and the machines' own flags when there are several
             local, world = int(os.environ.get("LOCAL_WORLD_SIZE", "1")), int(os.environ["WORLD_SIZE"])
             again = f" --nproc-per-node {local}" + (f" --nnodes {world // local} --rdzv-endpoint HOST:PORT" if world > local else "")
+        # Live evaluation is not saved with the run: the command to continue names it, or best.pt would stop moving.
+        for flag, value in (("--eval-every", args.eval_every), ("--eval-n", args.eval_n), ("--best-metric", args.best_metric)):
+            if value is not None:
+                again += f" {flag} {value}"
         print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {run.path}{again}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if run.result is not None and run.result.skipped:
