@@ -133,7 +133,7 @@ def same_numbers(old, new, path: str = "") -> list[str]:
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         return [d for i, (a, b) in enumerate(zip(old, new)) for d in same_numbers(a, b, f"{path}[{i}]")]
     if path.endswith(("/kid/kid", "/kid/kid_std")) and isinstance(old, float) and isinstance(new, float):
-        return [] if math.isclose(old, new, rel_tol=fidelity.KID_RTOL, abs_tol=fidelity.KID_ATOL) else [f"{path}: {old!r} vs {new!r}"]
+        return [] if fidelity.kid_close(old, new) else [f"{path}: {old!r} vs {new!r}"]
     both_nan = isinstance(old, float) and isinstance(new, float) and math.isnan(old) and math.isnan(new)  # undefined both ways
     return [] if old == new or both_nan else [f"{path}: {old!r} vs {new!r}"]
 

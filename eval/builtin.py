@@ -120,11 +120,14 @@ def compute_kid(ctx: EvalContext) -> dict[str, float]:
     fake, real = _lenet_pair(ctx)
     size = fidelity.kid_subset_size(len(fake), len(real))
     ctx.note(kid_subsets=fidelity.KID_SUBSETS, kid_subset_size=size)
-    if not ctx.share or len(fake) < size or len(real) < size:
-        return fidelity.kid(fake, real)  # (too few samples: torch-fidelity's own message)
+    if not ctx.share:
+        return fidelity.kid(fake, real)
     # The reference subsets depend on N generated too (both are drawn from one random stream).
     key = ("kid reference sums", len(fake), size, fidelity.KID_SUBSETS)
     return fidelity.kid_shared(fake, real, lambda compute: ctx.shared(key, compute, real=(lenet_net().name, "real")))
+
+
+PRECISION_RECALL = "precision-recall"  # the metric's name: density/coverage's pass asks whether it runs too
 
 
 def _neighbours(ctx: EvalContext, space: str, fake: torch.Tensor, real: torch.Tensor, real_net: str | None, recall: bool):
@@ -135,9 +138,11 @@ def _neighbours(ctx: EvalContext, space: str, fake: torch.Tensor, real: torch.Te
 
     if not ctx.share or len(real) <= max(k for k, _ in prdc.BOTH_BALLS):
         return None  # too few reference points for both balls: each metric alone, skipping with its own reason
+    # Recall needs a k-th neighbour among the generated points: with too few, precision/recall skips
+    # with its own reason, and density/coverage's pass must not try to decide it.
+    recall_k = prdc.PR_K if recall and len(fake) > prdc.PR_K else None
     radii = ctx.shared(("radii", space), lambda: prdc.neighbour_radii(real, [k for k, _ in prdc.BOTH_BALLS]), real=(real_net, "real"))
-    return ctx.shared(("neighbours", space, "fake"), lambda: prdc.Neighbours(fake, real, prdc.BOTH_BALLS, real_radii=radii,
-                                                                         recall_k=prdc.PR_K if recall else None))
+    return ctx.shared(("neighbours", space, "fake"), lambda: prdc.Neighbours(fake, real, prdc.BOTH_BALLS, real_radii=radii, recall_k=recall_k))
 
 
 def compute_pr(ctx: EvalContext) -> dict[str, float]:
@@ -146,7 +151,7 @@ def compute_pr(ctx: EvalContext) -> dict[str, float]:
 
     fake, real = _lenet_pair(ctx)
     ctx.note(pr_k=prdc.PR_K)
-    return prdc.precision_recall(fake, real, shared=_neighbours(ctx, "lenet", fake, real, lenet_net().name, "precision-recall" in ctx.running))
+    return prdc.precision_recall(fake, real, shared=_neighbours(ctx, "lenet", fake, real, lenet_net().name, recall=True))
 
 
 def compute_dc(ctx: EvalContext) -> dict[str, float]:
@@ -155,7 +160,7 @@ def compute_dc(ctx: EvalContext) -> dict[str, float]:
 
     fake, real = _lenet_pair(ctx)
     ctx.note(dc_k=prdc.DC_K)
-    return prdc.density_coverage(fake, real, shared=_neighbours(ctx, "lenet", fake, real, lenet_net().name, "precision-recall" in ctx.running))
+    return prdc.density_coverage(fake, real, shared=_neighbours(ctx, "lenet", fake, real, lenet_net().name, recall=PRECISION_RECALL in ctx.running))
 
 
 def compute_classes(ctx: EvalContext) -> dict[str, float]:
@@ -324,7 +329,7 @@ METRICS = [
     ganzoo.MetricSpec("fid", "Frechet distance of MNIST-classifier features, with the real-data floor", ("image",), compute_fid, _digits, live=True, numbers=FID_NUMBERS),
     ganzoo.MetricSpec("is", "Inception Score computed with the MNIST classifier's logits", ("image",), compute_is, _digits, numbers=IS_NUMBERS),
     ganzoo.MetricSpec("kid", "Kernel distance (unbiased MMD, cubic kernel) of MNIST-classifier features", ("image",), compute_kid, _digits, numbers=KID_NUMBERS),
-    ganzoo.MetricSpec("precision-recall", "Improved precision and recall (k=3) in MNIST-classifier feature space", ("image",), compute_pr, _digits, numbers=PR_NUMBERS),
+    ganzoo.MetricSpec(PRECISION_RECALL, "Improved precision and recall (k=3) in MNIST-classifier feature space", ("image",), compute_pr, _digits, numbers=PR_NUMBERS),
     ganzoo.MetricSpec("density-coverage", "Density and coverage (k=5) in MNIST-classifier feature space", ("image",), compute_dc, _digits, numbers=DC_NUMBERS),
     ganzoo.MetricSpec("classes", "Digit classes covered by confident predictions, KL to uniform, per-class counts", ("image",), compute_classes, _digit_classes, live=True, numbers=CLASS_NUMBERS),
     ganzoo.MetricSpec("stacked-modes", "Stacked MNIST: digit triples covered (of 1000) and KL to uniform", ("image",), compute_stacked, _stacked, live=True, numbers=STACKED_NUMBERS),

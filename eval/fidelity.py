@@ -12,6 +12,8 @@ Precision/recall is in :mod:`ganzoo.eval.prdc`: torch-fidelity's ``prc`` uses
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 IS_SPLITS = 10
@@ -93,6 +95,11 @@ def kid(fake: torch.Tensor, real: torch.Tensor, subsets: int = KID_SUBSETS) -> d
 # identical sets, KID near 0). Seen: relative differences of 1e-14 and below.
 KID_RTOL = 1e-9
 KID_ATOL = 1e-12
+
+
+def kid_close(a: float, b: float) -> bool:
+    """Whether two KID numbers (``kid`` or ``kid_std``) agree within the tolerance above; NaN agrees with NaN (undefined both ways)."""
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=KID_RTOL, abs_tol=KID_ATOL)
 
 
 def kid_shared(fake: torch.Tensor, real: torch.Tensor, real_sums, subsets: int = KID_SUBSETS) -> dict[str, float]:

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="bench", metavar="BENCH_DIR", help="bench folder (default ./bench); re-use it to continue")
     bench.add_argument("--eval-n", type=int, help="generated samples for the final evaluation (default 10000 images, 2500 points)")
     bench.add_argument("--wandb", metavar="MODE", help="online, offline or off (default: online when logged in to W&B, else offline)")
-    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="option for every model (repeatable); data.KEY=VALUE for datasets")
+    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="option for every model (repeatable; with --models all, a model that refuses it is skipped); data.KEY=VALUE for datasets")
     bench.add_argument("--quiet", action="store_true", help="no training progress bars")
     bench.add_argument("--jobs", type=int, metavar="N",
                        help="train N entries at once, each in a worker process with its share of the cores "
@@ -208,11 +209,8 @@ def _cmd_run(args) -> int:
         if _in_job():  # the processes of this machine, and the machines' own flags when there are several
             local, world = int(os.environ.get("LOCAL_WORLD_SIZE", "1")), int(os.environ["WORLD_SIZE"])
             again = f" --nproc-per-node {local}" + (f" --nnodes {world // local} --rdzv-endpoint HOST:PORT" if world > local else "")
-        # Live evaluation is not saved with the run: the command to continue names it, or best.pt would stop moving.
-        for flag, value in (("--eval-every", args.eval_every), ("--eval-n", args.eval_n), ("--best-metric", args.best_metric)):
-            if value is not None:
-                again += f" {flag} {value}"
-        print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {run.path}{again}", file=sys.stderr)
+        again += _unsaved_flags(args)
+        print(f"interrupted at step {run.result.step}; checkpoint saved. Continue with: ganzoo run --resume {shlex.quote(str(run.path))}{again}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if run.result is not None and run.result.skipped:
         print(f"ganzoo run: warning: {run.result.skipped} of {run.result.step} steps had an update left out for a non-finite loss "
@@ -276,11 +274,27 @@ def _worker_args(args) -> list[str]:
     return argv
 
 
+# Options of one invocation that the run folder does not keep (--resume takes them again): live
+# evaluation, W&B logging and what to do about a non-finite loss.
+UNSAVED_RUN_OPTIONS = ("eval_every", "eval_n", "best_metric", "wandb", "on_nan")
+
+
+def _unsaved_flags(args) -> str:
+    """The unsaved options given other than their defaults, as flags for the command that continues the run
+    (left out, W&B logging would stop, best.pt stop moving, --on-nan skip fall back to stop)."""
+    flags = ""
+    for action in args.parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.dest in UNSAVED_RUN_OPTIONS and value is not None and value != action.default:
+            flags += f" {action.option_strings[-1]} {shlex.quote(str(value))}"
+    return flags
+
+
 def _check_resume_flags(args) -> None:
     given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every", "precision") if getattr(args, k) is not None]
     given += ["--set"] * bool(args.set) + ["--download"] * args.download + ["--channels-last"] * (args.memory_format is not None)
     if args.resume and given:
-        raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device, --compile, --on-nan and the --eval-every options)")
+        raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device, --compile and {', '.join('--' + o.replace('_', '-') for o in UNSAVED_RUN_OPTIONS)})")
 
 
 def _cmd_bench(args) -> int:

@@ -69,7 +69,7 @@ def _upsample_axis(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def _downsample_axis(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Half along ``dim`` by the [1, 3, 3, 1] / 8 filter: ``y[i] = (x[2i-1] + 3 x[2i] + 3 x[2i+1] + x[2i+2]) / 8``, zeros beyond the border."""
+    """Half along ``dim`` (an even side: the networks only halve those) by the [1, 3, 3, 1] / 8 filter: ``y[i] = (x[2i-1] + 3 x[2i] + 3 x[2i+1] + x[2i+2]) / 8``, zeros beyond the border."""
     n = x.shape[dim]
     padded = F.pad(x, [0, 0] * (x.dim() - 1 - dim) + [1, 1])
     left = padded.narrow(dim, 0, n).unflatten(dim, (n // 2, 2))  # (x[2i-1], x[2i])

@@ -4,7 +4,6 @@ stays as it was (compared with each metric computing alone), KID's to rounding (
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
@@ -57,13 +56,9 @@ def _same_numbers(ours: dict, theirs: dict) -> bool:
     """Equal, KID's numbers within the tolerance of its kernels in torch (:data:`ganzoo.eval.fidelity.KID_RTOL`)."""
     from ganzoo.eval import fidelity
 
-    def close(a, b) -> bool:
-        return math.isclose(a, b, rel_tol=fidelity.KID_RTOL, abs_tol=fidelity.KID_ATOL)
-
-    if ours.keys() != theirs.keys():
+    if ours.keys() != theirs.keys() or any(ours[m].keys() != theirs[m].keys() for m in ours):
         return False
-    return all(close(ours[m][k], theirs[m][k]) if m == "kid" else ours[m][k] == theirs[m][k]
-               for m in ours for k in ours[m]) and all(ours[m].keys() == theirs[m].keys() for m in ours)
+    return all(fidelity.kid_close(ours[m][k], theirs[m][k]) if m == "kid" else ours[m][k] == theirs[m][k] for m in ours for k in ours[m])
 
 
 def _score(fake, reference, share: bool) -> dict:

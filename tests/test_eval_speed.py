@@ -5,7 +5,6 @@ pass decides recall too when it runs first, and LeNet's pooling without gradient
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
@@ -33,7 +32,7 @@ def test_kid_in_torch_agrees_with_torch_fidelitys_function_within_the_tolerance(
                                         rng_seed=fidelity.TORCH_FIDELITY_SEED)
         ours = fidelity.kid_shared(fake, real, lambda compute: compute(), subsets=subsets)
         for key, their_key in (("kid", "kernel_inception_distance_mean"), ("kid_std", "kernel_inception_distance_std")):
-            assert math.isclose(ours[key], theirs[their_key], rel_tol=fidelity.KID_RTOL, abs_tol=fidelity.KID_ATOL), key
+            assert fidelity.kid_close(ours[key], theirs[their_key]), key
         assert ours == fidelity.kid_shared(fake, real, lambda compute: compute(), subsets=subsets)  # deterministic
 
 
@@ -94,7 +93,6 @@ def test_lenet_features_without_gradients_are_the_bits_of_the_trained_layout():
     assert torch.equal(fast, trained_layout)
 
 
-
 def test_an_evaluation_decides_recall_in_density_coverages_pass(tmp_path, monkeypatch):
     # The registry runs density-coverage before precision-recall; told which metrics run, its pass decides recall too.
     from ganzoo.eval.evaluate import dataset_reference, score, select_metrics
@@ -113,3 +111,21 @@ def test_an_evaluation_decides_recall_in_density_coverages_pass(tmp_path, monkey
     assert len(passes) == 1
     alone = score(fake, reference, specs, {}, head={}, protocol={}, share=False)["metrics"]
     assert shared == alone
+
+
+def test_with_too_few_generated_samples_for_recall_density_coverage_still_runs(tmp_path, monkeypatch):
+    # 3 generated images: recall needs a 3rd neighbour among them (4 at least), density/coverage does not;
+    # sharing must not make density/coverage's pass try to decide recall (it raised "k out of range").
+    from ganzoo.eval.evaluate import dataset_reference, score, select_metrics
+    from ganzoo.run.build import build_named_dataset
+    from ganzoo.run.config import dataset_options
+
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    options = dataset_options("mnist", {})
+    reference = dataset_reference(build_named_dataset("mnist", options), options, 50, 50)
+    fake = reference.heldout[:3] + 0.2
+    specs, _ = select_metrics(reference.info, ["density-coverage", "precision-recall"])
+    shared = score(fake, reference, specs, {}, head={}, protocol={})
+    alone = score(fake, reference, specs, {}, head={}, protocol={}, share=False)
+    assert set(shared["metrics"]) == {"density-coverage"} and "precision-recall" in shared["skipped"]
+    assert shared["metrics"] == alone["metrics"]

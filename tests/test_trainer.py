@@ -289,9 +289,11 @@ def test_first_ctrl_c_finishes_the_step_and_saves_second_aborts_at_once(cli, tmp
     code, out, err = cli("run", "--model", "ctrl-c-once", "--out", str(tmp_path / "once"), *args)
     assert code == 130 and "stopping after this step" in err and "interrupted at step 4; checkpoint saved" in err
     assert load_checkpoint(tmp_path / "once" / "checkpoints" / "last.pt")["step"] == 4  # the step in progress finished
-    # Live evaluation is not saved with the run, so the command to continue names it (else best.pt stops moving).
-    code, out, err = cli("run", "--model", "ctrl-c-once", "--out", str(tmp_path / "live"), *args, "--eval-every", "50", "--eval-n", "300")
-    assert code == 130 and err.strip().endswith(f"Continue with: ganzoo run --resume {tmp_path / 'live'} --eval-every 50 --eval-n 300")
+    # Live evaluation and --on-nan are not saved with the run, so the command to continue names them
+    # (else best.pt stops moving and skipping falls back to stopping); defaults are left out.
+    code, out, err = cli("run", "--model", "ctrl-c-once", "--out", str(tmp_path / "live"), *args,
+                         "--eval-every", "50", "--eval-n", "300", "--on-nan", "skip", "--wandb", "off")
+    assert code == 130 and err.strip().endswith(f"Continue with: ganzoo run --resume {tmp_path / 'live'} --eval-every 50 --eval-n 300 --on-nan skip")
 
     code, out, err = cli("run", "--model", "ctrl-c-twice", "--out", str(tmp_path / "twice"), *args)
     assert code == 130 and err.strip().endswith("ganzoo: interrupted") and "checkpoint saved" not in err

@@ -50,12 +50,17 @@ class Planned:
 
 # -- parsing the command line ----------------------------------------------------------------
 
+def names_all(text: str) -> bool:
+    """Whether ``--models``/``--datasets`` asks for every installed one (``all``), rather than naming them."""
+    return [n.strip() for n in text.split(",") if n.strip()] == ["all"]
+
+
 def parse_names(text: str, registry, what: str) -> list[str]:
     """``a,b`` or ``all``; each name is checked (unknown names: one line with close matches)."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise GanzooError(f"--{what} is empty (give names such as {', '.join(s.name for s in list(registry)[:2])}, or all)")
-    if names == ["all"]:
+    if names_all(text):
         return [s.name for s in registry]
     return list(dict.fromkeys(registry.get(n).name for n in names))
 
@@ -159,7 +164,8 @@ def plan(
                 continue
             drawn, which, fix = len(data), "of the dataset", f"at least {base.batch_size} samples"
             if plugins.models().get(model).trains_on == "train":  # it never draws the held-out part
-                drawn, which, fix = len(data.train_split().train_index), "in the dataset's train split, which it trains on", "more samples"
+                drawn = data.train_split().trained_on()["samples"]
+                which, fix = "in the dataset's train split, which it trains on", "more samples"
             if base.batch_size > drawn:  # the trainer would refuse it, after making the run folder
                 skipped.append(
                     f"skip {model} on {dataset}: its batch size {base.batch_size} (the model's preset for {base.dataset}) is larger "

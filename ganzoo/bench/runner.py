@@ -41,7 +41,7 @@ from ..run import session
 from ..run.folder import RunFolder
 from ..run.run import MAX_SAMPLES, load_run
 from ..training.wandb_sink import WandbSink, announce_wandb, check_wandb_mode, default_wandb_mode, log_wandb_table
-from .plan import MAX_KIMG, Planned, budget_warning, config_hash, parse_names, parse_seeds, plan
+from .plan import MAX_KIMG, Planned, budget_warning, config_hash, names_all, parse_names, parse_seeds, plan
 from .store import REAL_DATA, STORE_FILE, Entry, Store
 from .workers import Workers, entry_scope, parse_workers, worker_device
 
@@ -83,7 +83,7 @@ def run_bench(
         raise GanzooError(f"--out {out} is a file, not a bench folder")
     if out.is_dir() and any(out.iterdir()) and not (out / STORE_FILE).is_file():
         raise GanzooError(f"--out {out} is a folder with other things in it and no {STORE_FILE}; give a new folder or an existing bench folder")
-    entries, skipped = plan(model_names, dataset_names, seed_list, kimg, out, dict(sets or {}), eval_n, every_model=models.strip() == "all")
+    entries, skipped = plan(model_names, dataset_names, seed_list, kimg, out, dict(sets or {}), eval_n, every_model=names_all(models))
     for line in skipped:
         print(line, file=sys.stderr)
     if (warning := budget_warning(entries, kimg)) is not None:
