@@ -396,6 +396,21 @@ def test_rows_of_one_model_that_differ_in_evaluation_n_or_recipe_say_so():
     assert row_label(alone) == "vanilla" and alone.seeds == [0, 1]
 
 
+def test_the_real_data_row_of_several_bench_folders_is_not_reported_as_a_repeated_run():
+    from ganzoo.bench.leaderboard import REAL_DATA, group_rows, markdown
+
+    def row(bench, model, seed=0):
+        return {"bench": bench, "run": f"{model}-{seed}", "metric": "modes", "source": "mixture-modes", "value": 8.0, "dataset": "ring8",
+                "model": model, "kimg": 4.0, "config_hash": "aaaaaaaa11", "seed": seed, "config": {}, "steps": 8, "batch_size": 256,
+                "train_seconds": 1.0, "eval_seconds": 1.0, "params": {"G": 10}, "ganzoo_version": "0",
+                "eval_protocol": {"n_generated": 2500, "n_real": 2500}}
+
+    two_benches = [row("one", "vanilla"), row("one", REAL_DATA), row("two", "vanilla", seed=1), row("two", REAL_DATA)]
+    assert "left out" not in markdown(group_rows(two_benches), [Path("one"), Path("two")])
+    copied = two_benches + [row("copy", "vanilla", seed=1)]  # the same recipe and seed again: one run left out, and said
+    assert "1 run(s) repeating a recipe and seed" in markdown(group_rows(copied), [Path("one"), Path("two"), Path("copy")])
+
+
 def test_a_batch_larger_than_the_dataset_is_a_skip_at_planning(tmp_path, cli):
     # vanilla's 2-D preset batch is 256; 100 points cannot fill one batch. Planning trains nothing.
     code, out, err = cli("bench", "--models", "vanilla", "--datasets", "ring8", "--kimg", "1", "--set", "data.n=100", "--wandb", "off",

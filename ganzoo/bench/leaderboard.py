@@ -391,7 +391,8 @@ def markdown(groups: dict[str, list[Group]], sources: list[Path]) -> str:
             lines.append(f"Evaluation: N generated {' or '.join(map(str, n_gen))}, N real {' or '.join(map(str, n_real))}, "
                          f"latent seed {p.get('seed')}, {p.get('checkpoint')} checkpoint{net}; split: {p.get('real_split')}.")
             lines.append(ranking_text(gs))
-            repeats = sum(g.repeats for g in gs)
+            # Every bench scores the same real data: its repeats across bench folders are expected, not worth a line.
+            repeats = sum(g.repeats for g in model_groups)
             if repeats:
                 lines.append(f"{repeats} run(s) repeating a recipe and seed already counted (a bench folder given twice?) are left out.")
             lines.append("")
