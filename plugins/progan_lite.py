@@ -46,7 +46,8 @@ until the reference bench's live curves showed FID still falling steeply at its 
 runs resumed to 2,500 steps (exact resume: the same as 2,500-step runs) scored LeNet FID 425.5,
 421.0 and 375.2 at N = 10,000 (seeds 0, 1, 2) against 502.7, 581.1 and 492.7 at 2,000. Seed 0 resumed
 to 3,000 steps reached 372.6, but the default run would then pass 10 minutes (its first 2,000
-steps took 5 min 51 s on one thread, and the 32x32 steps are the dearest). At 64x64 the same
+steps took 5 min 51 s on one thread in an earlier session, and the 32x32 steps are the dearest;
+2,500 steps have not been timed alone). At 64x64 the same
 schedule fades 64x64 in at steps 1,750-2,000 and stabilises there for the last 500.
 """
 

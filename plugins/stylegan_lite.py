@@ -68,7 +68,7 @@ Two changes take those shared paths away; a third is for size:
   also kept 10 classes to step 1,600, so this one is for size rather than stability.
 
 What the default run gives is in the README ("Models"): digit-like strokes, most of them
-recognisable, all ten classes but unevenly drawn (class KL 0.23 at N = 10,000); the reference
+recognisable, all ten classes but unevenly drawn (class KL 0.33 at N = 10,000, seed 0); the reference
 leaderboard in ``benchmarks/leaderboard/`` has the earlier 1,600-step default over 3 seeds.
 Single runs differ a lot: the same seed with a 1-layer mapping drew mostly 0s and 8s.
 
@@ -85,13 +85,14 @@ schedule (N at the coarse resolutions, the same halving above).
 
 Defaults and why (for the bundled 5,000 MNIST digits at 32x32 on 2 CPU cores):
 ``capacity=cpu``, i.e. 32 channels at 4-16 px and 16 at 32 px, ``latent_dim`` = ``w_dim`` = 128, batch 32 and
-3,200 steps: about 7 min 46 s with torch's default two threads on the 2-core machine, twice the
-3 min 53 s measured there for 1,600 steps (3,200 not timed on a quiet machine; the 32x32
-convolutions dominate; 64 channels runs 2.4 times slower). The default was 1,600 steps until
-the reference bench's live curves showed FID still falling steeply at the end of all three
-seeds; those runs resumed to 3,200 steps (exact resume: the same as 3,200-step runs) scored
-LeNet FID 349.9, 370.4 and 262.9 at N = 10,000 (seeds 0, 1, 2) against 528.1, 580.7 and 634.7 at 1,600,
-with coverage 0.31-0.40 against 0.12-0.16. ``d_steps`` (D steps per G step)
+2,400 steps: 9 min 6 s of training with torch's default two threads, alone on the 2-core machine
+(1,600 steps took 6 min 25 s in that run; the 3 min 53 s this docstring gave for them earlier did
+not hold; the 32x32 convolutions dominate; 64 channels runs 2.4 times slower). The default was
+1,600 steps until the reference bench's live curves showed FID still falling steeply at the end of
+all three seeds; those runs resumed to 2,400 steps (exact resume: the same as 2,400-step runs)
+scored LeNet FID 465.4, 421.2, 428.3 at N = 10,000 (seeds 0, 1, 2) against 528.1, 580.7 and 634.7 at
+1,600, with coverage 0.22-0.25 against 0.12-0.16. Resumed to 3,200 steps they reached 349.9,
+370.4 and 262.9, but such a run takes about 12 minutes here, over the 10-minute budget. ``d_steps`` (D steps per G step)
 is 1 as in the paper. Adam(2e-3, betas (0, 0.99)) for G and D as in StyleGAN2, with D's lr
 and betas adjusted for lazy R1 as in its appendix B.
 ``r1_gamma`` 0.1: StyleGAN2-ADA uses 0.01-0.05 for low-resolution data; 1.0 and 10 did not
@@ -156,7 +157,7 @@ def register_models(register):
                 "ema_decay": ganzoo.Param(0.999, "decay of the generator's EMA (0: off)", min=0.0, max=0.9999),
                 "w_avg_beta": ganzoo.Param(0.995, "decay of the running mean of w that the styles are centred on and truncation pulls towards", min=0.0, max=0.9999),
             },
-            presets={"image": {"steps": 3200, "batch_size": 32, "data.size": 32}},
+            presets={"image": {"steps": 2400, "batch_size": 32, "data.size": 32}},
             # At 100 kimg, after the collapse fix: 10 of 10 classes, FID 630 (the 2026-11-27 reference leaderboard's stylegan-lite rerun).
             min_kimg={"image": 100},
         )
