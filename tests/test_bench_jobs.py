@@ -1,6 +1,6 @@
 """``ganzoo bench --jobs N``: entries in worker processes store exactly what one process stores.
 
-One story on one tiny plan (vanilla and cgan on ring8, one seed, 6 steps each), told once per
+One story on one tiny plan (vanilla and cgan on ring8, one seed, 12 steps each), told once per
 module: a one-process bench for reference; a bench with two workers (--devices cpu,cpu) in which
 one worker is killed and then Ctrl-C reaches the whole process group; --jobs 2 on the same
 folder, which resumes both entries and must store the reference's rows exactly; and once more,
@@ -30,10 +30,12 @@ import yaml
 from ganzoo.bench.store import STORE_FILE, Entry, Store
 from ganzoo.cli import main
 
-PLAN = ["bench", "--models", "vanilla,cgan", "--datasets", "ring8", "--seeds", "1", "--kimg", "3", "--eval-n", "300",
+PLAN = ["bench", "--models", "vanilla,cgan", "--datasets", "ring8", "--seeds", "1", "--kimg", "6", "--eval-n", "300",
         "--set", "width=16", "--set", "depth=1", "--set", "data.n=2000", "--quiet", "--wandb", "off"]
 # Every column but the clock's (recorded_at, train_seconds, eval_seconds).
-STEPS = 6  # 3 kimg at the 2-D batch of 256: 12 batches, two a step; a checkpoint, a picture and a live evaluation every step
+STEPS = 12  # 6 kimg at the 2-D batch of 256: 24 batches, two a step; a checkpoint, a picture and a live evaluation every 2 steps.
+# Enough steps that cgan's run cannot end before the test's Ctrl-C reaches it: its worker may start well before
+# vanilla's, whose first checkpoint the test waits for (with 6 steps, one CI run saw cgan finish first).
 ROWS = ("SELECT run, metric, source, value, model, dataset, seed, kimg, steps, batch_size, config_hash, config_json, "
         "eval_protocol_json, params_json, ganzoo_version FROM results ORDER BY run, metric")
 
