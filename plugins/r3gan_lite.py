@@ -69,6 +69,11 @@ a one-channel convolution over every (sample, channel) image, which made whole s
 faster on one thread (old and new alternated in one process: 692-731 against 486-511 ms a
 step, load about 3); before that change a step cost 3.0 stylegan-lite steps
 (``benchmarks/roofline.py``, same run: 1,616 against 540 ms), so about 2.1 now.
+Timed alone on the quiet 2-core machine (torch's two threads, 2026-12-01): ``ganzoo run
+--model r3gan-lite --steps 400`` took 2 min 8 s (120.7 s of training, the same every 50
+steps to a second), so the 1,600-step default takes about 8 minutes. ``channels_last`` barely
+helps it (steps 0.97 of their time, ``roofline.py --levers channels_last``; grouped 3x3 convs),
+so its preset keeps NCHW.
 The paper's two blocks per stage (``--set blocks=2``) cost 1.77 times one block (measured before
 that change).
 ``channels`` 16 with ``group_width`` 8 is about as cheap as stylegan-lite but collapsed: one
