@@ -59,7 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", help="32 (default; fp32, bit for bit reproducible), bf16 (bfloat16 autocast, CPU or CUDA) or 16-mixed (fp16 autocast with a gradient scaler per optimizer, CUDA only)")
     run.add_argument("--compile", nargs="?", const="inductor", metavar="BACKEND", help="torch.compile every network (BACKEND: inductor, the default; aot_eager or eager to check tracing; none to turn it off on --resume)")
     run.add_argument("--channels-last", action="store_const", const="channels_last", dest="memory_format",
-                     help="keep conv weights and activations channels_last (NHWC): conv models' steps 1.05-1.3x faster on this project's CPU (benchmarks/roofline.py)")
+                     help="short for --memory-format channels_last")
+    run.add_argument("--memory-format", metavar="FORMAT", dest="memory_format",
+                     help="layout of conv weights and activations: channels_last (NHWC; conv models' steps 1.05-1.3x faster on this project's CPU, "
+                     "benchmarks/roofline.py) or contiguous (NCHW); default: the model's preset (channels_last for progan-lite and stylegan-lite on images), else contiguous")
     run.add_argument("--on-nan", default="stop", metavar="WHAT", help="a non-finite loss: stop (default; exit 2, the last good checkpoint kept) or skip (leave that update out, count it in metrics.jsonl)")
     scale = run.add_argument_group("data-parallel training (torchrun's launcher; see the README's Scaling out)")
     scale.add_argument("--nproc-per-node", type=int, metavar="N", help="train one model with N processes on this machine (one per GPU, or gloo on CPU); --batch-size is per process")
@@ -257,21 +260,7 @@ def _launch_run(args, processes: int) -> int:
 
 def _worker_args(args) -> list[str]:
     """The ``ganzoo run`` command line each rank runs: every option given, less the launch options."""
-    argv = ["run"]
-    for action in args.parser._actions:
-        dest = action.dest
-        if dest in ("help", *_LAUNCH_OPTIONS) or not action.option_strings:
-            continue
-        value = getattr(args, dest, None)
-        flag = action.option_strings[-1]
-        if isinstance(action, argparse._StoreConstAction):  # a bare flag: --quiet, --channels-last
-            argv += [flag] if value is not None and value == action.const else []
-        elif isinstance(action, argparse._AppendAction):
-            for item in value or []:
-                argv += [flag, str(item)]
-        elif value is not None and value != action.default:
-            argv += [flag, str(value)]
-    return argv
+    return ["run", *_given_flags(args, lambda dest: dest not in ("help", *_LAUNCH_OPTIONS))]
 
 
 # Options of one invocation that the run folder does not keep (--resume takes them again): live
@@ -282,17 +271,34 @@ UNSAVED_RUN_OPTIONS = ("eval_every", "eval_n", "best_metric", "wandb", "on_nan")
 def _unsaved_flags(args) -> str:
     """The unsaved options given other than their defaults, as flags for the command that continues the run
     (left out, W&B logging would stop, best.pt stop moving, --on-nan skip fall back to stop)."""
-    flags = ""
+    return "".join(" " + shlex.quote(word) for word in _given_flags(args, lambda dest: dest in UNSAVED_RUN_OPTIONS))
+
+
+def _given_flags(args, wanted) -> list[str]:
+    """The options of ``args`` whose destination ``wanted`` accepts and whose value is not the default, as command-line words."""
+    argv, given = [], set()
     for action in args.parser._actions:
+        if not action.option_strings or not wanted(action.dest) or action.dest in given:  # --channels-last and --memory-format share one
+            continue
+        before = len(argv)
         value = getattr(args, action.dest, None)
-        if action.dest in UNSAVED_RUN_OPTIONS and value is not None and value != action.default:
-            flags += f" {action.option_strings[-1]} {shlex.quote(str(value))}"
-    return flags
+        flag = action.option_strings[-1]
+        if isinstance(action, argparse._StoreConstAction):  # a bare flag: --quiet, --channels-last
+            argv += [flag] if value is not None and value == action.const else []
+        elif isinstance(action, argparse._AppendAction):
+            for item in value or []:
+                argv += [flag, str(item)]
+        elif value is not None and value != action.default:
+            argv += [flag, str(value)]
+        if len(argv) > before:
+            given.add(action.dest)
+    return argv
 
 
 def _check_resume_flags(args) -> None:
     given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every", "precision") if getattr(args, k) is not None]
-    given += ["--set"] * bool(args.set) + ["--download"] * args.download + ["--channels-last"] * (args.memory_format is not None)
+    given += ["--set"] * bool(args.set) + ["--download"] * args.download
+    given += [] if args.memory_format is None else ["--channels-last" if args.memory_format == "channels_last" else "--memory-format"]
     if args.resume and given:
         raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device, --compile and {', '.join('--' + o.replace('_', '-') for o in UNSAVED_RUN_OPTIONS)})")
 

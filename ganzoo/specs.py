@@ -27,8 +27,10 @@ DATA_KINDS = ("image", "vector")
 TRAINS_ON = ("all", "train")  # what a model trains on: every sample, or the train part of the held-out split
 
 # Trainer options a model may suggest per data kind (toy data needs other budgets than images); not
-# the seed, nor how the machine computes (device, precision, compile, memory format), which the user picks for the machine.
-TRAINER_PRESET_KEYS = tuple(k for k in TRAINER_SCHEMA if k not in ("seed", "device", "precision", "compile", "memory_format"))
+# the seed, nor how the machine computes (device, precision, compile), which the user picks for the machine.
+# The memory format a model may suggest: channels_last only changes its convolutions' speed, which its
+# author measured (progan-lite, stylegan-lite), and a flag or config file still overrides it.
+TRAINER_PRESET_KEYS = tuple(k for k in TRAINER_SCHEMA if k not in ("seed", "device", "precision", "compile"))
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 NAME_RULE = "lower-case letters and digits in words joined by '-', starting with a letter, e.g. 'my-gan'"

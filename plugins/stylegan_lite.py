@@ -84,16 +84,20 @@ above (16 at 32 px, 8 at 64 px); ``capacity=gpu`` has StyleGAN2-ADA's (``channel
 schedule (N at the coarse resolutions, the same halving above).
 
 Defaults and why (for the bundled 5,000 MNIST digits at 32x32 on 2 CPU cores):
-``capacity=cpu``, i.e. 32 channels at 4-16 px and 16 at 32 px, ``latent_dim`` = ``w_dim`` = 128, batch 32 and
-2,400 steps: 9 min 6 s of training with torch's default two threads, alone on the 2-core machine
-(1,600 steps took 6 min 25 s in that run; the 3 min 53 s this docstring gave for them earlier did
-not hold; the 32x32 convolutions dominate; 64 channels runs 2.4 times slower). The default was
-1,600 steps until the reference bench's live curves showed FID still falling steeply at the end of
-all three seeds; those runs resumed to 2,400 steps (exact resume: the same as 2,400-step runs)
-scored LeNet FID 465.4, 421.2, 428.3 at N = 10,000 (seeds 0, 1, 2) against 528.1, 580.7 and 634.7 at
-1,600, with coverage 0.22-0.25 against 0.12-0.16. Resumed to 3,200 steps they reached 349.9,
-370.4 and 262.9, but such a run takes about 12 minutes here, over the 10-minute budget. ``d_steps`` (D steps per G step)
-is 1 as in the paper. Adam(2e-3, betas (0, 0.99)) for G and D as in StyleGAN2, with D's lr
+``capacity=cpu``, i.e. 32 channels at 4-16 px and 16 at 32 px, ``latent_dim`` = ``w_dim`` = 128, batch 32,
+2,700 steps, trained ``channels_last`` (the image preset's ``memory_format``; ``--memory-format
+contiguous`` trains NCHW): 8 min 5 s wall (7 min 59 s of training) with torch's default two
+threads, alone on the 2-core machine on 2026-12-01 (the 32x32 convolutions dominate; 64 channels
+runs 2.4 times slower). That run scored LeNet FID 417.1 at N = 10,000, class KL 0.27, 10 classes
+(seed 0). The default was 1,600 steps, then 2,400 (NCHW), because the reference bench's live
+curves showed FID still falling steeply at the end of all three seeds: those runs resumed to 2,400
+steps scored 465.4, 421.2, 428.3 (seeds 0, 1, 2) against 528.1, 580.7 and 634.7 at 1,600, and
+resumed to 3,200 steps 349.9, 370.4 and 262.9. Then channels_last made steps 1.13x faster
+(``benchmarks/roofline.py --threads 2 --levers channels_last``, the same run), and the default
+took the saved time as 300 more steps. Timings on this shared machine vary from one run to the
+next: 2,400 NCHW steps took 9 min 6 s of training on 2026-11-30, while the channels_last run above
+reached step 2,400 after 6 min 56 s (1.31x, of which channels_last accounts for 1.13x), so the
+default keeps about 2 minutes in hand. ``d_steps`` (D steps per G step) is 1 as in the paper. Adam(2e-3, betas (0, 0.99)) for G and D as in StyleGAN2, with D's lr
 and betas adjusted for lazy R1 as in its appendix B.
 ``r1_gamma`` 0.1: StyleGAN2-ADA uses 0.01-0.05 for low-resolution data; 1.0 and 10 did not
 help here. ``mbstd_group`` 32 (the whole batch), as in StyleGAN2-ADA's CIFAR configuration.
@@ -157,7 +161,7 @@ def register_models(register):
                 "ema_decay": ganzoo.Param(0.999, "decay of the generator's EMA (0: off)", min=0.0, max=0.9999),
                 "w_avg_beta": ganzoo.Param(0.995, "decay of the running mean of w that the styles are centred on and truncation pulls towards", min=0.0, max=0.9999),
             },
-            presets={"image": {"steps": 2400, "batch_size": 32, "data.size": 32}},
+            presets={"image": {"steps": 2700, "batch_size": 32, "data.size": 32, "memory_format": "channels_last"}},
             # At 100 kimg, after the collapse fix: 10 of 10 classes, FID 630 (the 2026-11-27 reference leaderboard's stylegan-lite rerun).
             min_kimg={"image": 100},
         )

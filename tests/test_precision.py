@@ -238,6 +238,17 @@ def test_channels_last_reaches_the_ranks_command_line():
     args = _parser().parse_args(["run", "--model", "dcgan", "--channels-last", "--quiet", "--nproc-per-node", "2"])
     argv = _worker_args(args)  # what each data-parallel rank runs
     assert "--channels-last" in argv and "channels_last" not in argv and "--quiet" in argv
+    args = _parser().parse_args(["run", "--model", "stylegan-lite", "--memory-format", "contiguous", "--nproc-per-node", "2"])
+    argv = _worker_args(args)  # the way out of a preset's channels_last reaches the ranks too, once
+    assert argv.count("--memory-format") == 1 and argv[argv.index("--memory-format") + 1] == "contiguous" and "--channels-last" not in argv
+
+
+@pytest.mark.parametrize("model", ["progan-lite", "stylegan-lite"])
+def test_the_style_and_progressive_models_train_images_channels_last_unless_told_otherwise(model):
+    # Their image presets choose the faster layout (benchmarks/roofline.md); a flag or a config file still wins.
+    assert make_run_config(model, "mnist").memory_format == "channels_last"
+    assert make_run_config(model, "mnist", memory_format="contiguous").memory_format == "contiguous"
+    assert make_run_config("dcgan", "mnist").memory_format == "contiguous"  # the others keep NCHW
 
 
 @pytest.mark.slow
