@@ -342,6 +342,16 @@ def test_bf16_resume_is_bitwise_exact(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_channels_last_run_resumes_bitwise_exactly(tmp_path, toy32):
+    """stylegan-lite trains channels_last by its preset; lazy R1 (every 2 steps here) falls on both sides of the stop."""
+    whole = _train("stylegan-lite", tmp_path / "whole", steps=7)
+    part = _train("stylegan-lite", tmp_path / "part", steps=3)
+    resumed = ganzoo.resume(part.path, steps=7, progress=False)
+    assert resumed.config.memory_format == whole.config.memory_format == "channels_last"
+    _assert_bitwise_equal(_checkpoint_tensors(whole.path), _checkpoint_tensors(resumed.path))
+
+
+@pytest.mark.slow
 def test_16_mixed_skips_overflowing_steps_without_calling_it_divergence_and_resumes_exactly(tmp_path, monkeypatch):
     """The fp16 gradient-scaler path, on the CPU: torch runs fp16 autocast and GradScaler there, which ganzoo
     refuses users (nothing to gain); the check is lifted here so that CI, which has no GPU, exercises the path.
