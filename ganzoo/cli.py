@@ -10,6 +10,7 @@ import shlex
 import sys
 import warnings
 from pathlib import Path
+from collections.abc import Callable
 
 from . import plugins
 from .config import parse_set
@@ -58,11 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--wandb", default="off", metavar="MODE", help="also log to Weights & Biases: online, offline (sync later with `wandb sync`) or off (default)")
     run.add_argument("--precision", help="32 (default; fp32, bit for bit reproducible), bf16 (bfloat16 autocast, CPU or CUDA) or 16-mixed (fp16 autocast with a gradient scaler per optimizer, CUDA only)")
     run.add_argument("--compile", nargs="?", const="inductor", metavar="BACKEND", help="torch.compile every network (BACKEND: inductor, the default; aot_eager or eager to check tracing; none to turn it off on --resume)")
-    run.add_argument("--channels-last", action="store_const", const="channels_last", dest="memory_format",
-                     help="short for --memory-format channels_last")
-    run.add_argument("--memory-format", metavar="FORMAT", dest="memory_format",
-                     help="layout of conv weights and activations: channels_last (NHWC; conv models' steps 1.05-1.3x faster on this project's CPU, "
-                     "benchmarks/roofline.py) or contiguous (NCHW); default: the model's preset (channels_last for progan-lite and stylegan-lite on images), else contiguous")
+    layout = run.add_mutually_exclusive_group()
+    layout.add_argument("--channels-last", action="store_const", const="channels_last", dest="memory_format",
+                        help="short for --memory-format channels_last")
+    layout.add_argument("--memory-format", metavar="FORMAT", dest="memory_format",
+                        help="layout of conv weights and activations: channels_last (NHWC; conv steps 1.03-1.3x faster on this project's CPU, "
+                        "benchmarks/roofline.md) or contiguous (NCHW); default: the model's preset for the kind of data, else contiguous")
     run.add_argument("--on-nan", default="stop", metavar="WHAT", help="a non-finite loss: stop (default; exit 2, the last good checkpoint kept) or skip (leave that update out, count it in metrics.jsonl)")
     scale = run.add_argument_group("data-parallel training (torchrun's launcher; see the README's Scaling out)")
     scale.add_argument("--nproc-per-node", type=int, metavar="N", help="train one model with N processes on this machine (one per GPU, or gloo on CPU); --batch-size is per process")
@@ -274,7 +276,7 @@ def _unsaved_flags(args) -> str:
     return "".join(" " + shlex.quote(word) for word in _given_flags(args, lambda dest: dest in UNSAVED_RUN_OPTIONS))
 
 
-def _given_flags(args, wanted) -> list[str]:
+def _given_flags(args: argparse.Namespace, wanted: Callable[[str], bool]) -> list[str]:
     """The options of ``args`` whose destination ``wanted`` accepts and whose value is not the default, as command-line words."""
     argv, given = [], set()
     for action in args.parser._actions:
@@ -298,7 +300,7 @@ def _given_flags(args, wanted) -> list[str]:
 def _check_resume_flags(args) -> None:
     given = [f"--{k.replace('_', '-')}" for k in ("model", "dataset", "batch_size", "seed", "out", "config", "data_root", "sample_every", "checkpoint_every", "log_every", "precision") if getattr(args, k) is not None]
     given += ["--set"] * bool(args.set) + ["--download"] * args.download
-    given += [] if args.memory_format is None else ["--channels-last" if args.memory_format == "channels_last" else "--memory-format"]
+    given += ["--memory-format/--channels-last"] * (args.memory_format is not None)
     if args.resume and given:
         raise GanzooError(f"--resume continues a run with its own config; {given[0]} cannot be changed (only --steps, --device, --compile and {', '.join('--' + o.replace('_', '-') for o in UNSAVED_RUN_OPTIONS)})")
 

@@ -28,8 +28,8 @@ TRAINS_ON = ("all", "train")  # what a model trains on: every sample, or the tra
 
 # Trainer options a model may suggest per data kind (toy data needs other budgets than images); not
 # the seed, nor how the machine computes (device, precision, compile), which the user picks for the machine.
-# The memory format a model may suggest: channels_last only changes its convolutions' speed, which its
-# author measured (progan-lite, stylegan-lite), and a flag or config file still overrides it.
+# The memory format a model may suggest: its author can measure whether channels_last makes its
+# convolutions faster (it changes their results by rounding only), and a flag or config file still overrides it.
 TRAINER_PRESET_KEYS = tuple(k for k in TRAINER_SCHEMA if k not in ("seed", "device", "precision", "compile"))
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -66,7 +66,8 @@ class ModelSpec:
     ``build(info, config)`` receives the dataset's :class:`DatasetInfo` and the resolved
     config (``config``'s defaults merged with the user's overrides) and returns a
     :class:`ganzoo.GAN`. ``presets`` maps a data kind (``"image"`` or ``"vector"``) to
-    defaults that suit it: model options, the trainer's ``steps``/``batch_size``, and
+    defaults that suit it: model options, the trainer's ``steps``/``batch_size`` (and
+    ``sample_every``, ``checkpoint_every``, ``log_every``, ``memory_format``), and
     ``data.``-prefixed dataset options (``"data.size": 32``), applied to datasets that have them.
     ``discriminator``: whether the built model trains a discriminator (a network other than
     the generator that a phase trains). The collapse remedies change one, so a model that

@@ -94,10 +94,10 @@ curves showed FID still falling steeply at the end of all three seeds: those run
 steps scored 465.4, 421.2, 428.3 (seeds 0, 1, 2) against 528.1, 580.7 and 634.7 at 1,600, and
 resumed to 3,200 steps 349.9, 370.4 and 262.9. Then channels_last made steps 1.13x faster
 (``benchmarks/roofline.py --threads 2 --levers channels_last``, the same run), and the default
-took the saved time as 300 more steps. Timings on this shared machine vary from one run to the
-next: 2,400 NCHW steps took 9 min 6 s of training on 2026-11-30, while the channels_last run above
-reached step 2,400 after 6 min 56 s (1.31x, of which channels_last accounts for 1.13x), so the
-default keeps about 2 minutes in hand. ``d_steps`` (D steps per G step) is 1 as in the paper. Adam(2e-3, betas (0, 0.99)) for G and D as in StyleGAN2, with D's lr
+grew to 2,700 steps. Timings on this shared machine vary from one run to the next: 2,400 NCHW
+steps took 9 min 6 s of training on 2026-11-30, while the channels_last run above reached step
+2,400 after 6 min 56 s (1.31x, of which channels_last accounts for 1.13x); at the earlier run's
+speed, with channels_last, the 2,700 steps would take about 9 minutes. ``d_steps`` (D steps per G step) is 1 as in the paper. Adam(2e-3, betas (0, 0.99)) for G and D as in StyleGAN2, with D's lr
 and betas adjusted for lazy R1 as in its appendix B.
 ``r1_gamma`` 0.1: StyleGAN2-ADA uses 0.01-0.05 for low-resolution data; 1.0 and 10 did not
 help here. ``mbstd_group`` 32 (the whole batch), as in StyleGAN2-ADA's CIFAR configuration.

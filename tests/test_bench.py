@@ -218,10 +218,14 @@ def test_an_interrupted_entry_resumes_from_its_checkpoint(tmp_path, cli, monkeyp
     code, _, err = cli(*args)
     assert code == 130 and "same ganzoo bench command" in err
     assert not (out / "leaderboard.md").exists()
+    # As if the entry had begun under another version whose preset chose channels_last: it goes on as it began.
+    (config_file,) = (out / "runs").glob("*/config.yaml")
+    config_file.write_text(config_file.read_text().replace("memory_format: contiguous", "memory_format: channels_last"))
     monkeypatch.setattr(Trainer, "train_step", step)
     code, out_text, err = cli(*args)
     assert code == 0, err
     assert "resuming from step 3" in err
+    assert "memory_format: channels_last" in config_file.read_text()
     assert store_rows(out, "SELECT from_step, to_step FROM trainings") == [(0, 3), (3, 8)]
     assert "| vanilla | 4 | 300/300 | 8 |" in (out / "leaderboard.md").read_text()
 

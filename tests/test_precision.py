@@ -205,6 +205,11 @@ def test_a_config_yaml_saved_before_the_options_existed_reads_as_32_and_uncompil
     folder.config_file.write_text(yaml.safe_dump(data, sort_keys=False))
     config = folder.read_config()
     assert (config.precision, config.compile) == ("32", "none")
+    # A stylegan-lite run saved before memory_format existed trained NCHW: it reads so, whatever the preset says now.
+    data = make_run_config("stylegan-lite", "mnist").to_dict()
+    del data["memory_format"]
+    folder.config_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert folder.read_config().memory_format == "contiguous"
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -229,7 +234,9 @@ def test_channels_last_converts_the_conv_weights_in_place_and_trains(tmp_path, t
     losses = [v for r in run.metrics() for k, v in r.items() if k.startswith("loss/")]
     assert [r["step"] for r in run.metrics()] == [1, 2] and losses and all(math.isfinite(v) for v in losses)
     code, out, err = cli("run", "--resume", str(tmp_path / "r"), "--channels-last")  # kept from the run's config, not changed
-    assert code == 2 and "--channels-last cannot be changed" in err
+    assert code == 2 and "--memory-format/--channels-last cannot be changed" in err
+    code, out, err = cli("run", "--model", "dcgan", "--channels-last", "--memory-format", "contiguous")
+    assert code == 2 and "not allowed with argument --channels-last" in err  # not the last one silently winning
 
 
 def test_channels_last_reaches_the_ranks_command_line():
@@ -248,7 +255,7 @@ def test_the_style_and_progressive_models_train_images_channels_last_unless_told
     # Their image presets choose the faster layout (benchmarks/roofline.md); a flag or a config file still wins.
     assert make_run_config(model, "mnist").memory_format == "channels_last"
     assert make_run_config(model, "mnist", memory_format="contiguous").memory_format == "contiguous"
-    assert make_run_config("dcgan", "mnist").memory_format == "contiguous"  # the others keep NCHW
+    assert make_run_config(model, "mnist", file_values={"memory_format": "contiguous"}).memory_format == "contiguous"
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -278,7 +278,9 @@ def _run_entry(entry: Planned, store: Store | _Deferred, out: Path, mode: str, g
     if _done_earlier(entry, store, out):
         print("  done earlier: skipped", file=sys.stderr)
         return None
-    step = _reached_step(folder, config)
+    step, existing = _reached_step(folder, config)
+    if step > 0:  # a resumed run goes on computing as it began (a preset's memory format may have changed since)
+        config = replace(config, memory_format=existing.memory_format, compile=existing.compile)
     if step == 0 and folder.path.exists():
         # Killed before its first checkpoint: nothing in it can be resumed, and the folder is
         # this bench's own attempt at this very entry (same recipe and seed).
@@ -329,16 +331,16 @@ def _done_earlier(entry: Planned, store: Store | _Deferred, out: Path) -> bool:
     return store.has(rel) and _evaluated_at(RunFolder(entry.run_dir).read_eval_report(), entry.config.steps, entry.eval_n)
 
 
-def _reached_step(folder: RunFolder, config: RunConfig) -> int:
-    """The step an existing run folder has reached (0 for none); refuses a folder made for another recipe."""
+def _reached_step(folder: RunFolder, config: RunConfig) -> tuple[int, RunConfig | None]:
+    """The step an existing run folder has reached (0 for none) and its config; refuses a folder made for another recipe."""
     if not folder.path.exists():
-        return 0
+        return 0, None
     if not folder.is_run():
         raise GanzooError(f"{folder} exists but is not a run folder; move it away to train this entry")
     existing = load_run(folder.path).config
     if config_hash(existing) != config_hash(config) or existing.seed != config.seed:
         raise GanzooError(f"{folder} was trained with another config; move it away, or bench into another --out")
-    return folder.checkpoint_step("last") or 0  # none: the same recipe, stopped before its first checkpoint
+    return folder.checkpoint_step("last") or 0, existing  # none: the same recipe, stopped before its first checkpoint
 
 
 def _evaluated_at(report: dict[str, Any] | None, steps: int, n: int) -> bool:

@@ -60,7 +60,7 @@ from ..training.sinks import JsonlSink, read_jsonl
 CHECKPOINT_NAMES = ("last", "best")
 
 # Trainer options that runs saved before they existed lack; such a run used their defaults.
-TRAINER_ADDED_LATER = ("precision", "compile")
+TRAINER_ADDED_LATER = ("precision", "compile", "memory_format")
 
 EMPTY, STARTED, RESUMABLE, COMPLETE, IN_USE, NOT_A_RUN = "empty", "started", "resumable", "complete", "in use", "not a run"
 # Bytes a path below the run folder adds: "/checkpoints/.last.json.tmp-" and a pid.
