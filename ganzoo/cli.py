@@ -352,12 +352,18 @@ def _cmd_list(args, registry, kind: str) -> int:
             listing = {"name": spec.name, "summary": spec.summary, "options": described(spec.config)}
             if kind == "model":
                 listing["remedies"] = described(REMEDY_SCHEMA if spec.discriminator else {})
+                listing["presets"] = {data_kind: dict(preset) for data_kind, preset in spec.presets.items()}
             print(json.dumps(listing, indent=2))
             return 0
         print(f"{spec.name}: {spec.summary}")
         print(f"plugin: {registry.owner(spec.name)}")
         print(f"options ({'--set KEY=VALUE' if kind == 'model' else '--set data.KEY=VALUE'}):")
         print("\n".join(_options_table(spec.config)))
+        if kind == "model" and spec.presets:
+            # What `ganzoo run` trains without flags depends on the data; say it here rather than only in the docstring.
+            print("defaults by kind of data (the model's presets; --config, flags and --set override them):")
+            for data_kind, preset in spec.presets.items():
+                print(f"  {data_kind:<14} " + ", ".join(f"{key} {value}" for key, value in preset.items()))
         if kind == "model" and spec.discriminator:
             print("collapse remedies, for every model with a discriminator (--set KEY=VALUE; they change the discriminator):")
             print("\n".join(_options_table(REMEDY_SCHEMA)))
