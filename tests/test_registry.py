@@ -377,7 +377,18 @@ def test_a_slow_entry_point_is_named_in_a_warning(monkeypatch):
         plugins._dists.pop("ganzoo-sluggish", None)
 
 
-def test_the_users_ctrl_c_still_interrupts_plugin_code(register_plugin):
+@pytest.fixture
+def python_sigint_handler():
+    # A process started in the background by a non-interactive shell inherits SIGINT ignored, and
+    # Python then leaves it ignored: give the test the handler a terminal's Python has.
+    import signal
+
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, inherited)
+
+
+def test_the_users_ctrl_c_still_interrupts_plugin_code(register_plugin, python_sigint_handler):
     import signal
 
     before = signal.getsignal(signal.SIGINT)
