@@ -16,17 +16,18 @@ padding, 32x32 data as 4 -> 8 -> 16 -> 32 and 64x64 as the paper. The width is s
 ``channels`` 32 (D's first layer; 64 in the authors' code for 64-pixel images, whose
 generator in the paper's figure 1 ends with 128) for CPU budgets: at 28x28 that is 3.7M
 multiply-adds per sample through G and D, twice ``vanilla``'s 512 x 3 MLPs (64 would be
-13.9M). The default run is 10,000 steps at batch 64 (the paper trained with batch 128): a
-dcgan step is cheap (2,000 steps took 1 min 24 s alone on the 2-core machine, torch's two
-threads, 2026-12-01), and its FID kept falling long after 2,000. Seed 0, LeNet FID at
-N = 10,000 (``ganzoo eval``), one run resumed three times (two threads to step 2,000, one after): 287 at 2,000 steps, 211.7 at
-6,000, 187.6 at 10,000, 174.7 at 14,000 (class KL 0.14-0.18 throughout: every class, but 4s
-the rarest (118-282 of the 6,400-7,600 samples the classifier is
-confident about) and 0s, 7s and 9s the most common). 10,000 leaves room under the 10-minute budget on a slower or busier
-machine. ``--set pack=2`` (PacGAN) at 6,000 steps scored the same FID (212.5) with half the
-class KL (0.090 against 0.184), one seed; ``--set diffaugment=translation,cutout`` scored 285.8
-there (worse: at this budget the augmented D slows the generator more than it stops D
-overfitting the 5,000 digits).
+13.9M). The default run is 10,000 steps at batch 64 (the paper trained with batch 128): a dcgan
+step is cheap (2,000 steps took 1 min 24 s alone on the 2-core machine, torch's two threads,
+2026-12-01), and its FID kept falling long after 2,000. Seed 0, LeNet FID at N = 10,000
+(``ganzoo eval``), one run resumed three times (two threads to step 2,000, one after): 287 at
+2,000 steps, 211.7 at 6,000, 187.6 at 10,000, 174.7 at 14,000 (class KL 0.14-0.18 throughout:
+every class, but 4s the rarest (118-282 of the 6,400-7,600 samples the classifier is confident
+about) and 0s, 7s and 9s the most common). 10,000 leaves room under the 10-minute budget on a
+slower or busier machine. ``--set pack=2`` (PacGAN) at 6,000 steps scored the same FID (212.5)
+with half the class KL (0.090 against 0.184), one seed; ``--set
+diffaugment=translation,cutout`` scored 285.8 there (worse, at this budget). Over three seeds
+at the default (the reference bench, one thread): 187.6, 177.6, 183.3, with the live FID flat
+from about step 7,500 on: more steps alone will not take this width much further.
 
 Only for images: on vector data it refuses in one line (``vanilla`` is the MLP GAN for
 2-D data). ``cgan --set arch=conv`` conditions these networks on the label.
