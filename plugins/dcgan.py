@@ -17,8 +17,8 @@ padding, 32x32 data as 4 -> 8 -> 16 -> 32 and 64x64 as the paper. The width is s
 generator in the paper's figure 1 ends with 128) for CPU budgets: at 28x28 that is 3.7M
 multiply-adds per sample through G and D, twice ``vanilla``'s 512 x 3 MLPs (64 would be
 13.9M). The default run is 10,000 steps at batch 64 (the paper trained with batch 128): a dcgan
-step is cheap (2,000 steps took 1 min 24 s alone on the 2-core machine, torch's two threads,
-2026-12-01), and its FID kept falling long after 2,000. Seed 0, LeNet FID at N = 10,000
+step is cheap (alone on the 2-core machine with torch's two threads, 2026-12-01: 2,000 steps
+took 1 min 24 s, the 10,000-step default 7 min 3 s), and its FID kept falling long after 2,000. Seed 0, LeNet FID at N = 10,000
 (``ganzoo eval``), one run resumed three times (two threads to step 2,000, one after): 287 at
 2,000 steps, 211.7 at 6,000, 187.6 at 10,000, 174.7 at 14,000 (class KL 0.14-0.18 throughout:
 every class, but 4s the rarest (118-282 of the 6,400-7,600 samples the classifier is confident

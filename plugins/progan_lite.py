@@ -45,10 +45,11 @@ reaching 32x32 at step 1,500, 3,000 steps in all: 1,500 of them at 32x32) is siz
 (the image preset's ``memory_format``; ``--memory-format contiguous`` trains NCHW), which made
 its 32x32 steps 1.17x faster (``benchmarks/roofline.py --threads 2 --levers channels_last``).
 Timed alone on the 2-core machine on 2026-12-01 with torch's two threads: a 2,500-step NCHW run
-took 8 min 14 s wall (8 min 1 s of training; FID 426.3, class KL 0.25); channels_last runs of
-2,800 and 3,200 steps took 6 min 53 s and 9 min 21 s wall, the second reaching step 3,000 after
-8 min 35 s of training (its 32x32 steps ran 1.3x slower than the first's: this shared machine's
-speed varies from run to run). The 3,000-step default run (seed 0: the 2,800-step run resumed, which is exact) scored LeNet FID 374.7 at
+took 8 min 14 s wall (8 min 1 s of training; FID 426.3, class KL 0.25); the 3,000-step
+channels_last default took 6 min 30 s wall (6 min 25 s of training), and runs of 2,800 and 3,200
+steps 6 min 53 s and 9 min 21 s, the second reaching step 3,000 after 8 min 35 s of training (its
+32x32 steps ran 1.3x slower than the first's: this shared machine's speed varies from run to
+run). The 3,000-step default run (seed 0) scored LeNet FID 374.7 at
 N = 10,000, class KL 0.21, 10 classes. The default was 2,000 steps, then 2,500, because the
 reference bench's live curves showed FID still falling steeply at its end: those runs resumed to
 2,500 steps scored 425.5, 421.0 and 375.2 (seeds 0, 1, 2) against 502.7, 581.1 and 492.7 at 2,000.
