@@ -26,8 +26,9 @@ about) and 0s, 7s and 9s the most common). 10,000 leaves room under the 10-minut
 slower or busier machine. ``--set pack=2`` (PacGAN) at 6,000 steps scored the same FID (212.5)
 with half the class KL (0.090 against 0.184), one seed; ``--set
 diffaugment=translation,cutout`` scored 285.8 there (worse, at this budget). Over three seeds
-at the default (the reference bench, one thread): 187.6, 177.6, 183.3, with the live FID flat
-from about step 7,500 on: more steps alone will not take this width much further.
+at the default (the reference bench, one thread from the start, so runs other than the one
+above): 187.6, 177.6, 183.3, with the live FID (N = 1,000) changing little after step 7,500:
+more steps help this width only slowly.
 
 Only for images: on vector data it refuses in one line (``vanilla`` is the MLP GAN for
 2-D data). ``cgan --set arch=conv`` conditions these networks on the label.

@@ -36,6 +36,10 @@ def test_listings(cli):
     assert code == 0 and {"mnist", "ring8", "grid25"} <= {line.split()[0] for line in out.splitlines()}
     code, out, _ = cli("models", "vanilla")
     assert code == 0 and "g_loss" in out and "non-saturating, minimax" in out
+    code, out, _ = cli("plugins", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["ganzoo_plugins.vanilla"]["registered"] == {"model": ["vanilla"]}
+    assert rows["ganzoo_plugins.vanilla"]["hooks"] == ["register_models"] and rows["ganzoo_plugins.vanilla"]["ok"]
 
 
 def test_a_model_listing_shows_its_presets_by_kind_of_data(cli):
@@ -45,17 +49,14 @@ def test_a_model_listing_shows_its_presets_by_kind_of_data(cli):
 
     spec = plugins.models().get("progan-lite")
     code, out, _ = cli("models", "progan-lite")
+    assert code == 0
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("defaults by kind of data"))
     image = next(line for line in lines[start:] if line.split()[0] == "image")
-    assert code == 0 and f"steps {spec.presets['image']['steps']}" in image
+    assert f"steps {spec.presets['image']['steps']}" in image
     assert f"memory_format {spec.presets['image']['memory_format']}" in image
     code, out, _ = cli("models", "progan-lite", "--json")
-    assert json.loads(out)["presets"] == {k: dict(v) for k, v in spec.presets.items()}
-    code, out, _ = cli("plugins", "--json")
-    rows = {r["name"]: r for r in json.loads(out)}
-    assert rows["ganzoo_plugins.vanilla"]["registered"] == {"model": ["vanilla"]}
-    assert rows["ganzoo_plugins.vanilla"]["hooks"] == ["register_models"] and rows["ganzoo_plugins.vanilla"]["ok"]
+    assert code == 0 and json.loads(out)["presets"] == {k: dict(v) for k, v in spec.presets.items()}
 
 
 @pytest.mark.slow
