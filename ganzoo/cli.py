@@ -9,8 +9,8 @@ import os
 import shlex
 import sys
 import warnings
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from . import plugins
 from .config import parse_set
