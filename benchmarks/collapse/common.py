@@ -68,8 +68,9 @@ def machine() -> str:
 
 
 def git_commit() -> str:
+    """The checkout's short commit, with ``-dirty`` when its tracked files differ from it."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=HERE).stdout.strip()
     except OSError:
         return "unknown"
 
