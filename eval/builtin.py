@@ -308,6 +308,9 @@ STACKED_NUMBERS = (
     N("modes_total", shown=False, live=False),
     N("kl", LOWER, rank=2, role="diversity", help="KL(confident triple histogram || uniform)"),
     CONFIDENT,
+    N("channel_kl", LOWER, help="sum of each channel's KL(confident digit histogram || uniform): what unbalanced digits alone "
+      "add to kl (all of it, but for sampling, when the channels are independent)"),
+    N("channel_kl_*", LOWER, shown=False, live=False, help="one channel's KL(confident digit histogram || uniform)"),
 )
 MIXTURE_NUMBERS = (
     N("modes", HIGHER, out_of="modes_total", help="modes with at least one high-quality sample"),

@@ -272,6 +272,29 @@ def test_stacked_mnist_triples_are_counted_per_channel():
     # The classifier errs on ~1% of digits, so nearly every true triple is found, and few extra.
     assert 0.9 * true_modes <= out["modes"] <= true_modes * 1.05
     assert out["modes_total"] == 1000 and out["kl"] < math.log(1000)
+    # Real digits are balanced (500 of each): the channels' own class KLs are sampling noise.
+    assert out["channel_kl"] < 0.05 and all(out[f"channel_kl_{c}"] < 0.02 for c in range(3))
+
+
+def test_stacked_channel_kl_is_what_unbalanced_digits_explain_of_the_triple_kl():
+    from ganzoo.eval import modes
+
+    def confident_logits(digits: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot(digits, 10).double() * 20.0  # softmax ~1 on the digit
+
+    i = torch.arange(1000)
+    # Channel 0 always draws a 3; channels 1 and 2 run through every digit evenly and independently.
+    one_digit = modes.triple_coverage([confident_logits(torch.full_like(i, 3)), confident_logits(i % 10), confident_logits(i // 10 % 10)])
+    assert one_digit["channel_kl_0"] == pytest.approx(math.log(10))
+    assert one_digit["channel_kl_1"] == pytest.approx(0.0, abs=1e-12) and one_digit["channel_kl_2"] == pytest.approx(0.0, abs=1e-12)
+    # Independent channels: the triple KL is exactly the sum (100 triples, 10 samples each).
+    assert one_digit["modes"] == 100 and one_digit["kl"] == pytest.approx(one_digit["channel_kl"]) == pytest.approx(math.log(10))
+    # Dependent channels (2 copies 1): every channel is balanced, yet only 100 triples occur.
+    copied = modes.triple_coverage([confident_logits(i // 10 % 10), confident_logits(i % 10), confident_logits(i % 10)])
+    assert copied["channel_kl"] == pytest.approx(0.0, abs=1e-12) and copied["kl"] == pytest.approx(math.log(10))
+    # A channel's unconfident digits count towards no mode and no class.
+    unsure = modes.triple_coverage([torch.zeros(1000, 10), confident_logits(i % 10), confident_logits(i // 10 % 10)])
+    assert unsure["confident"] == 0 and unsure["modes"] == 0 and math.isnan(unsure["channel_kl_0"])
 
 
 def test_a_collapsed_generator_is_scored_exactly_without_gathering_every_pair():
