@@ -35,6 +35,7 @@ import atexit
 import functools
 import inspect
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -129,9 +130,20 @@ def _die_with_parent() -> None:
         pass
 
 
+# gloo's worker threads let go of a collective's tensors just after the caller has moved on, and
+# that needs the GIL. A rank that exits straight after a collective (the final checkpoint's check,
+# an error every rank raises) can reach interpreter shutdown first; the worker then asks for the
+# GIL during shutdown, and the process aborts ("terminate called without an active exception",
+# SIGABRT) after its work is done: a finished job reported as a killed rank. Waiting this long
+# without the GIL before the group is destroyed lets the workers finish (pytorch/pytorch#179291).
+WORKERS_SETTLE_SECONDS = 0.2
+
+
 def stop() -> None:
+    """Leave the process group (atexit): after a pause without the GIL for gloo's worker threads (see above)."""
     global _control_group
     if dist.is_initialized():
+        time.sleep(WORKERS_SETTLE_SECONDS)
         dist.destroy_process_group()
     _control_group = None
 
