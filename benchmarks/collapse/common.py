@@ -6,6 +6,7 @@ everything that decides its numbers, so the same command run again trains only w
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -19,10 +20,15 @@ HERE = Path(__file__).resolve().parent
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``5`` -> seeds 0..4; ``0,3,7`` -> those."""
-    if "," in text:
-        return [int(s) for s in text.split(",") if s.strip()]
-    return list(range(int(text)))
+    """``--seeds`` as the bench reads it (``5`` -> seeds 0..4; ``0,3,7`` -> those), for argparse's ``type=``:
+    a bad value (``0`` seeds, a word) is argparse's one-line error, exit 2."""
+    from ganzoo.bench.plan import parse_seeds as bench_seeds
+    from ganzoo.errors import GanzooError
+
+    try:
+        return bench_seeds(text)
+    except GanzooError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("bad --seeds ")) from None
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:

@@ -206,7 +206,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.splitlines()[1:]))
     p.add_argument("--dataset", default="ring8", help="ring8, grid25, or both comma-separated (default ring8)")
-    p.add_argument("--seeds", default="5", help="a count N for seeds 0..N-1, or a list 0,3,7 (default 5)")
+    p.add_argument("--seeds", type=parse_seeds, default="5", help="a count N for seeds 0..N-1, or a list 0,3,7 (default 5)")
     p.add_argument("--rows", default="gan,pacgan2,pacgan3,pacgan4,mbstd,sn", help=f"rows to train, of {', '.join(ROWS)}")
     p.add_argument("--steps", type=int, default=2000, help="generator steps per run (paper: 400,000; default 2000)")
     p.add_argument("--lr", type=float, default=PAPER_LR, help=f"Adam learning rate, G and D (paper: {PAPER_LR})")
@@ -227,7 +227,7 @@ def main() -> None:
         if r not in ROWS:
             p.error(f"unknown row {r!r} (valid: {', '.join(ROWS)})")
     extra = parse_sets(args.set)
-    seeds = parse_seeds(args.seeds)
+    seeds = args.seeds
 
     runs_dir = Path(args.runs)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -257,6 +257,8 @@ def main() -> None:
                         lambda r: f"{r['modes']}/{r['modes_total']} modes, {100 * r['hq']:.1f}% high quality, reverse KL {r['reverse_kl']:.3f} ({r['train_s']:.0f} s)")
     keys = {j["key"] for j in jobs}
     results = [r for k, r in done.items() if k in keys]
+    if not results:  # nothing finished for these options (--report-only on another budget, or every run failed)
+        raise SystemExit(f"pacgan_2d.py: no finished runs in {store} for these options: nothing written")
     load1 = load_average()
     for d in datasets:
         write_outputs(args, d, rows, results, command, started, time.time() - t0, (load0, load1))

@@ -193,7 +193,7 @@ Quoted in the paper from earlier work: {QUOTED}.
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.splitlines()[1:]))
-    p.add_argument("--seeds", default="5", help="a count N for seeds 0..N-1, or a list 0,3,7 (default 5)")
+    p.add_argument("--seeds", type=parse_seeds, default="5", help="a count N for seeds 0..N-1, or a list 0,3,7 (default 5)")
     p.add_argument("--rows", default="dcgan,pacdcgan2", help=f"rows to train, of {', '.join(ROWS)} (default dcgan,pacdcgan2)")
     p.add_argument("--steps", type=int, default=2000, help="generator steps per run (paper: 100,000; default 2000)")
     p.add_argument("--n", type=int, default=26_000, help="generated images scored per run (paper: 26,000)")
@@ -219,7 +219,7 @@ def main() -> None:
     store = runs_dir / "results.jsonl"
     done = load_store(store)
     jobs = []
-    for seed in parse_seeds(args.seeds):
+    for seed in args.seeds:
         for row in rows:
             pack = ROWS[row][1]
             sets = {"channels": args.channels, "data.n": args.data_n, **extra, "pack": pack}
@@ -237,6 +237,8 @@ def main() -> None:
                         lambda j: f"{j['row']} seed {j['seed']}",
                         lambda r: f"{r['modes']}/1000 modes, KL {r['kl']:.3f}, {100 * r['confident']:.1f}% confident ({r['train_s']:.0f} s)")
     keys = {j["key"] for j in jobs}
+    if not any(k in keys for k in done):  # nothing finished for these options (--report-only on another budget, or every run failed)
+        raise SystemExit(f"stacked_mnist.py: no finished runs in {store} for these options: nothing written")
     real = score_real(args.n, args.data_root, extra)
     write_outputs(args, rows, [r for k, r in done.items() if k in keys], command, started, (load0, load_average()), real)
     if failures:
