@@ -102,7 +102,7 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
     m = report["metrics"]["mixture-modes"]  # reverse_kl is None (undefined) when no point is high quality
     return {**{k: job[k] for k in ("dataset", "row", "seed", "steps", "batch_size", "key")}, "sets": job["sets"],
             "modes": int(m["modes"]), "modes_total": int(m["modes_total"]), "hq": float(m["hq"]),
-            "reverse_kl": math.nan if m["reverse_kl"] is None else float(m["reverse_kl"]), "train_s": round(train_s, 1), "total_s": round(time.time() - start, 1),
+            "reverse_kl": math.nan if m["reverse_kl"] is None else float(m["reverse_kl"]), "train_s": round(train_s, 1), "total_s": round(time.time() - start, 1), "commit": git_commit(),
             "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")}
 
 
@@ -151,7 +151,7 @@ Written by `benchmarks/collapse/pacgan_2d.py`. **Command:**
   {args.jobs} processes at a time, one thread each; {sum(r['total_s'] for r in mine) / 60:.0f} process-minutes in all
   (train + score; written by an invocation started {started}).
 - Machine: {machine()}; shared with other people's jobs ({'load average not recorded: these tables were rewritten from stored runs by --report-only' if args.report_only else f'load average {loads[0]} at the start, {loads[1]} at the end'}).
-- ganzoo commit {git_commit()}; model `vanilla` with `--set {' '.join(f'{k}={v}' for k, v in base.items())}`
+- Written at ganzoo commit {git_commit()}; runs trained at {', '.join(sorted({r.get('commit', 'a commit not recorded') for r in mine})) or '-'}; model `vanilla` with `--set {' '.join(f'{k}={v}' for k, v in base.items())}`
   (+ the row's remedy), {', '.join(map(str, steps))} steps, a batch of {args.packs_per_batch} packs
   (`batch_size` = {args.packs_per_batch} x pack), training seed = row seed, latent seed of the scored sample = row seed.
 - Scored: {EVAL_N:,} generated points, `mixture-modes` (nearest centre; high quality within 3 std of it; a mode
