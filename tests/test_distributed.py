@@ -362,12 +362,12 @@ def test_leaving_the_group_lets_threads_waiting_for_the_gil_finish_first(monkeyp
     try:
         thread = threading.Thread(target=worker)
         thread.start()
-        asked.wait()
+        assert asked.wait(timeout=10)
         spin = time.perf_counter() + 0.05
         while time.perf_counter() < spin:  # holding the GIL while the worker's sleep ends
             pass
         distributed.stop()
     finally:
         sys.setswitchinterval(interval)
-    thread.join()
+    thread.join(timeout=10)
     assert order == ["worker done", "group destroyed"]

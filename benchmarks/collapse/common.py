@@ -28,7 +28,7 @@ def parse_seeds(text: str) -> list[int]:
     try:
         return bench_seeds(text)
     except GanzooError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("bad --seeds ")) from None
+        raise argparse.ArgumentTypeError("bad value " + str(exc).removeprefix("bad --seeds ")) from None
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:

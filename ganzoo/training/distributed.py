@@ -135,7 +135,9 @@ def _die_with_parent() -> None:
 # an error every rank raises) can reach interpreter shutdown first; the worker then asks for the
 # GIL during shutdown, and the process aborts ("terminate called without an active exception",
 # SIGABRT) after its work is done: a finished job reported as a killed rank. Waiting this long
-# without the GIL before the group is destroyed lets the workers finish (pytorch/pytorch#179291).
+# without the GIL before the group is destroyed lets the workers finish (pytorch/pytorch#190489:
+# a tensor's decref takes the GIL during finalization). Destroying the group does not join gloo's
+# threads (its shutdown is a no-op); only the group object's C++ destructor does.
 WORKERS_SETTLE_SECONDS = 0.2
 
 
