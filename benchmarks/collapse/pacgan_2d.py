@@ -227,7 +227,6 @@ def main() -> None:
         if r not in ROWS:
             p.error(f"unknown row {r!r} (valid: {', '.join(ROWS)})")
     extra = parse_sets(args.set)
-    seeds = args.seeds
 
     runs_dir = Path(args.runs)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -236,7 +235,7 @@ def main() -> None:
 
     jobs = []
     # Seeds outermost, so that a stopped invocation leaves every row with its first seeds.
-    for seed in seeds:
+    for seed in args.seeds:
         for d in datasets:
             for row in rows:
                 remedy = ROWS[row][1]

@@ -237,10 +237,11 @@ def main() -> None:
                         lambda j: f"{j['row']} seed {j['seed']}",
                         lambda r: f"{r['modes']}/1000 modes, KL {r['kl']:.3f}, {100 * r['confident']:.1f}% confident ({r['train_s']:.0f} s)")
     keys = {j["key"] for j in jobs}
-    if not any(k in keys for k in done):  # nothing finished for these options (--report-only on another budget, or every run failed)
+    results = [r for k, r in done.items() if k in keys]
+    if not results:  # nothing finished for these options (--report-only on another budget, or every run failed)
         raise SystemExit(f"stacked_mnist.py: no finished runs in {store} for these options: no table written")
     real = score_real(args.n, args.data_root, extra)
-    write_outputs(args, rows, [r for k, r in done.items() if k in keys], command, started, (load0, load_average()), real)
+    write_outputs(args, rows, results, command, started, (load0, load_average()), real)
     if failures:
         sys.exit(1)
 
