@@ -111,14 +111,20 @@ def test_conditional_conv_players_depend_on_the_label():
 
 
 @pytest.mark.parametrize("model", CONV_MODELS)
-def test_arch_conv_builds_conv_players_and_mlp_stays_the_default(model):
+def test_arch_conv_builds_conv_players_and_the_default_follows_the_paper(model):
+    """MLP stays the default on images only where the paper used MLPs: wgan-gp's image preset is conv (one critic step)."""
     info = images(1, 28)
     conv = ganzoo.create_model(model, info, arch="conv", channels=4)
     assert isinstance(conv.networks["G"], ConvGenerator) and isinstance(conv.networks["D"], ConvDiscriminator)
     x = conv.sample(4)
     assert x.shape == (4, 1, 28, 28) and x.abs().max() <= 1.0
     default = ganzoo.create_model(model, info)
-    assert not isinstance(default.networks["D"], ConvDiscriminator)
+    assert isinstance(default.networks["D"], ConvDiscriminator) == (model == "wgan-gp")
+    if model == "wgan-gp":
+        assert default.objective.phases[0].repeats == 1  # the budget-driven n_critic of its image preset (plugins/wgan.py)
+        assert ganzoo.create_model(model, info, arch="mlp", n_critic=5).objective.phases[0].repeats == 5  # its earlier default, by --set
+    on_points = ganzoo.create_model(model, DatasetInfo("toy", "vector", (2,), num_classes=8))
+    assert not isinstance(on_points.networks["D"], ConvDiscriminator)  # 2-D data: MLPs for all
 
 
 def _one_line_error(code, err, *fragments):
