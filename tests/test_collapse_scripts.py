@@ -54,3 +54,22 @@ def test_a_table_is_written_for_each_dataset_with_runs_and_the_other_is_named(tm
     assert "for grid25 with these options" in done.stderr.strip().splitlines()[-1]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ring8.csv", "ring8.json", "ring8.md"]
     assert "| gan | 0 | 5 | 25.0% | 0.500 | 1 |" in (tmp_path / "out" / "ring8.md").read_text()  # the per-seed row
+
+
+def test_the_wgan_gp_row_trains_wgan_gp_at_its_image_preset_beside_the_dcgan_row(tmp_path):
+    """stacked_mnist.py: each row trains its own model; a row the paper has no number for says so."""
+    import yaml
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    done = script("stacked_mnist.py", "--rows", "dcgan,wgan-gp", "--seeds", "1", "--steps", "2", "--n", "100", "--data-n", "64",
+                  "--channels", "4", "--jobs", "1", "--runs", str(runs), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    configs = {d.name: yaml.safe_load((d / "config.yaml").read_text()) for d in runs.iterdir() if d.is_dir()}
+    assert {c["model"] for c in configs.values()} == {"dcgan", "wgan-gp"}
+    wgan_gp = next(c for c in configs.values() if c["model"] == "wgan-gp")
+    assert wgan_gp["dataset"] == "stacked-mnist" and wgan_gp["model_config"]["arch"] == "conv" and wgan_gp["model_config"]["n_critic"] == 1
+    table = (out / "stacked_mnist.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| WGAN-GP"))
+    assert row.endswith("| - | - |")  # no published number beside it
+    assert next(line for line in table.splitlines() if line.startswith("| DCGAN |")).endswith("| 78.9 ± 6.5 | 4.500 ± 0.127 |")
+    assert "models `dcgan`, `wgan-gp`" in table

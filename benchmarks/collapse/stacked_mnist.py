@@ -2,7 +2,9 @@
 
 Lin, Khetan, Fanti & Oh 2018, Table 2 (the VEEGAN setting; reference code
 github.com/fjxmlzn/PacGAN, ``stacked_MNIST_experiments/VEEGAN_experiment``). Each row is
-ganzoo's ``dcgan`` with ``--set pack=m``; each (row, seed) is trained with :func:`ganzoo.train`
+ganzoo's ``dcgan`` with ``--set pack=m`` (the ``wgan-gp`` row: ganzoo's WGAN-GP at its image
+preset, the conv critic and one critic step per G step, beside them as the zoo's best-balanced
+unconditional model; not in the paper's table); each (row, seed) is trained with :func:`ganzoo.train`
 and scored on ``--n`` generated images (paper: 26,000) with the ``stacked-modes`` metric: each
 channel classified by ganzoo's shipped MNIST LeNet, the digit triple is the mode, modes covered
 of 1,000 and KL(generated mode histogram || uniform).
@@ -48,12 +50,19 @@ PUBLISHED: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
 }
 QUOTED = "DCGAN 99 / 3.40, ALI 16 / 5.40, Unrolled GAN 48.7 / 4.32, VEEGAN 150 / 2.95 (modes / KL, VEEGAN's Table 2)"
 
-ROWS: dict[str, tuple[str, int]] = {
-    "dcgan": ("DCGAN", 1),
-    "pacdcgan2": ("PacDCGAN2 (`pack=2`)", 2),
-    "pacdcgan3": ("PacDCGAN3 (`pack=3`)", 3),
-    "pacdcgan4": ("PacDCGAN4 (`pack=4`)", 4),
+# row -> (label, ganzoo model, pack)
+ROWS: dict[str, tuple[str, str, int]] = {
+    "dcgan": ("DCGAN", "dcgan", 1),
+    "pacdcgan2": ("PacDCGAN2 (`pack=2`)", "dcgan", 2),
+    "pacdcgan3": ("PacDCGAN3 (`pack=3`)", "dcgan", 3),
+    "pacdcgan4": ("PacDCGAN4 (`pack=4`)", "dcgan", 4),
+    "wgan-gp": ("WGAN-GP (`wgan-gp`'s image preset: conv, 1 critic step; not in the paper)", "wgan-gp", 1),
 }
+
+WGAN_GP_NOTE = """
+  The `wgan-gp` row (not in the paper) is ganzoo's `wgan-gp` at its image preset: the same conv stacks with
+  layer norm instead of batch norm in the critic, the Wasserstein loss with gradient penalty 10, Adam(2e-4,
+  betas (0, 0.9)), one critic step per G step (the paper's five cost five times the CPU: `plugins/wgan.py`)."""
 
 
 def train_one(job: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +80,7 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
     start = time.time()
     options = {"data_root": job["data_root"]} if job["data_root"] else {}
     run = ganzoo.train(
-        "dcgan", "stacked-mnist", steps=job["steps"], batch_size=job["batch_size"], seed=job["seed"], out=out,
+        ROWS[job["row"]][1], "stacked-mnist", steps=job["steps"], batch_size=job["batch_size"], seed=job["seed"], out=out,
         set=job["sets"], progress=False, log_every=max(1, job["steps"] // 10), sample_every=job["steps"],
         checkpoint_every=job["steps"], device=job["device"], **options,
     )
@@ -124,9 +133,10 @@ def write_outputs(args: argparse.Namespace, rows: list[str], results: list[dict[
         modes, kl = summary([float(r["modes"]) for r in rs]), summary([r["kl"] for r in rs])
         conf = summary([r["confident"] for r in rs])
         agg[row] = {"n_seeds": len(rs), "modes": list(modes), "kl": list(kl), "confident": list(conf)}
-        pub = PUBLISHED[row]
+        pub = PUBLISHED.get(row)
+        published = f"{fmt(pub[0][0], pub[0][1], 1)} | {fmt(pub[1][0], pub[1][1], 3)}" if pub else "- | -"
         table.append(f"| {ROWS[row][0]} | {len(rs)} | {fmt(modes[0], modes[1], 1)} | {fmt(kl[0], kl[1], 2)} | "
-                     f"{fmt(100 * conf[0], 100 * conf[1], 1)}% | {fmt(pub[0][0], pub[0][1], 1)} | {fmt(pub[1][0], pub[1][1], 3)} |")
+                     f"{fmt(100 * conf[0], 100 * conf[1], 1)}% | {published} |")
     table.append(f"| Real stacked digits ({real['n']:,} new stacks: `data.seed={real['data_seed']}`) | - | {real['modes']} | "
                  f"{real['kl']:.3f} | {100 * real['confident']:.1f}% | | |")
     steps = sorted({r["steps"] for r in mine})
@@ -145,7 +155,7 @@ Written by `benchmarks/collapse/stacked_mnist.py`. **Command:**
 - Runs finished between {min((r['finished'] for r in mine), default='-')} and {max((r['finished'] for r in mine), default='-')} (UTC);
   {sum(r['total_s'] for r in mine) / 60:.1f} process-minutes in all (train + score); written by an invocation started {started}.
 - Machine: {machine()}; {'load average not recorded (rewritten from stored runs by --report-only)' if args.report_only else f'load average {loads[0]} at the start, {loads[1]} at the end'}.
-- Written at ganzoo commit {git_commit()}; runs trained at {', '.join(sorted({r.get('commit', 'a commit not recorded') for r in mine})) or '-'}; model `dcgan` with `--set {' '.join(f'{k}={v}' for k, v in sets.items() if k != 'pack')}`
+- Written at ganzoo commit {git_commit()}; runs trained at {', '.join(sorted({r.get('commit', 'a commit not recorded') for r in mine})) or '-'}; models {', '.join(f'`{m}`' for m in dict.fromkeys(ROWS[r][1] for r in rows))} with `--set {' '.join(f'{k}={v}' for k, v in sets.items() if k != 'pack')}`
   (+ the row's `pack`), {', '.join(map(str, steps))} steps, a batch of {args.packs_per_batch} packs
   (`batch_size` = {args.packs_per_batch} x pack); data: {args.data_root or 'the 5,000 bundled MNIST digits'}.
 - Scored: {', '.join(f'{n:,}' for n in ns)} generated images (paper: 26,000), `stacked-modes` (LeNet per channel;
@@ -168,7 +178,7 @@ Quoted in the paper from earlier work: {QUOTED}.
 - **Networks.** Paper: carpedm20's DCGAN-tensorflow (64 feature maps; at 28x28 D halves to 14, 7, 4, 2 with
   64-512 channels; z ~ U(-1, 1)^100), and its training loop updates G twice per D update ("to make sure
   that d_loss does not go to zero"). Here: ganzoo's `dcgan` (`channels` feature maps in D's first layer,
-  28 -> 14 -> 7, z ~ N(0, I)^100), one G update per D update; PacDCGANm's D takes 3m channels in both.
+  28 -> 14 -> 7, z ~ N(0, I)^100), one G update per D update; PacDCGANm's D takes 3m channels in both.{WGAN_GP_NOTE if 'wgan-gp' in rows else ''}
 - **Data.** Paper: 128,000 stacked images from full MNIST. Here: `data.n` stacked images from
   {args.data_root or "the 5,000 digits bundled with ganzoo (`--data-root` for full MNIST)"}.
 - **Classifier and counting.** Paper: a Keras CNN (99.25% test accuracy), argmax per channel. Here: ganzoo's
@@ -198,10 +208,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2000, help="generator steps per run (paper: 100,000; default 2000)")
     p.add_argument("--n", type=int, default=26_000, help="generated images scored per run (paper: 26,000)")
     p.add_argument("--packs-per-batch", type=int, default=64, help="D inputs per batch: batch_size = this x pack (paper: 64)")
-    p.add_argument("--channels", type=int, default=64, help="dcgan's channels (paper's DCGAN: 64)")
+    p.add_argument("--channels", type=int, default=64, help="the conv players' channels (paper's DCGAN: 64)")
     p.add_argument("--data-n", type=int, default=128_000, help="stacked training images drawn (paper: 128,000)")
     p.add_argument("--data-root", default="", help="folder with full MNIST's IDX files (default: the 5,000 bundled digits)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more dcgan options for every row (repeatable)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more model options for every row (repeatable)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     p.add_argument("--jobs", type=int, default=2, help="runs at once, each a process (default 2)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
@@ -221,7 +231,7 @@ def main() -> None:
     jobs = []
     for seed in args.seeds:
         for row in rows:
-            pack = ROWS[row][1]
+            pack = ROWS[row][2]
             sets = {"channels": args.channels, "data.n": args.data_n, **extra, "pack": pack}
             batch = args.packs_per_batch * pack
             key = json.dumps([row, seed, args.steps, batch, args.n, args.data_root, sets], sort_keys=True)
