@@ -400,6 +400,24 @@ def test_rows_of_one_model_that_differ_in_evaluation_n_or_recipe_say_so():
     assert row_label(alone) == "vanilla" and alone.seeds == [0, 1]
 
 
+def test_rows_of_one_model_are_told_apart_by_the_options_that_differ_not_by_a_hash():
+    """Two recipes of wgan-gp at one budget are named by their options; another budget alone by its kimg."""
+    from ganzoo.bench.leaderboard import group_rows, row_label
+
+    def row(run, kimg, steps, recipe, arch, n_critic):
+        config = {"model": "wgan-gp", "seed": 0, "steps": steps, "log_every": steps // 10, "batch_size": 64,
+                  "model_config": {"arch": arch, "n_critic": n_critic, "lr": 2e-4}, "dataset_config": {"size": 28}}
+        return {"bench": "b", "run": run, "metric": "fid", "source": "fid", "value": 100.0, "dataset": "mnist", "model": "wgan-gp",
+                "kimg": kimg, "config_hash": recipe, "seed": 0, "config": config, "eval_protocol": {"n_generated": 10000, "n_real": 4000}}
+
+    groups = group_rows([row("a", 256, 667, "aaaa1111", "mlp", 5), row("b", 768, 2000, "bbbb2222", "mlp", 5),
+                         row("c", 768, 6000, "cccc3333", "conv", 1)])["mnist"]
+    assert sorted(row_label(g) for g in groups) == [
+        "wgan-gp (256 kimg, arch=mlp, n_critic=5)", "wgan-gp (768 kimg, arch=conv, n_critic=1)", "wgan-gp (768 kimg, arch=mlp, n_critic=5)"]
+    budgets = group_rows([row("a", 256, 667, "aaaa1111", "mlp", 5), row("b", 768, 2000, "bbbb2222", "mlp", 5)])["mnist"]
+    assert sorted(row_label(g) for g in budgets) == ["wgan-gp (256 kimg)", "wgan-gp (768 kimg)"]  # the steps follow the budget
+
+
 def test_the_real_data_row_of_several_bench_folders_is_not_reported_as_a_repeated_run():
     from ganzoo.bench.leaderboard import REAL_DATA, group_rows, markdown
 

@@ -194,18 +194,39 @@ def group_rows(rows: Iterable[dict[str, Any]], rank_by: str | None = None) -> di
     return dict(sorted(by_dataset.items()))
 
 
+# Config fields that say how a run was kept, not what it trained: never what tells two recipes apart.
+BOOKKEEPING = ("seed", "steps", "log_every", "sample_every", "checkpoint_every", "device", "compile", "memory_format")
+
+
+def recipe_options(g: Group) -> dict[str, str]:
+    """A group's recipe as flat ``option: value`` texts (``arch: conv``, ``data.size: 32``), bookkeeping left out."""
+    config = g.runs[0].get("config") or {} if g.runs else {}
+    flat = {k: v for k, v in config.items() if k not in BOOKKEEPING and not isinstance(v, dict)}
+    flat |= config.get("model_config", {}) | {f"data.{k}": v for k, v in config.get("dataset_config", {}).items()}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in flat.items()}
+
+
 def _note_differences(same_model: list[Group]) -> None:
-    """Tell apart rows of one model on one dataset: other budget, recipe or evaluation N."""
+    """Tell apart rows of one model on one dataset: other budget, options (``arch=conv, n_critic=1``) or evaluation N.
+
+    A recipe is named by the options that differ between the rows; by its hash only when no
+    recorded option tells it apart (the steps and the rest of the bookkeeping follow the budget).
+    """
     if len(same_model) < 2:
         return
+    options = [recipe_options(g) for g in same_model]
+    differing_options = sorted({k for o in options for k in o if len({o.get(k) for o in options}) > 1})
     aspects = {
-        "kimg": lambda g: f"{fmt(g.kimg)} kimg",
-        "recipe": lambda g: f"recipe {g.config_hash[:8]}",
-        "n": lambda g: f"N={g.protocol.get('n_generated')}",
+        "kimg": lambda g, o: f"{fmt(g.kimg)} kimg",
+        "options": lambda g, o: ", ".join(f"{k}={o.get(k, '-')}" for k in differing_options),
+        "n": lambda g, o: f"N={g.protocol.get('n_generated')}",
     }
-    differing = [name for name, text in aspects.items() if len({text(g) for g in same_model}) > 1]
-    for g in same_model:
-        g.note = ", ".join(aspects[name](g) for name in differing)
+    differing = [name for name, text in aspects.items() if len({text(g, o) for g, o in zip(same_model, options)}) > 1]
+    notes = [", ".join(aspects[name](g, o) for name in differing) for g, o in zip(same_model, options)]
+    if len(set(zip(notes, (g.config_hash for g in same_model)))) > len(set(notes)):  # two recipes nothing recorded tells apart
+        notes = [", ".join(filter(None, [f"recipe {g.config_hash[:8]}", note])) for g, note in zip(same_model, notes)]
+    for g, note in zip(same_model, notes):
+        g.note = note
 
 
 def _note_dataset_options(real: list[Group]) -> None:
